@@ -1,0 +1,41 @@
+# Two commands on a fresh machine: `make demo` and `make test`. Everything else is a helper.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+CLMER := $(VENV)/bin/clmer
+STAMP := $(VENV)/.clmer-installed
+DEMO_DIR ?= clmer_data/demo
+
+# Prefect and MLflow keep their state inside the project, never in the user's home.
+export PREFECT_HOME ?= $(CURDIR)/.prefect
+export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
+export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 120
+export GX_ANALYTICS_ENABLED ?= False
+export HF_HUB_OFFLINE ?= 1
+export TRANSFORMERS_OFFLINE ?= 1
+export HF_HUB_DISABLE_TELEMETRY ?= 1
+
+.PHONY: install demo test test-fast clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --upgrade pip
+	# torch first and below 2.14, so pip takes the CPU wheel where one is on disk (never an unpinned CUDA build)
+	$(PY) -m pip install "torch>=2.5,<2.14"
+	$(PY) -m pip install -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	$(CLMER) demo --workdir $(DEMO_DIR)
+
+test: install
+	$(PY) -m pytest -m "slow or not slow" --durations=15
+
+test-fast: install
+	$(PY) -m pytest
+
+clean:
+	rm -rf clmer_data .prefect .pytest_cache

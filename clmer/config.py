@@ -1,0 +1,271 @@
+"""Every setting CLMER has, typed, with help text and its default: the one place defaults live.
+
+Settings come from, in rising order of precedence: the defaults below, a YAML file
+(`--config FILE` or `CLMER_CONFIG`), and a few environment variables for paths and servers
+(`CLMER_HOME`, `CLMER_MODEL_STORE`, `MLFLOW_TRACKING_URI`, ...). Relative paths are relative to
+the working directory, so nothing here names a machine.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+def _default_home() -> Path:
+    """The user's cache (XDG), so models pulled once serve every project on the machine."""
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache) / "clmer"
+
+
+class PathsConfig(_Section):
+    home: Path = Field(
+        default_factory=lambda: Path(os.environ.get("CLMER_HOME") or _default_home()),
+        description="CLMER's per-user home; the model store lives under it unless model_store is set. "
+        "Env: CLMER_HOME.",
+    )
+    model_store: Path | None = Field(
+        default_factory=lambda: Path(p) if (p := os.environ.get("CLMER_MODEL_STORE")) else None,
+        description="Directory that holds one sub-directory per pulled or built model. "
+        "Default: <home>/models. Env: CLMER_MODEL_STORE.",
+    )
+    feature_store: str = Field(
+        default_factory=lambda: os.environ.get("CLMER_FEATURE_STORE", "clmer_data/features"),
+        description="Feature store location: a local directory, or s3://bucket/prefix. "
+        "Env: CLMER_FEATURE_STORE.",
+    )
+    runs: Path = Field(
+        default=Path("clmer_data/runs"),
+        description="Where each command writes its run folder (validation reports, checkpoints, tables).",
+    )
+
+    def resolved_model_store(self) -> Path:
+        return Path(self.model_store) if self.model_store else Path(self.home) / "models"
+
+
+class MediaConfig(_Section):
+    sample_rate: int = Field(16000, description="Audio is decoded to mono float32 at this rate (Hz).")
+    frame_interval_s: float = Field(2.0, gt=0, description="Seconds between sampled video frames.")
+    frame_max_side: int = Field(
+        320, ge=32, description="Sampled frames are downscaled so their longer side is at most this "
+        "(bounds memory on long or 4K video; SigLIP reads 224x224 anyway)."
+    )
+    max_frames: int = Field(
+        1800, ge=1, description="Never keep more than this many frames per file (1 h at 2 s)."
+    )
+
+
+class LimitsConfig(_Section):
+    max_file_bytes: int = Field(4 * 1024**3, description="Files larger than this fail with a clear error.")
+    max_duration_s: float = Field(3 * 3600.0, description="Media longer than this fails cleanly.")
+    per_file_timeout_s: float = Field(
+        900.0, description="Wall-clock budget for one file's decoding and extraction."
+    )
+
+
+class ModelsConfig(_Section):
+    profile: Literal["full", "tiny"] = Field(
+        "full", description="'full' uses the real backbones; 'tiny' the small random models that "
+        "`clmer models make-tiny` builds (tests, offline demo). Env: CLMER_PROFILE."
+    )
+    asr: str | None = Field(
+        None, description="faster-whisper model name or local dir. Default by profile: 'large-v3-turbo' | 'tiny-whisper'."
+    )
+    text: str | None = Field(
+        None, description="Text encoder (transformers) name or local dir. Default: 'bert-base-multilingual-cased' "
+        "(reads zh and en); 'bert-base-uncased' as in the original system reads no Chinese."
+    )
+    audio: str | None = Field(
+        None, description="emotion2vec model (funasr) name or local dir. Default: 'emotion2vec_plus_base'."
+    )
+    vision: str | None = Field(
+        None, description="SigLIP model (transformers) name or local dir. Default: 'google/siglip-base-patch16-224'."
+    )
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto", description="'auto' takes CUDA when present, else CPU. Every extractor honours it."
+    )
+    asr_compute_type: str = Field(
+        "auto", description="CTranslate2 compute type; 'auto' is float16 on GPU and int8 on CPU."
+    )
+    asr_beam_size: int = Field(1, ge=1, description="Beam size for ASR decoding (1 = greedy, fastest).")
+    asr_max_new_tokens: int = Field(128, ge=8, description="Cap on tokens per ASR segment.")
+    max_text_tokens: int = Field(128, ge=8, description="Text encoder truncation length (tokens).")
+    audio_frame_hop: int = Field(
+        5, ge=1, description="Keep every n-th emotion2vec frame (50 Hz / 5 = 10 Hz) in the store; "
+        "10 Hz keeps word-level timing at a fifth of the size."
+    )
+
+
+class ExtractConfig(_Section):
+    chunk_size: int = Field(16, ge=1, description="Clips per extraction task (one Prefect task per chunk).")
+    task_runner: Literal["thread", "dask", "ray"] = Field(
+        "thread", description="Prefect task runner for extraction: threads in-process, or Dask/Ray to scale out."
+    )
+    max_workers: int = Field(2, ge=1, description="Thread or local Dask worker count.")
+    dask_address: str | None = Field(None, description="Address of an existing Dask scheduler (else a local cluster).")
+    vision_batch_size: int = Field(32, ge=1, description="Frames per SigLIP forward pass.")
+    text_batch_size: int = Field(32, ge=1, description="Sentences per text-encoder forward pass.")
+
+
+class DemoConfig(_Section):
+    n: int = Field(24, ge=3, description="Number of clips in the demo corpus.")
+    seed: int = Field(0, description="Seed; the same seed writes the same corpus.")
+    variant_fraction: float = Field(
+        0.25, ge=0, le=1, description="Share of clips where only one modality carries the label."
+    )
+    width: int = Field(256, description="Frame width (even).")
+    height: int = Field(256, description="Frame height (even).")
+    fps: int = Field(10, description="Video frame rate of the rendered face.")
+
+
+class FusionConfig(_Section):
+    d_model: int = Field(64, ge=8, description="Width of the shared space the three modalities project to.")
+    pool_hidden: int = Field(64, ge=4, description="Hidden width of each attention-pooling scorer.")
+    policy_hidden: int = Field(64, ge=4, description="Hidden width of the modality policy network.")
+    policy_temperature: float = Field(
+        1.0, gt=0, description="Softmax temperature turning policy logits into modality weights."
+    )
+    policy_init_std: float = Field(
+        0.5, gt=0, description="Initial std of the Gaussian over policy logits used when sampling weightings."
+    )
+    dropout: float = Field(0.1, ge=0, lt=1, description="Dropout inside encoders and heads.")
+    n_classes: int = Field(3, description="Polarity classes: negative, neutral, positive.")
+
+
+class TrainConfig(_Section):
+    seed: int = Field(0, description="Seed for torch, numpy and python: same data + seed = same model.")
+    batch_size: int = Field(32, ge=1, description="Clips per step.")
+    lr: float = Field(2e-3, gt=0, description="AdamW learning rate for the supervised warm-up.")
+    weight_decay: float = Field(1e-4, ge=0, description="AdamW weight decay.")
+    warmup_epochs: int = Field(40, ge=0, description="Stage 1: supervised epochs (max; early stopping may end sooner).")
+    patience: int = Field(10, ge=1, description="Early stopping: epochs without validation improvement.")
+    ce_weight: float = Field(1.0, ge=0, description="Weight of the 3-class cross-entropy.")
+    regression_weight: float = Field(0.5, ge=0, description="Weight of the L1 loss on the continuous label.")
+    modality_dropout: float = Field(
+        0.15, ge=0, lt=1, description="Probability of masking a present modality during training (robustness)."
+    )
+    feature_noise: Literal["none", "gaussian", "fgsm"] = Field(
+        "gaussian", description="Feature noise during training: none, Gaussian, or adversarial (FGSM)."
+    )
+    noise_scale: float = Field(0.05, ge=0, description="Std (gaussian) or epsilon (fgsm) relative to feature scale.")
+    supcon: bool = Field(True, description="Cross-lingual supervised contrastive loss on the fused vectors.")
+    supcon_weight: float = Field(0.1, ge=0, description="Weight of the supervised contrastive loss.")
+    supcon_temperature: float = Field(0.2, gt=0, description="Temperature of the contrastive similarities.")
+    lang_adversary: bool = Field(True, description="Language-adversarial head behind gradient reversal.")
+    lang_adversary_weight: float = Field(0.1, ge=0, description="Weight of the language classification loss.")
+    grl_lambda: float = Field(1.0, ge=0, description="Gradient reversal strength.")
+    # Stage 2: RLVR on the policy.
+    rl_epochs: int = Field(15, ge=0, description="Stage 2: GRPO epochs on the modality policy.")
+    rl_lr: float = Field(1e-3, gt=0, description="Learning rate of the policy during RL.")
+    group_size: int = Field(8, ge=2, description="G: weightings sampled per clip; advantages are normalised within it.")
+    clip_eps: float = Field(0.2, gt=0, description="PPO-style clipping of the policy ratio.")
+    kl_beta: float = Field(0.04, ge=0, description="Weight of the KL to the warm-up policy (k3 estimator).")
+    rl_inner_steps: int = Field(2, ge=1, description="Policy updates per sampled group (ratio != 1 after the first).")
+    reward_accuracy: float = Field(1.0, ge=0, description="Weight of the accuracy reward (gold class predicted).")
+    reward_faithfulness: float = Field(
+        0.5, ge=0, description="Weight of the faithfulness reward (dropping the top-weighted modality hurts most)."
+    )
+    checkpoint_every: int = Field(5, ge=1, description="Save a resumable checkpoint every n epochs.")
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="Device for the fusion model.")
+
+
+class EvalConfig(_Section):
+    shapley: bool = Field(True, description="Exact 3-modality Shapley values per clip (8 subsets).")
+
+
+class ScoringConfig(_Section):
+    out_dir: Path = Field(Path("."), description="Scoring writes Test_Results/ and Test_Supplements/ under this.")
+    drop_dir: Path = Field(Path("Test_Data"), description="The folder watched for drops of new videos.")
+    video_extensions: list[str] = Field(
+        default_factory=lambda: [".mp4", ".mkv", ".webm", ".mov", ".avi", ".m4v", ".flv", ".mpg", ".mpeg", ".ts", ".wmv"],
+        description="File endings treated as videos in a drop; other files are listed as skipped.",
+    )
+    blur_faces: bool = Field(True, description="Blur faces in saved frames and HTML thumbnails (privacy first).")
+    settle_seconds: float = Field(
+        5.0, ge=0, description="A drop is ready when none of its files changed size or mtime for this long."
+    )
+    html: bool = Field(True, description="Write an HTML page per clip beside its JSON.")
+
+
+class MlflowConfig(_Section):
+    tracking_uri: str = Field(
+        default_factory=lambda: os.environ.get("MLFLOW_TRACKING_URI", "sqlite:///mlflow/mlflow.db"),
+        description="MLflow tracking URI; default a SQLite file under mlflow/. Env: MLFLOW_TRACKING_URI.",
+    )
+    registry_uri: str | None = Field(
+        default_factory=lambda: os.environ.get("MLFLOW_REGISTRY_URI"),
+        description="Model registry URI if different from tracking. Env: MLFLOW_REGISTRY_URI.",
+    )
+    artifact_location: str = Field(
+        default_factory=lambda: os.environ.get("CLMER_MLFLOW_ARTIFACTS", "mlflow/artifacts"),
+        description="Artifact root for new experiments with a local store (dir or s3://). Env: CLMER_MLFLOW_ARTIFACTS.",
+    )
+    experiment: str = Field("clmer", description="MLflow experiment name.")
+    model_name: str = Field("clmer", description="Registered model name.")
+
+
+class Settings(_Section):
+    paths: PathsConfig = Field(default_factory=PathsConfig, description="Where things live.")
+    media: MediaConfig = Field(default_factory=MediaConfig, description="Decoding.")
+    limits: LimitsConfig = Field(default_factory=LimitsConfig, description="Per-file resource limits.")
+    models: ModelsConfig = Field(
+        default_factory=lambda: ModelsConfig(profile=os.environ.get("CLMER_PROFILE", "full")),
+        description="Backbones and devices.",
+    )
+    extract: ExtractConfig = Field(default_factory=ExtractConfig, description="Feature extraction.")
+    demo: DemoConfig = Field(default_factory=DemoConfig, description="Demo corpus generator.")
+    fusion: FusionConfig = Field(default_factory=FusionConfig, description="Fusion model shape.")
+    train: TrainConfig = Field(default_factory=TrainConfig, description="Training (warm-up + RLVR).")
+    eval: EvalConfig = Field(default_factory=EvalConfig, description="Evaluation.")
+    scoring: ScoringConfig = Field(default_factory=ScoringConfig, description="Scoring drops.")
+    mlflow: MlflowConfig = Field(default_factory=MlflowConfig, description="Tracking and registry.")
+
+
+def _deep_update(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _deep_update(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def load_settings(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> Settings:
+    """Defaults, then the YAML file (argument or CLMER_CONFIG), then explicit overrides."""
+    import yaml
+
+    data = Settings().model_dump(mode="json")
+    path = path or os.environ.get("CLMER_CONFIG")
+    if path:
+        text = Path(path).read_text(encoding="utf-8")
+        loaded = yaml.safe_load(text) or {}
+        if not isinstance(loaded, dict):
+            raise ValueError(f"{path}: a CLMER config file must be a YAML mapping")
+        data = _deep_update(data, loaded)
+    if overrides:
+        data = _deep_update(data, overrides)
+    return Settings.model_validate(data)
+
+
+def flatten(settings: BaseModel, prefix: str = "") -> dict[str, Any]:
+    """`{'train.lr': 0.002, ...}`: the form MLflow params and reports want."""
+    flat: dict[str, Any] = {}
+    for key, value in settings.model_dump(mode="json").items():
+        _flatten_into(flat, f"{prefix}{key}", value)
+    return flat
+
+
+def _flatten_into(flat: dict[str, Any], key: str, value: Any) -> None:
+    if isinstance(value, dict):
+        for sub, v in value.items():
+            _flatten_into(flat, f"{key}.{sub}", v)
+    else:
+        flat[key] = value

@@ -1,0 +1,65 @@
+"""The CLI: every sub-command has --help; validate's exit code tells usable from unusable."""
+
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from clmer.cli import app
+from tests.helpers import sims_rows, write_mmsa
+
+runner = CliRunner()
+
+
+def _commands(group=app):
+    import typer.main
+
+    click_app = typer.main.get_command(group)
+    out = []
+
+    def walk(cmd, path):
+        for name, sub in getattr(cmd, "commands", {}).items():
+            out.append(path + [name])
+            walk(sub, path + [name])
+
+    walk(click_app, [])
+    return out
+
+
+def test_every_subcommand_has_help():
+    commands = _commands()
+    assert ["validate"] in commands and ["demo-data"] in commands
+    for cmd in commands:
+        result = runner.invoke(app, cmd + ["--help"])
+        assert result.exit_code == 0, (cmd, result.output)
+        assert "Usage" in result.output
+
+
+def test_cli_starts_fast_without_heavy_imports():
+    code = "import sys, clmer.cli; bad = [m for m in ('torch', 'mlflow', 'prefect', 'funasr', 'great_expectations', 'transformers') if m in sys.modules]; print(bad)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "[]"
+
+
+def test_validate_passes_demo_and_fails_bad_corpus_naming_all_three(demo_corpus, tmp_path):
+    ok = runner.invoke(app, ["validate", str(demo_corpus), "--out", str(tmp_path / "ok")])
+    assert ok.exit_code == 0, ok.output
+    assert (tmp_path / "ok" / "manifest.parquet").exists()
+    assert (tmp_path / "ok" / "data_docs" / "index.html").exists()
+
+    rows = sims_rows() + [
+        {"video_id": "v1", "clip_id": "0005", "text": "leak", "label": 0.0, "mode": "test"},
+        {"video_id": "v5", "clip_id": "0001", "text": "range", "label": -1.5, "mode": "train"},
+        {"video_id": "v6", "clip_id": "0001", "text": "missing", "label": 0.2, "mode": "train"},
+    ]
+    media_keys = {(r["video_id"], r["clip_id"]) for r in rows} - {("v6", "0001")}
+    root = write_mmsa(tmp_path / "bad", rows, media_for=media_keys)
+    bad = runner.invoke(app, ["validate", str(root), "--out", str(tmp_path / "badrun")])
+    assert bad.exit_code == 1
+    out = bad.output
+    assert "split leakage" in out and "outside [-1, 1]" in out and "missing media file Raw/v6/0001" in out
+    import pandas as pd
+
+    q = pd.read_csv(tmp_path / "badrun" / "quarantine.csv")
+    assert {"v1", "v5", "v6"} <= set(q["video_id"])
