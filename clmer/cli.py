@@ -133,6 +133,176 @@ def decode(
         raise typer.Exit(1)
 
 
+models_app = typer.Typer(help="The local model store: list, pull (network), make-tiny.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+
+
+@models_app.command("list")
+def models_list() -> None:
+    """Show the models in the store: name, role, revision, size."""
+    from clmer.model_store import ModelStore
+
+    cfg = settings()
+    store = ModelStore(cfg.paths.resolved_model_store())
+    rows = store.list()
+    table = Table(title=f"model store {store.root}")
+    for col in ("name", "role", "revision", "size_mb", "source"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(r["name"], r["role"], r["revision"], str(r["size_mb"]), r["source"])
+    console.print(table if rows else f"the model store {store.root} is empty: `clmer models make-tiny` or `clmer models pull`")
+
+
+@models_app.command("pull")
+def models_pull(
+    names: Optional[list[str]] = typer.Argument(None, help="Model names (default: the profile's four)."),
+    profile: str = typer.Option("full", help="Profile whose backbones to pull."),
+) -> None:
+    """Download models from their hubs into the store (the only command that uses the network)."""
+    from clmer.model_store import ModelStore, default_names
+
+    cfg = settings()
+    store = ModelStore(cfg.paths.resolved_model_store())
+    wanted = default_names(profile)
+    todo = [(role, n) for role, n in wanted.items()] if not names else [
+        (next((r for r, v in wanted.items() if v == n), "unknown"), n) for n in names]
+    for role, name in todo:
+        console.print(f"pulling {name} ({role}) ...")
+        path = store.pull(name, role)
+        console.print(f"  -> {path}")
+
+
+@models_app.command("make-tiny")
+def models_make_tiny(seed: int = typer.Option(0, help="Seed for the random weights.")) -> None:
+    """Build the tiny profile: the real model classes with small random weights, offline."""
+    from clmer.model_store import ModelStore
+
+    cfg = settings()
+    store = ModelStore(cfg.paths.resolved_model_store())
+    t = time.perf_counter()
+    built = store.make_tiny(seed=seed)
+    console.print(f"built {len(built)} tiny models in {time.perf_counter() - t:.1f} s into {store.root}")
+
+
+def _profile_overrides(profile: Optional[str]) -> dict:
+    return {"models": {"profile": profile}} if profile else {}
+
+
+@app.command()
+def extract(
+    target: Path = typer.Argument(..., help="A corpus root (label.csv), a folder of videos, or one file."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Run folder (default: a new one under paths.runs)."),
+    profile: Optional[str] = typer.Option(None, help="Model profile: full | tiny (default: settings)."),
+) -> None:
+    """Extract features into the store (what is already there is reused), one row per clip."""
+    from rich.progress import Progress
+
+    from clmer.extract import extract_chunk, plan_jobs, write_run
+    from clmer.feature_store import FeatureStore
+
+    cfg = settings(_profile_overrides(profile))
+    jobs, kind = plan_jobs(target, cfg)
+    store = FeatureStore(cfg.paths.feature_store)
+    run = _run_dir("extract", out)
+    with Progress(console=console, transient=True) as bar:
+        task = bar.add_task(f"extracting {len(jobs)} clip(s) from {kind}", total=len(jobs))
+        frame = extract_chunk(jobs, cfg, store, progress=lambda r: bar.advance(task))
+    path = write_run(frame, run, store)
+    from clmer.extract import summarise
+
+    s = summarise(frame)
+    console.print(f"{s['clips']} clip(s): {s['ok']} ok, {s['partial']} partial, {s['failed']} failed, "
+                  f"{s['cached']} entirely from the store; {s['seconds']:.1f} s")
+    for _, row in frame[frame["status"] == "failed"].iterrows():
+        console.print(f"  [red]failed[/] {row['clip']}: {row['error']}")
+    console.print(f"features: {path}  store: {store}")
+    if len(frame) and (frame["status"] == "failed").all():
+        raise typer.Exit(1)
+
+
+def _features_for(corpus: Path, features: Optional[Path], cfg, run: Path) -> Path:
+    """Given features, or extract them now (cheap when the store already has them)."""
+    if features:
+        return features
+    from clmer import pipeline
+
+    return pipeline.extract(corpus, cfg, run / "extract")
+
+
+def _print_history_row(row: dict) -> None:
+    keys = [k for k in ("train_ce", "train_reward", "train_kl", "valid_war", "valid_uar", "valid_faithfulness") if k in row]
+    console.print(f"  {row['stage']:>6} epoch {row['epoch']:>3}  " + "  ".join(f"{k}={row[k]:.3f}" for k in keys))
+
+
+@app.command()
+def train(
+    corpus: Path = typer.Option(..., "--corpus", help="Corpus root (MMSA layout)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Run folder (default: a new one under paths.runs)."),
+    features: Optional[Path] = typer.Option(None, help="features.parquet from `clmer extract` (default: extract now)."),
+    profile: Optional[str] = typer.Option(None, help="Model profile: full | tiny."),
+    language: Optional[list[str]] = typer.Option(None, help="Train on these languages only (zh, en)."),
+    resume: bool = typer.Option(False, help="Continue from the run folder's checkpoint."),
+    quiet: bool = typer.Option(False, help="Do not print per-epoch lines."),
+) -> None:
+    """Train the fusion model: supervised warm-up + cross-lingual alignment, then RLVR on the policy."""
+    from clmer import pipeline
+
+    cfg = settings(_profile_overrides(profile))
+    run = _run_dir("train", out)
+    feats = _features_for(corpus, features, cfg, run)
+    model_dir = pipeline.train(corpus, feats, cfg, run, languages=language, resume=resume,
+                               log=None if quiet else _print_history_row)
+    console.print(f"[green]model[/]: {model_dir}")
+
+
+@app.command()
+def evaluate(
+    model: Path = typer.Option(..., "--model", help="Model folder (with model.json) or a train run folder."),
+    corpus: Path = typer.Option(..., "--corpus", help="Corpus root."),
+    features: Optional[Path] = typer.Option(None, help="features.parquet (default: extract now)."),
+    split: str = typer.Option("test", help="train | valid | test."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Where to write evaluation.json/.csv."),
+    profile: Optional[str] = typer.Option(None, help="Model profile: full | tiny."),
+) -> None:
+    """Evaluate a model: WAR/UAR/F1 + MMSA metrics per language, baselines, faithfulness."""
+    import json as _json
+
+    from clmer import pipeline
+    from clmer.evaluate import table
+
+    cfg = settings(_profile_overrides(profile))
+    model_dir = model / "model" if (model / "model" / "model.json").exists() else model
+    run = _run_dir("evaluate", out)
+    feats = _features_for(corpus, features, cfg, run)
+    path = pipeline.evaluate(model_dir, corpus, feats, cfg, run, split=split)
+    report = _json.loads(path.read_text())
+    console.print(table(report).round(3).to_string(index=False))
+    if "faithfulness" in report:
+        console.print("faithfulness: " + ", ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}"
+                                                   for k, v in report["faithfulness"].items() if not isinstance(v, dict)))
+    console.print(f"report: {path}")
+
+
+@app.command()
+def benchmark(
+    dataset: str = typer.Option(..., help="chsims2 | mosei: the flavour of --root."),
+    root: Path = typer.Option(..., "--root", help="Corpus root in the MMSA layout."),
+    other_root: Optional[Path] = typer.Option(None, "--other-root", help="A corpus of the other language (cross-lingual)."),
+    other_dataset: Optional[str] = typer.Option(None, help="Flavour of --other-root (default: the other one)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Run folder."),
+    profile: Optional[str] = typer.Option(None, help="Model profile: full | tiny."),
+) -> None:
+    """The whole protocol on a real corpus: validate, extract, train, evaluate, cross-lingual table."""
+    from clmer import benchmark as bench
+
+    cfg = settings(_profile_overrides(profile))
+    run = _run_dir("benchmark", out)
+    result = bench.run(dataset, root, cfg, run, other_root=other_root, other_flavour=other_dataset,
+                       log=_print_history_row)
+    console.print(result.render())
+    console.print(f"tables: {run}")
+
+
 @app.command()
 def demo(
     workdir: Path = typer.Option(Path("clmer_data/demo"), help="Where the demo writes its corpus and runs."),

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -122,8 +123,12 @@ def plan_corpus(n: int, seed: int, variant_fraction: float) -> list[_Row]:
         rows.append((pol, carriers[(i // 2) % 3]))
     for pol, count in per_class.items():
         rows += [(pol, "all")] * count
-    # Alternate languages down the list, so both languages see every polarity and variant.
-    tagged = [(("zh", "en")[j % 2], pol, variant) for j, (pol, variant) in enumerate(rows)]
+    # Alternate languages within each polarity, so both languages see every polarity and variant.
+    seen = {-1: 0, 0: 0, 1: 0}
+    tagged = []
+    for pol, variant in rows:
+        tagged.append((("zh", "en")[seen[pol] % 2], pol, variant))
+        seen[pol] += 1
     tagged = [tagged[i] for i in rng.permutation(len(tagged))]
     # Two clips per speaker video, same language, so splits by video_id keep a speaker whole.
     out: list[_Row] = []
@@ -168,9 +173,10 @@ def make_demo_corpus(out: str | Path, n: int = 24, seed: int = 0, variant_fracti
              for lang in SENTENCES for name in SENTENCES[lang]}
     jobs = [_plan_row(out, row, modes[row.video_id], decks, rng, seed, i, width, height, fps) for i, row in enumerate(plan)]
     ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(["clmer.demo_corpus"])
-    with ctx.Pool(processes=workers or min(len(jobs), os.cpu_count() or 1), maxtasksperchild=1) as pool:
-        for i, _ in enumerate(pool.imap(_render_job, [(spec, path) for spec, path, _ in jobs])):
+    ctx.set_forkserver_preload(["clmer.demo_worker"])
+    with ProcessPoolExecutor(max_workers=workers or min(len(jobs), os.cpu_count() or 1), mp_context=ctx,
+                             max_tasks_per_child=1) as pool:
+        for i, _ in enumerate(pool.map(_render_job, [(spec, path) for spec, path, _ in jobs])):
             if progress:
                 progress(i + 1, len(jobs))
     frame = pd.DataFrame([record for _, _, record in jobs])

@@ -1,0 +1,145 @@
+"""The stages as plain functions: paths in, paths out. The CLI and the Prefect flows both call these.
+
+    extract(corpus) -> features.parquet
+    train(corpus, features) -> model/ (fusion.safetensors + model.json) + history.json
+    evaluate(model, corpus, features) -> evaluation.json + evaluation.csv
+    cross_lingual(corpus, features) -> train on one language, test on the other, retention
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from clmer.config import Settings, flatten
+from clmer.corpus import read_corpus
+from clmer.dataset import FeatureSet, load_feature_set, read_features
+from clmer.feature_store import FeatureStore
+
+
+def extract(target: str | Path, settings: Settings, out_dir: str | Path, progress=None) -> Path:
+    from clmer.extract import extract_chunk, plan_jobs, write_run
+
+    jobs, _ = plan_jobs(target, settings)
+    store = FeatureStore(settings.paths.feature_store)
+    frame = extract_chunk(jobs, settings, store, progress=progress)
+    return write_run(frame, out_dir, store)
+
+
+def encoder_identities(settings: Settings) -> dict:
+    """What the model was trained on: scoring must extract with exactly these."""
+    from clmer.encoders import identity, model_ref
+
+    out = {}
+    for role in ("asr", "text", "audio", "vision"):
+        ref = model_ref(role, settings)
+        out[role] = identity(role, settings) | {"name": ref.name}
+    return out
+
+
+def load_splits(corpus_dir: str | Path, features_path: str | Path, settings: Settings,
+                languages: list[str] | None = None, dims: dict | None = None, flavour: str | None = None) -> dict[str, FeatureSet]:
+    corpus = read_corpus(corpus_dir, flavour=flavour, strict=False)
+    features = pd.read_parquet(features_path)
+    data = load_feature_set(features, FeatureStore(settings.paths.feature_store), corpus.manifest, dims=dims)
+    splits = {}
+    for mode in ("train", "valid", "test"):
+        mask = (data.frame["mode"] == mode).to_numpy()
+        if languages:
+            mask &= data.frame["language"].isin(languages).to_numpy()
+        splits[mode] = data.subset(mask)
+    return splits
+
+
+def train(corpus_dir: str | Path, features_path: str | Path, settings: Settings, out_dir: str | Path,
+          languages: list[str] | None = None, resume: bool = False, log: Callable[[dict], None] | None = None,
+          flavour: str | None = None) -> Path:
+    from clmer.train import save_model
+    from clmer.train import train as fit
+
+    out_dir = Path(out_dir)
+    splits = load_splits(corpus_dir, features_path, settings, languages, flavour=flavour)
+    if len(splits["train"]) == 0 or len(splits["valid"]) == 0:
+        raise ValueError(f"{corpus_dir}: need train and valid clips (languages={languages}); "
+                         f"got {len(splits['train'])} train, {len(splits['valid'])} valid")
+    result = fit(splits["train"], splits["valid"], settings, out_dir, resume=resume, log=log)
+    corpus = read_corpus(corpus_dir, flavour=flavour, strict=False)
+    model_dir = save_model(result.model, out_dir / "model", {
+        "encoders": encoder_identities(settings),
+        "train": {"corpus": corpus.name, "corpus_digest": corpus.digest(), "flavour": corpus.flavour,
+                  "languages": languages or sorted(splits["train"].frame["language"].unique()),
+                  "n_train": len(splits["train"]), "n_valid": len(splits["valid"]), "best": result.best,
+                  "seconds": round(result.seconds, 2)},
+        "settings": {k: v for k, v in flatten(settings).items() if k.startswith(("train.", "fusion.", "models.", "media."))},
+    })
+    (out_dir / "history.json").write_text(json.dumps(result.history, indent=2), encoding="utf-8")
+    (out_dir / "train_classes.json").write_text(json.dumps(splits["train"].frame["class_index"].astype(int).tolist()))
+    return model_dir
+
+
+def evaluate(model_dir: str | Path, corpus_dir: str | Path, features_path: str | Path, settings: Settings,
+             out_dir: str | Path, split: str = "test", languages: list[str] | None = None,
+             flavour: str | None = None) -> Path:
+    from clmer.evaluate import evaluate as run_eval
+    from clmer.evaluate import table
+    from clmer.train import load_model, train_device
+
+    device = train_device(settings.train.device)
+    model, doc = load_model(model_dir, device)
+    splits = load_splits(corpus_dir, features_path, settings, languages, dims=doc["dims"], flavour=flavour)
+    train_classes = _train_classes(model_dir, splits)
+    report = run_eval(model, splits[split], train_classes, device, shapley=settings.eval.shapley)
+    report["model"] = str(model_dir)
+    report["split"] = split
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "evaluation.json").write_text(json.dumps(report, indent=2, default=float), encoding="utf-8")
+    table(report).to_csv(out_dir / "evaluation.csv", index=False)
+    return out_dir / "evaluation.json"
+
+
+def _train_classes(model_dir: Path, splits: dict[str, FeatureSet]) -> np.ndarray:
+    saved = Path(model_dir).parent / "train_classes.json"
+    if saved.exists():
+        return np.asarray(json.loads(saved.read_text()), int)
+    return splits["train"].frame["class_index"].to_numpy()
+
+
+Corpora = dict[str, tuple[Path, Path, str | None]]  # language -> (corpus dir, features.parquet, flavour)
+
+
+def cross_lingual(corpora: Corpora, settings: Settings, out_dir: str | Path,
+                  log: Callable[[dict], None] | None = None) -> Path:
+    """Train on zh -> test on en (and on zh, in-language); the same from en; retention per direction.
+
+    `corpora` maps each language to where its clips are: one bilingual corpus for both, or a
+    CH-SIMS v2 corpus for zh and a MOSEI corpus for en.
+    """
+    from clmer.evaluate import retention
+
+    out_dir = Path(out_dir)
+    rows = []
+    for source, target in (("zh", "en"), ("en", "zh")):
+        src_dir, src_feat, src_flavour = corpora[source]
+        model_dir = train(src_dir, src_feat, settings, out_dir / f"train_{source}", languages=[source], log=log,
+                          flavour=src_flavour)
+        reports = {}
+        for lang in (source, target):
+            c_dir, c_feat, c_flavour = corpora[lang]
+            path = evaluate(model_dir, c_dir, c_feat, settings, out_dir / f"train_{source}" / f"test_{lang}",
+                            languages=[lang], flavour=c_flavour)
+            reports[lang] = json.loads(path.read_text())["splits"]["all"]
+        ind, cross = reports[source]["model"], reports[target]["model"]
+        rows.append({"train": source, "test": target, "in_language_WAR": ind["war"], "in_language_UAR": ind["uar"],
+                     "cross_WAR": cross["war"], "cross_UAR": cross["uar"],
+                     "retention_WAR": retention(cross["war"], ind["war"]),
+                     "retention_UAR": retention(cross["uar"], ind["uar"]),
+                     "majority_WAR": reports[target]["majority"]["war"], "chance_WAR": reports[target]["chance"]["war"]})
+    frame = pd.DataFrame(rows)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(out_dir / "cross_lingual.csv", index=False)
+    return out_dir / "cross_lingual.csv"
