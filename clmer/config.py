@@ -141,13 +141,17 @@ class FusionConfig(_Section):
 
 class TrainConfig(_Section):
     seed: int = Field(0, description="Seed for torch, numpy and python: same data + seed = same model.")
-    batch_size: int = Field(32, ge=1, description="Clips per step.")
+    batch_size: int = Field(16, ge=1, description="Clips per step.")
     lr: float = Field(2e-3, gt=0, description="AdamW learning rate for the supervised warm-up.")
     weight_decay: float = Field(1e-4, ge=0, description="AdamW weight decay.")
-    warmup_epochs: int = Field(40, ge=0, description="Stage 1: supervised epochs (max; early stopping may end sooner).")
-    patience: int = Field(10, ge=1, description="Early stopping: epochs without validation improvement.")
+    warmup_epochs: int = Field(60, ge=0, description="Stage 1: supervised epochs (max; early stopping may end sooner).")
+    patience: int = Field(15, ge=1, description="Early stopping: epochs without validation improvement.")
     ce_weight: float = Field(1.0, ge=0, description="Weight of the 3-class cross-entropy.")
     regression_weight: float = Field(0.5, ge=0, description="Weight of the L1 loss on the continuous label.")
+    unimodal_weight: float = Field(
+        0.5, ge=0, description="Weight of the per-modality losses: the shared classifier on each modality "
+        "vector alone, against label_T/label_A/label_V where the corpus has them (CH-SIMS v2), else the clip label."
+    )
     modality_dropout: float = Field(
         0.15, ge=0, lt=1, description="Probability of masking a present modality during training (robustness)."
     )
@@ -162,11 +166,11 @@ class TrainConfig(_Section):
     lang_adversary_weight: float = Field(0.1, ge=0, description="Weight of the language classification loss.")
     grl_lambda: float = Field(1.0, ge=0, description="Gradient reversal strength.")
     # Stage 2: RLVR on the policy.
-    rl_epochs: int = Field(15, ge=0, description="Stage 2: GRPO epochs on the modality policy.")
-    rl_lr: float = Field(1e-3, gt=0, description="Learning rate of the policy during RL.")
+    rl_epochs: int = Field(10, ge=0, description="Stage 2: GRPO epochs on the modality policy.")
+    rl_lr: float = Field(3e-4, gt=0, description="Learning rate of the policy during RL.")
     group_size: int = Field(8, ge=2, description="G: weightings sampled per clip; advantages are normalised within it.")
     clip_eps: float = Field(0.2, gt=0, description="PPO-style clipping of the policy ratio.")
-    kl_beta: float = Field(0.04, ge=0, description="Weight of the KL to the warm-up policy (k3 estimator).")
+    kl_beta: float = Field(0.1, ge=0, description="Weight of the KL to the warm-up policy (k3 estimator).")
     rl_inner_steps: int = Field(2, ge=1, description="Policy updates per sampled group (ratio != 1 after the first).")
     reward_accuracy: float = Field(1.0, ge=0, description="Weight of the accuracy reward (gold class predicted).")
     reward_faithfulness: float = Field(

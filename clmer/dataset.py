@@ -120,8 +120,25 @@ def collate(clips: list[ClipFeatures], dims: dict, labels: pd.DataFrame | None, 
     out["present"] = torch.from_numpy(np.stack([c.present for c in clips])).to(device)
     if labels is not None:
         out["y"] = torch.as_tensor(labels["class_index"].to_numpy(np.int64), device=device)
+        out["y_modality"] = torch.as_tensor(modality_classes(labels), device=device)
         out["reg"] = torch.as_tensor(labels["label_norm"].to_numpy(np.float32), device=device)
         out["lang"] = torch.as_tensor(labels["language"].map(LANG_INDEX).fillna(0).to_numpy(np.int64), device=device)
+    return out
+
+
+def modality_classes(labels: pd.DataFrame) -> np.ndarray:
+    """(B, 3) class per modality from label_T/A/V (CH-SIMS v2, demo) where given, else the clip's class."""
+    from clmer import labels as labels_mod
+
+    y = labels["class_index"].to_numpy(np.int64)
+    out = np.repeat(y[:, None], 3, axis=1)
+    for i, col in enumerate(("label_T", "label_A", "label_V")):
+        if col not in labels.columns:
+            continue
+        values = labels[col].to_numpy(float)
+        for j, (v, flavour) in enumerate(zip(values, labels.get("flavour", pd.Series(["chsims2"] * len(labels))))):
+            if np.isfinite(v):
+                out[j, i] = int(labels_mod.class_index(v, flavour))
     return out
 
 
@@ -133,7 +150,8 @@ def load_feature_set(features: pd.DataFrame, store: FeatureStore, manifest: pd.D
     frame = usable[["clip", "path", "language", "transcript"]].copy()
     if manifest is not None:
         keyed = manifest.assign(clip=manifest["video_id"].astype(str) + "/" + manifest["clip_id"].astype(str))
-        cols = ["clip", "video_id", "class_index", "label", "label_norm", "mode", "variant", "flavour"]
+        cols = ["clip", "video_id", "class_index", "label", "label_norm", "label_T", "label_A", "label_V", "mode",
+                "variant", "flavour"]
         frame = frame.drop(columns=["language"]).merge(keyed[cols + ["language"]], on="clip", how="left")
         if frame["class_index"].isna().any():
             missing = frame.loc[frame["class_index"].isna(), "clip"].tolist()[:5]

@@ -34,17 +34,38 @@ class AttentionPool(nn.Module):
         return torch.einsum("bt,btd->bd", attn, x), attn
 
 
+class Standardize(nn.Module):
+    """Per-feature z-score with statistics of the training set, kept as buffers (saved with the weights).
+
+    Backbone features differ in scale by orders of magnitude between dimensions; per-sample
+    LayerNorm would also wipe out overall level (e.g. loudness), which can be the signal.
+    """
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(dim))
+        self.register_buffer("std", torch.ones(dim))
+
+    def fit(self, x: torch.Tensor) -> None:
+        self.mean.copy_(x.mean(0))
+        self.std.copy_(x.std(0).clamp_min(1e-4) if len(x) > 1 else torch.ones_like(self.std))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return ((x - self.mean) / self.std).clamp(-8.0, 8.0)
+
+
 class ModalityEncoder(nn.Module):
     def __init__(self, d_seq: int, d_glob: int, cfg: FusionConfig):
         super().__init__()
-        self.inp = nn.Sequential(nn.LayerNorm(d_seq), nn.Linear(d_seq, cfg.d_model), nn.GELU(), nn.Dropout(cfg.dropout))
+        self.seq_norm, self.glob_norm = Standardize(d_seq), Standardize(d_glob)
+        self.inp = nn.Sequential(nn.Linear(d_seq, cfg.d_model), nn.GELU(), nn.Dropout(cfg.dropout))
         self.pool = AttentionPool(cfg.d_model, cfg.pool_hidden)
-        self.glob = nn.Sequential(nn.LayerNorm(d_glob), nn.Linear(d_glob, cfg.d_model))
+        self.glob = nn.Linear(d_glob, cfg.d_model)
         self.out = nn.Sequential(nn.GELU(), nn.Dropout(cfg.dropout), nn.Linear(cfg.d_model, cfg.d_model), nn.LayerNorm(cfg.d_model))
 
     def forward(self, seq, mask, glob) -> tuple[torch.Tensor, torch.Tensor]:
-        pooled, attn = self.pool(self.inp(seq), mask)
-        return self.out(pooled + self.glob(glob)), attn
+        pooled, attn = self.pool(self.inp(self.seq_norm(seq)), mask)
+        return self.out(pooled + self.glob(self.glob_norm(glob))), attn
 
 
 class ModalityPolicy(nn.Module):
@@ -107,6 +128,16 @@ class FusionModel(nn.Module):
                                         nn.Linear(cfg.d_model, cfg.n_classes))
         self.regressor = nn.Sequential(nn.Linear(cfg.d_model, cfg.d_model // 2), nn.GELU(), nn.Linear(cfg.d_model // 2, 1))
         self.lang_head = nn.Sequential(nn.Linear(cfg.d_model, cfg.d_model // 2), nn.GELU(), nn.Linear(cfg.d_model // 2, 2))
+
+    @torch.no_grad()
+    def fit_normalizers(self, batch: dict) -> None:
+        """Set each encoder's input statistics from a batch holding the whole training set."""
+        for m in MODALITIES:
+            mask = batch[f"{m}_mask"]
+            has = batch["present"][:, MODALITIES.index(m)]
+            if has.any():
+                self.encoders[m].seq_norm.fit(batch[m][mask])
+                self.encoders[m].glob_norm.fit(batch[f"{m}_global"][has])
 
     def encode(self, batch: dict) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Modality vectors (B, 3, D) and the attention weights over each sequence."""

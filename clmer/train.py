@@ -98,6 +98,15 @@ def supervised_loss(model: FusionModel, batch: dict, present: torch.Tensor, cfg,
     parts = {"ce": F.cross_entropy(out["logits"], y, weight=weights.to(y.device)),
              "reg": F.l1_loss(out["reg"], batch["reg"])}
     loss = cfg.ce_weight * parts["ce"] + cfg.regression_weight * parts["reg"]
+    if cfg.unimodal_weight > 0:
+        # Each modality vector alone must already point at its own label: this keeps the three
+        # vectors in one class space, so weights, single-modality predictions and Shapley mean something.
+        logits_m = model.classifier(out["h"])  # (B, 3, C)
+        ce_m = F.cross_entropy(logits_m.flatten(0, 1), batch["y_modality"].flatten(), weight=weights.to(y.device),
+                               reduction="none").view(y.shape[0], 3)
+        mask = present.float()
+        parts["unimodal"] = (ce_m * mask).sum() / mask.sum().clamp_min(1)
+        loss = loss + cfg.unimodal_weight * parts["unimodal"]
     if cfg.supcon:
         parts["supcon"] = cross_lingual_supcon(out["fused"], y, batch["lang"], cfg.supcon_temperature)
         loss = loss + cfg.supcon_weight * parts["supcon"]
@@ -146,6 +155,7 @@ def train(train_set: FeatureSet, valid_set: FeatureSet, settings: Settings, out_
     device = train_device(cfg.device)
     gen = seed_everything(cfg.seed)
     model = FusionModel(train_set.dims, settings.fusion).to(device)
+    model.fit_normalizers(train_set.batch(range(len(train_set)), device))
     t0 = time.perf_counter()
     history: list[dict] = []
     best: dict = {}

@@ -14,6 +14,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
 os.environ.setdefault("MLFLOW_ENABLE_TELEMETRY", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 
@@ -67,3 +68,73 @@ def demo_corpus(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("demo_corpus")
     make_demo_corpus(out, n=12, seed=3, variant_fraction=0.25)
     return out
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def tiny_home(tmp_path_factory) -> Path:
+    """A CLMER home whose model store holds the tiny profile (built once per session, ~12 s)."""
+    from clmer.model_store import ModelStore
+
+    home = tmp_path_factory.mktemp("clmer_home")
+    ModelStore(home / "models").make_tiny(seed=0)
+    return home
+
+
+def make_settings(home: Path, work: Path, **sections):
+    from clmer.config import load_settings
+
+    overrides = {"paths": {"home": str(home), "model_store": str(home / "models"),
+                           "feature_store": str(work / "features"), "runs": str(work / "runs")},
+                 "models": {"profile": "tiny"}}
+    for key, value in sections.items():
+        overrides.setdefault(key, {}).update(value)
+    return load_settings(None, overrides)
+
+
+@pytest.fixture
+def tiny_settings(tiny_home, tmp_path):
+    """Settings on the tiny profile with a fresh feature store and runs folder per test."""
+    return make_settings(tiny_home, tmp_path)
+
+
+@pytest.fixture(scope="session")
+def moto_s3():
+    """A real S3 API: moto's server on 127.0.0.1, with a bucket `clmer-test`. Yields the endpoint URL."""
+    import subprocess
+    import sys
+    import time
+
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
+           "AWS_ENDPOINT_URL_S3": url}
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    import boto3
+
+    client = boto3.client("s3", endpoint_url=url)
+    for _ in range(100):
+        try:
+            client.create_bucket(Bucket="clmer-test")
+            break
+        except Exception:
+            time.sleep(0.1)
+    else:
+        proc.kill()
+        raise RuntimeError("moto server did not start")
+    yield url
+    proc.terminate()
+    proc.wait(10)
+    for k, v in old.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v

@@ -1,0 +1,1 @@
+"""Prefect flows: thin orchestration around `clmer`. Tasks pass paths, never data or models."""

@@ -1,0 +1,46 @@
+"""What every flow shares: settings from a parameter, the task runner by config, run folders."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from clmer.config import Settings, load_settings
+
+
+def settings_from(config: str | None = None, overrides: dict | None = None) -> Settings:
+    """Flow parameters carry a config *path* and small overrides, never a settings object."""
+    return load_settings(config, overrides)
+
+
+def run_folder(settings: Settings, kind: str, out: str | None = None) -> Path:
+    path = Path(out) if out else settings.paths.runs / f"{kind}-{time.strftime('%Y%m%d-%H%M%S')}"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def task_runner(settings: Settings):
+    """Threads in-process by default; Dask or Ray to scale extraction out (one task per chunk)."""
+    cfg = settings.extract
+    if cfg.task_runner == "dask":
+        from prefect_dask import DaskTaskRunner
+
+        if cfg.dask_address:
+            return DaskTaskRunner(address=cfg.dask_address)
+        return DaskTaskRunner(cluster_kwargs={"n_workers": cfg.max_workers, "threads_per_worker": 1,
+                                              "processes": True, "dashboard_address": None})
+    if cfg.task_runner == "ray":
+        try:
+            from prefect_ray import RayTaskRunner
+        except ImportError as exc:  # optional extra
+            raise RuntimeError("extract.task_runner=ray needs `pip install clmer[ray]`") from exc
+        return RayTaskRunner()
+    from prefect.task_runners import ThreadPoolTaskRunner
+
+    return ThreadPoolTaskRunner(max_workers=cfg.max_workers)
+
+
+def write_json(path: Path, data: dict) -> Path:
+    path.write_text(json.dumps(data, indent=2, default=str), encoding="utf-8")
+    return path
