@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --upgrade pip
 	# torch first and below 2.14, so pip takes the CPU wheel where one is on disk (never an unpinned CUDA build)
 	$(PY) -m pip install "torch>=2.5,<2.14"
-	$(PY) -m pip install -e ".[dev]"
+	$(PY) -m pip install -e ".[dev,realmodels]"
 	touch $(STAMP)
 
 install: $(STAMP)

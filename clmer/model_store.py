@@ -145,6 +145,18 @@ class ModelStore:
                           revision=f"tiny-seed{seed}-" + fingerprint(path).split("-")[1])
         return built
 
+    def add(self, name: str, source: Path, role: str, revision: str | None = None) -> Path:
+        """Copy a model directory the user already has into the store under `name`."""
+        target = self.path_for(name)
+        tmp = target.with_name(target.name + f".partial-{os.getpid()}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.copytree(source, tmp)
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(tmp, target)
+        self.register(name, target, role, source=f"local copy of {Path(source).name}", revision=revision)
+        return target
+
     def pull(self, name: str, role: str) -> Path:
         """Download `name` from its hub into the store. The only networked code in CLMER."""
         target = self.path_for(name)
