@@ -50,7 +50,7 @@ def load_splits(corpus_dir: str | Path, features_path: str | Path, settings: Set
     for mode in ("train", "valid", "test"):
         mask = (data.frame["mode"] == mode).to_numpy()
         if languages:
-            mask &= data.frame["language"].isin(languages).to_numpy()
+            mask = mask & data.frame["language"].isin(languages).to_numpy()
         splits[mode] = data.subset(mask)
     return splits
 

@@ -100,7 +100,7 @@ class PolicyTrainer:
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.policy.parameters(), 1.0)
             self.optimizer.step()
-            stats = {"rl_loss": float(loss), "kl": float(kl.mean())}
+            stats = {"rl_loss": loss.item(), "kl": kl.mean().item()}
         stats.update({"reward": float(rewards.total.mean()), "reward_accuracy": float(rewards.accuracy.mean()),
                       "reward_faithfulness": float(rewards.faithfulness.mean()),
                       "policy_std": float(model.policy.log_std.exp().mean())})

@@ -113,7 +113,7 @@ def supervised_loss(model: FusionModel, batch: dict, present: torch.Tensor, cfg,
     if cfg.lang_adversary:
         parts["lang_adv"] = language_adversarial(model.language_logits(out["fused"], cfg.grl_lambda), batch["lang"])
         loss = loss + cfg.lang_adversary_weight * parts["lang_adv"]
-    return loss, {k: float(v) for k, v in parts.items()}
+    return loss, {k: v.item() for k, v in parts.items()}
 
 
 @torch.no_grad()
@@ -143,7 +143,8 @@ def _save_checkpoint(path: Path, model, optimizer, stage: str, epoch: int, best_
                      ref_policy: dict | None = None) -> None:
     torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "stage": stage, "epoch": epoch,
                 "best_state": best_state, "best": json.dumps(best), "history": json.dumps(history),
-                "rng": gen.get_state(), "ref_policy": ref_policy or {}}, path.with_suffix(".tmp"))
+                "rng": gen.get_state(), "rng_torch": torch.get_rng_state(), "ref_policy": ref_policy or {}},
+               path.with_suffix(".tmp"))
     path.with_suffix(".tmp").replace(path)  # atomic: a crash mid-write keeps the previous checkpoint
 
 
@@ -163,6 +164,7 @@ def train(train_set: FeatureSet, valid_set: FeatureSet, settings: Settings, out_
     if state:
         history, best = json.loads(state["history"]), json.loads(state["best"])
         gen.set_state(state["rng"])
+        torch.set_rng_state(state["rng_torch"])  # dropout draws from the global generator
     emit = (lambda row: (history.append(row), log(row) if log else None))
 
     start_stage = state["stage"] if state else "warmup"

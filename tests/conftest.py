@@ -138,3 +138,22 @@ def moto_s3():
             os.environ.pop(k, None)
         else:
             os.environ[k] = v
+
+
+@pytest.fixture(scope="session")
+def trained_demo(tiny_home, tmp_path_factory):
+    """A demo corpus (96 clips), its features and a fusion model trained on it: built once per session.
+
+    Returns a dict with corpus, features (parquet path), model_dir, work (the session folder) and
+    settings. Training is shortened; tests check behaviour, not state-of-the-art accuracy.
+    """
+    from clmer import pipeline
+    from clmer.demo_corpus import make_demo_corpus
+
+    work = tmp_path_factory.mktemp("trained_demo")
+    settings = make_settings(tiny_home, work, train={"warmup_epochs": 40, "rl_epochs": 3, "patience": 12})
+    corpus = work / "corpus"
+    make_demo_corpus(corpus, n=96, seed=11)
+    features = pipeline.extract(corpus, settings, work / "extract")
+    model_dir = pipeline.train(corpus, features, settings, work / "train")
+    return {"corpus": corpus, "features": features, "model_dir": model_dir, "work": work, "settings": settings}
