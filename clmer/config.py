@@ -135,7 +135,7 @@ class FusionConfig(_Section):
     policy_init_std: float = Field(
         0.5, gt=0, description="Initial std of the Gaussian over policy logits used when sampling weightings."
     )
-    dropout: float = Field(0.1, ge=0, lt=1, description="Dropout inside encoders and heads.")
+    dropout: float = Field(0.3, ge=0, lt=1, description="Dropout inside encoders and heads.")
     n_classes: int = Field(3, description="Polarity classes: negative, neutral, positive.")
 
 
@@ -143,7 +143,7 @@ class TrainConfig(_Section):
     seed: int = Field(0, description="Seed for torch, numpy and python: same data + seed = same model.")
     batch_size: int = Field(16, ge=1, description="Clips per step.")
     lr: float = Field(2e-3, gt=0, description="AdamW learning rate for the supervised warm-up.")
-    weight_decay: float = Field(1e-4, ge=0, description="AdamW weight decay.")
+    weight_decay: float = Field(1e-2, ge=0, description="AdamW weight decay.")
     warmup_epochs: int = Field(60, ge=0, description="Stage 1: supervised epochs (max; early stopping may end sooner).")
     patience: int = Field(15, ge=1, description="Early stopping: epochs without validation improvement.")
     ce_weight: float = Field(1.0, ge=0, description="Weight of the 3-class cross-entropy.")
@@ -153,12 +153,12 @@ class TrainConfig(_Section):
         "vector alone, against label_T/label_A/label_V where the corpus has them (CH-SIMS v2), else the clip label."
     )
     modality_dropout: float = Field(
-        0.15, ge=0, lt=1, description="Probability of masking a present modality during training (robustness)."
+        0.3, ge=0, lt=1, description="Probability of masking a present modality during training (robustness)."
     )
     feature_noise: Literal["none", "gaussian", "fgsm"] = Field(
         "gaussian", description="Feature noise during training: none, Gaussian, or adversarial (FGSM)."
     )
-    noise_scale: float = Field(0.05, ge=0, description="Std (gaussian) or epsilon (fgsm) relative to feature scale.")
+    noise_scale: float = Field(0.1, ge=0, description="Std (gaussian) or epsilon (fgsm) relative to feature scale.")
     supcon: bool = Field(True, description="Cross-lingual supervised contrastive loss on the fused vectors.")
     supcon_weight: float = Field(0.1, ge=0, description="Weight of the supervised contrastive loss.")
     supcon_temperature: float = Field(0.2, gt=0, description="Temperature of the contrastive similarities.")

@@ -141,13 +141,14 @@ def plan_corpus(n: int, seed: int, variant_fraction: float) -> list[_Row]:
 
 
 def _assign_modes(video_ids: list[str], rng: np.random.Generator) -> dict[str, str]:
-    """About 70/15/15 per language, at least one video in valid and test when there are three."""
+    """About 60/15/25 per language (a larger test split keeps demo numbers steadier), at least one
+    video in valid and test when there are three."""
     modes: dict[str, str] = {}
     for lang in ("zh", "en"):
         vids = sorted({v for v in video_ids if v.startswith(lang)})
         vids = [vids[i] for i in rng.permutation(len(vids))]
         n = len(vids)
-        n_test = max(1, round(0.15 * n)) if n >= 3 else 0
+        n_test = max(1, round(0.25 * n)) if n >= 3 else 0
         n_valid = max(1, round(0.15 * n)) if n >= 3 else 0
         for i, v in enumerate(vids):
             modes[v] = "test" if i < n_test else "valid" if i < n_test + n_valid else "train"

@@ -7,8 +7,10 @@ test can prove that a cached run did no model work.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import os
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
@@ -41,6 +43,27 @@ class FeatureRecord:
     def dim(self) -> int:
         main = next(iter(self.arrays.values()), None)
         return int(main.shape[-1]) if main is not None and main.ndim > 0 else 0
+
+
+@contextlib.contextmanager
+def quiet_loading():
+    """Silence the banners, INFO logs and progress bars that funasr/transformers print while loading."""
+    import logging
+
+    previous = logging.root.manager.disable
+    logging.disable(logging.INFO)
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
+    except ImportError:  # pragma: no cover
+        pass
+    with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):
+        try:
+            yield
+        finally:
+            logging.disable(previous)
 
 
 def config_hash(config: dict) -> str:
@@ -96,7 +119,8 @@ def get_extractor(role: str, settings: "Settings") -> Extractor:
     key = (role, str(ref.path), ref.revision, device, settings.models.model_dump_json(), settings.extract.model_dump_json())
     with _cache_lock:
         if key not in _cache:
-            _cache[key] = _CLASSES[role]()(ref, settings, device)
+            with quiet_loading():
+                _cache[key] = _CLASSES[role]()(ref, settings, device)
         return _cache[key]
 
 
