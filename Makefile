@@ -16,7 +16,7 @@ export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 export HF_HUB_DISABLE_TELEMETRY ?= 1
 
-.PHONY: install demo test test-fast clean
+.PHONY: install browser demo test test-fast clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,7 +31,13 @@ install: $(STAMP)
 demo: install
 	$(CLMER) demo --workdir $(DEMO_DIR)
 
-test: install
+# Headless Chromium from Debian's packages for the browser tests (HTML reports); needs root.
+browser:
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
+	  echo "chromium missing and not root: browser tests will skip"
+
+test: install browser
 	$(PY) -m pytest -m "slow or not slow" --durations=15
 
 test-fast: install

@@ -284,6 +284,59 @@ def evaluate(
 
 
 @app.command()
+def register(
+    run: Path = typer.Option(..., "--run", help="A train run folder (from `clmer train`)."),
+    corpus: Path = typer.Option(..., "--corpus", help="Corpus whose split the champion gate compares on."),
+    evaluation: Optional[Path] = typer.Option(None, help="evaluation.json (default: evaluate now)."),
+    split: str = typer.Option("test", help="Split the gate compares on."),
+    profile: Optional[str] = typer.Option(None, help="Model profile: full | tiny."),
+) -> None:
+    """Log a training run to MLflow and register it: challenger, champion only if it beats the champion."""
+    from clmer import pipeline
+
+    cfg = settings(_profile_overrides(profile))
+    if evaluation is None:
+        feats = _features_for(corpus, None, cfg, run)
+        evaluation = pipeline.evaluate(run / "model", corpus, feats, cfg, run / "evaluate", split=split)
+    out = pipeline.register(run, evaluation, corpus, cfg, split=split)
+    console.print(f"run {out['run_id']}  model {out['name']} v{out['version']}: {out['decision']}")
+    console.print(f"challenger WAR/UAR {out['challenger']['war']:.3f}/{out['challenger']['uar']:.3f}"
+                  + (f"; champion {out['champion']['war']:.3f}/{out['champion']['uar']:.3f}" if out["champion"] else ""))
+
+
+@app.command()
+def explain(
+    clip: Path = typer.Argument(..., help="A video file."),
+    model: str = typer.Option("models:/clmer@champion", "--model", help="Registry URI or a local model folder."),
+    out: Path = typer.Option(Path("Test_Supplements/video_emotion_results"), "--out", help="Folder for <clip>.json/.html."),
+    transcript: Optional[str] = typer.Option(None, help="Use this transcript instead of ASR."),
+    language: Optional[str] = typer.Option(None, help="zh | en (default: detected)."),
+) -> None:
+    """Explain one clip: JSON (valid against its schema) and an HTML page with plots, faces blurred."""
+    from clmer import pipeline
+    from clmer.explain import validate_explanation
+    from clmer.extract import ClipJob
+    from clmer.report_html import write_report
+    from clmer.scoring import frames_for
+
+    cfg = settings()
+    scorer = pipeline.load_scorer(model, cfg)
+    features = scorer.extract([ClipJob(clip=clip.name, path=str(clip), transcript=transcript, language=language)])
+    row = next(features.itertuples())
+    if row.status == "failed":
+        console.print(f"[red]failed[/]: {row.error}")
+        raise typer.Exit(1)
+    doc = scorer.explain_row(row)
+    validate_explanation(doc)
+    frames = frames_for(str(clip), [k["index"] for k in doc["key_frames"]], scorer.settings)
+    json_path, html_path = write_report(doc, out, Path(clip).stem, frames=frames, blur=cfg.scoring.blur_faces)
+    p = doc["prediction"]
+    console.print(f"{clip.name}: {p['polarity']} ({p['confidence']:.2f}); shares " +
+                  ", ".join(f"{m} {v:.0%}" for m, v in doc["modality_shares"].items()))
+    console.print(f"json: {json_path}\nhtml: {html_path}")
+
+
+@app.command()
 def benchmark(
     dataset: str = typer.Option(..., help="chsims2 | mosei: the flavour of --root."),
     root: Path = typer.Option(..., "--root", help="Corpus root in the MMSA layout."),

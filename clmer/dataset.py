@@ -29,6 +29,7 @@ class ClipFeatures:
     times: dict[str, np.ndarray] = field(default_factory=dict)  # audio/vision item times (s)
     tokens: list[str] = field(default_factory=list)
     offsets: list = field(default_factory=list)
+    special: list = field(default_factory=list)  # 1 for [CLS]/[SEP]-like tokens
     cues: dict[str, dict] = field(default_factory=dict)  # modality -> {"labels": [...], "scores": array}
 
 
@@ -61,8 +62,9 @@ def load_clip(store: FeatureStore, text_key: str, audio_key: str, vision_key: st
     cues = {"audio": {"labels": a.meta.get("cue_labels", []), "scores": a.arrays["cue_scores"]},
             "vision": {"labels": v.meta.get("cue_labels", []), "scores": v.arrays["cue_scores"],
                        "times": v.arrays["frame_times"]}}
-    return ClipFeatures(seq=seq, glob=glob, present=present, times=times, tokens=t.meta.get("tokens", []),
-                        offsets=t.meta.get("offsets", []), cues=cues)
+    n_tok = len(seq["text"])
+    return ClipFeatures(seq=seq, glob=glob, present=present, times=times, tokens=t.meta.get("tokens", [])[:n_tok],
+                        offsets=t.meta.get("offsets", [])[:n_tok], special=t.meta.get("special", [])[:n_tok], cues=cues)
 
 
 @dataclass

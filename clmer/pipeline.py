@@ -143,3 +143,50 @@ def cross_lingual(corpora: Corpora, settings: Settings, out_dir: str | Path,
     out_dir.mkdir(parents=True, exist_ok=True)
     frame.to_csv(out_dir / "cross_lingual.csv", index=False)
     return out_dir / "cross_lingual.csv"
+
+
+def register(train_dir: str | Path, eval_path: str | Path, corpus_dir: str | Path, settings: Settings,
+             split: str = "test", run_name: str | None = None) -> dict:
+    """Log the training run to MLflow (params, metrics, figures, tables, lineage, model) and apply
+    the champion gate in the registry. Returns the run and the registry decision."""
+    from clmer.corpus import read_corpus
+    from clmer.registry import register_and_gate
+    from clmer.tracking import log_training_run
+
+    corpus = read_corpus(corpus_dir, strict=False)
+    example = Path(corpus_dir) / corpus.manifest.iloc[0]["media_path"]
+    run = log_training_run(train_dir, eval_path, corpus_dir, settings, example, run_name=run_name)
+    decision = register_and_gate(run["model_uri"], Path(train_dir) / "model", corpus_dir, settings, split=split)
+    out = run | decision
+    (Path(train_dir) / "registration.json").write_text(json.dumps(out, indent=2, default=str), encoding="utf-8")
+    return out
+
+
+def load_scorer(model: str, settings: Settings | None = None):
+    """A Scorer for a registry URI (models:/name@alias, models:/name/3, runs:/...) or a local model folder."""
+    from clmer.scoring import Scorer
+
+    if "://" in model or model.startswith("models:/"):
+        import mlflow
+
+        from clmer.registry import resolve_version
+        from clmer.tracking import configure
+
+        if settings is not None:
+            configure(settings)
+        scorer = mlflow.pyfunc.load_model(model).unwrap_python_model().scorer
+        if settings is not None:  # caller's paths and devices; the model keeps its encoders
+            scorer.settings = _with_model_encoders(scorer.doc, settings)
+            scorer.store = FeatureStore(scorer.settings.paths.feature_store)
+        scorer.model_version = resolve_version(model)
+        return scorer
+    path = Path(model)
+    return Scorer(path / "model" if (path / "model" / "model.json").exists() else path, settings)
+
+
+def _with_model_encoders(doc: dict, settings: Settings) -> Settings:
+    from clmer.scoring import check_encoders, settings_for_model
+
+    out = settings_for_model(doc, settings)
+    check_encoders(doc, out)
+    return out

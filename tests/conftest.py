@@ -157,3 +157,22 @@ def trained_demo(tiny_home, tmp_path_factory):
     features = pipeline.extract(corpus, settings, work / "extract")
     model_dir = pipeline.train(corpus, features, settings, work / "train")
     return {"corpus": corpus, "features": features, "model_dir": model_dir, "work": work, "settings": settings}
+
+
+def run_offline(code: str, env: dict | None = None, timeout: int = 600, cwd: Path | None = None):
+    """Run python `code` in a fresh process where every non-loopback connection is refused and logged.
+
+    Returns (CompletedProcess, list of attempted connections)."""
+    import subprocess
+    import sys
+    import tempfile
+
+    log = Path(tempfile.mkstemp(prefix="netguard-", suffix=".log")[1])
+    full_env = dict(os.environ) | (env or {})
+    full_env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "tests" / "netguard"), str(ROOT), full_env.get("PYTHONPATH", "")])
+    full_env["CLMER_NETGUARD_LOG"] = str(log)
+    proc = subprocess.run([sys.executable, "-c", code], env=full_env, capture_output=True, text=True, timeout=timeout,
+                          cwd=cwd)
+    attempts = [line for line in log.read_text().splitlines() if line]
+    log.unlink(missing_ok=True)
+    return proc, attempts

@@ -1,0 +1,86 @@
+"""MLflow: a training run logs what people review; the champion loads offline in a fresh process
+and predicts; a worse run becomes challenger and leaves the champion where it was."""
+
+import json
+
+import mlflow
+import pytest
+from mlflow import MlflowClient
+
+from clmer import pipeline
+from tests.conftest import run_offline
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def registered(trained_demo, tmp_path_factory):
+    work = tmp_path_factory.mktemp("mlflow")
+    s = trained_demo["settings"].model_copy(deep=True)
+    s.mlflow.tracking_uri = f"sqlite:///{work / 'mlflow.db'}"
+    s.mlflow.artifact_location = str(work / "artifacts")
+    ev = pipeline.evaluate(trained_demo["model_dir"], trained_demo["corpus"], trained_demo["features"], s, work / "eval")
+    first = pipeline.register(trained_demo["work"] / "train", ev, trained_demo["corpus"], s)
+    return {"settings": s, "first": first, "work": work, "eval": ev}
+
+
+def test_run_logs_params_metrics_figures_lineage_and_model(registered):
+    s, first = registered["settings"], registered["first"]
+    mlflow.set_tracking_uri(s.mlflow.tracking_uri)
+    client = MlflowClient()
+    run = client.get_run(first["run_id"])
+    assert run.data.params["train.lr"] == str(s.train.lr) and "fusion.d_model" in run.data.params
+    assert not any(k.startswith("paths.home") for k in run.data.params)
+    assert "test/all/war" in run.data.metrics and "test/all/majority_war" in run.data.metrics
+    assert "test/faithfulness/weight_shapley_spearman" in run.data.metrics
+    history = client.get_metric_history(first["run_id"], "warmup/train_ce")
+    assert len(history) >= 2 and [m.step for m in history] == sorted(m.step for m in history)
+    assert client.get_metric_history(first["run_id"], "rl/train_reward")
+    artifacts = {a.path for a in client.list_artifacts(first["run_id"], "figures")}
+    assert {"figures/confusion_all.png", "figures/modality_shares.png", "figures/reward_curves.png"} <= artifacts
+    assert {a.path for a in client.list_artifacts(first["run_id"], "evaluation")} >= {"evaluation/evaluation.json"}
+    inputs = run.inputs.dataset_inputs
+    assert inputs and inputs[0].dataset.digest and inputs[0].tags[0].value == "training"
+    assert run.data.tags["corpus.digest"].startswith(inputs[0].dataset.digest)
+    model = mlflow.models.get_model_info(first["model_uri"])
+    assert model.signature.inputs.input_names()[0] == "video_path"
+    assert model.saved_input_example_info is not None
+
+
+def test_first_version_is_champion_and_loads_offline_in_a_fresh_process(registered, trained_demo):
+    s, first = registered["settings"], registered["first"]
+    assert first["promoted"] and first["version"] == "1"
+    clip = next((trained_demo["corpus"] / "Raw").rglob("*.mp4"))
+    code = f"""
+import json, mlflow, pandas as pd
+mlflow.set_tracking_uri({s.mlflow.tracking_uri!r})
+m = mlflow.pyfunc.load_model("models:/clmer@champion")
+out = m.predict(pd.DataFrame({{"video_path": [{str(clip)!r}, "missing.mp4"]}}))
+print(json.dumps(out.to_dict(orient="records"), default=str))
+"""
+    env = {"CLMER_HOME": str(s.paths.home), "CLMER_MODEL_STORE": str(s.paths.model_store),
+           "CLMER_FEATURE_STORE": str(registered["work"] / "fs_offline")}
+    proc, attempts = run_offline(code, env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert attempts == []  # not even an attempt to reach the network
+    rows = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert rows[0]["status"] in ("ok", "partial") and rows[0]["polarity"] in ("negative", "neutral", "positive")
+    assert abs(rows[0]["p_negative"] + rows[0]["p_neutral"] + rows[0]["p_positive"] - 1) < 1e-5
+    assert rows[1]["status"] == "failed" and "does not exist" in rows[1]["error"]
+
+
+def test_worse_run_becomes_challenger_and_champion_stays(registered, trained_demo, tmp_path):
+    s = registered["settings"].model_copy(deep=True)
+    s.train.warmup_epochs, s.train.rl_epochs = 0, 0  # an untrained model: worse by construction
+    train_dir = tmp_path / "worse"
+    model_dir = pipeline.train(trained_demo["corpus"], trained_demo["features"], s, train_dir)
+    ev = pipeline.evaluate(model_dir, trained_demo["corpus"], trained_demo["features"], s, tmp_path / "eval")
+    second = pipeline.register(train_dir, ev, trained_demo["corpus"], s)
+    client = MlflowClient(s.mlflow.tracking_uri)
+    assert second["version"] == "2" and not second["promoted"]
+    assert str(client.get_model_version_by_alias("clmer", "champion").version) == "1"
+    assert str(client.get_model_version_by_alias("clmer", "challenger").version) == "2"
+    tags = client.get_model_version("clmer", "2").tags
+    assert tags["decision"].startswith("kept champion v1")
+    assert {"challenger.war", "challenger.uar", "champion.war", "champion.uar", "eval.split"} <= set(tags)
+    assert float(tags["champion.war"]) >= float(tags["challenger.war"]) or float(tags["champion.uar"]) >= float(tags["challenger.uar"])
