@@ -20,15 +20,14 @@ import hashlib
 import io
 import json
 import os
-import tempfile
 import time
-import uuid
 from pathlib import Path
 from typing import Iterable
 
 import numpy as np
 import pandas as pd
 
+from clmer import atomic
 from clmer.encoders import FeatureRecord, config_hash
 
 INDEX_COLUMNS = ["key", "sha256", "extractor", "model", "revision", "config_hash", "record", "n_items", "dim",
@@ -64,18 +63,7 @@ class LocalBackend:
         return (self.root / rel).read_bytes()
 
     def write(self, rel: str, data: bytes) -> None:
-        path = self.root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic.write_bytes(self.root / rel, data)
 
     def list(self, prefix: str, suffix: str = "") -> Iterable[str]:
         base = self.root / prefix
@@ -195,7 +183,3 @@ class FeatureStore:
         if not self.backend.exists("index.parquet"):
             return pd.DataFrame(columns=INDEX_COLUMNS)
         return pd.read_parquet(io.BytesIO(self.backend.read("index.parquet")))
-
-
-def new_run_id() -> str:
-    return time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]

@@ -21,11 +21,12 @@ import io
 import json
 import math
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from clmer.atomic import write_bytes
 
 MODALITIES = ("text", "audio", "vision")
 CLASSES = ("negative", "neutral", "positive")
@@ -431,21 +432,6 @@ def render_html(doc: dict, frames: dict[int, np.ndarray] | None = None, blur: bo
 # -- files --------------------------------------------------------------------------------------
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Write to a temp file in the same folder, then rename: readers never see half a file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; reports are meant to be read by others
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_report(doc: dict, out_dir: Path, stem: str, frames: dict | None = None,
                  blur: bool = True) -> tuple[Path, Path]:
     """Write `<stem>.json` and `<stem>.html` (and, with frames, `<stem>_frames/*.png`) atomically.
@@ -465,9 +451,9 @@ def write_report(doc: dict, out_dir: Path, stem: str, frames: dict | None = None
         thumb = thumbs.get(int(_num(kf.get("index"), -1)))
         if thumb is not None:
             rel = f"{stem}_frames/frame_{int(kf['index']):05d}.png"
-            _atomic_write(out_dir / rel, thumb.png)
+            write_bytes(out_dir / rel, thumb.png)
             kf["thumbnail"] = rel
     json_path, html_path = out_dir / f"{stem}.json", out_dir / f"{stem}.html"
-    _atomic_write(json_path, (json.dumps(doc, ensure_ascii=False, indent=2) + "\n").encode("utf-8"))
-    _atomic_write(html_path, _page(doc, thumbs, blur).encode("utf-8"))
+    write_bytes(json_path, (json.dumps(doc, ensure_ascii=False, indent=2) + "\n").encode("utf-8"))
+    write_bytes(html_path, _page(doc, thumbs, blur).encode("utf-8"))
     return json_path, html_path
