@@ -16,7 +16,7 @@ export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 export HF_HUB_DISABLE_TELEMETRY ?= 1
 
-.PHONY: install browser demo test test-fast clean
+.PHONY: install browser demo serve stop test test-fast clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,12 @@ install: $(STAMP)
 
 demo: install
 	$(CLMER) demo --workdir $(DEMO_DIR)
+
+serve: install
+	$(CLMER) serve
+
+stop:
+	$(CLMER) stop
 
 # Headless Chromium from Debian's packages for the browser tests (HTML reports); needs root.
 browser:

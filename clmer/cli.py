@@ -337,6 +337,50 @@ def explain(
 
 
 @app.command()
+def score(
+    path: str = typer.Argument(..., help="A folder of videos, one video, or an s3://bucket/prefix."),
+    model: str = typer.Option("models:/clmer@champion", "--model", help="Registry URI or a local model folder."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Output root (default: scoring.out_dir)."),
+    rescore: bool = typer.Option(False, help="Score files again even if their content was scored before."),
+) -> None:
+    """Score a drop without Prefect: Test_Results/ and Test_Supplements/ as the original system wrote them."""
+    from clmer import pipeline
+    from clmer.drop_scoring import score_drop
+
+    cfg = settings()
+    out_dir = out or cfg.scoring.out_dir
+    scorer = pipeline.load_scorer(model, cfg)
+    summary = score_drop(path, scorer, out_dir, scorer.settings, rescore=rescore, chunk_size=cfg.extract.chunk_size)
+    console.print(f"{summary['scored']} file(s) scored, {summary['skipped']} already scored; "
+                  + ", ".join(f"{k}: {v}" for k, v in summary["status_counts"].items()))
+    console.print(f"results: {summary['combined_results']}")
+
+
+@app.command()
+def serve(
+    s3: Optional[list[str]] = typer.Option(None, "--s3", help="Also watch these S3 prefixes (s3://bucket/prefix)."),
+    no_watcher: bool = typer.Option(False, help="Do not start the drop watcher."),
+) -> None:
+    """Start Prefect server + worker, MLflow server and the drop watcher on 127.0.0.1; deploy prefect.yaml."""
+    from clmer import services
+
+    cfg = settings({"serve": {"watch_s3": s3}} if s3 else None)
+    info = services.serve(cfg, watcher=not no_watcher)
+    console.print(f"Prefect UI: {info['prefect_ui']}\nMLflow UI:  {info['mlflow_ui']}\n"
+                  f"logs and pid files: {info['run_dir']}\ndrop videos into: {', '.join(cfg.serve.watch_folders)}"
+                  + (f", {', '.join(cfg.serve.watch_s3)}" if cfg.serve.watch_s3 else "") + "\nstop with: clmer stop")
+
+
+@app.command()
+def stop() -> None:
+    """Stop exactly the processes `clmer serve` started (by pid file)."""
+    from clmer import services
+
+    stopped = services.stop(settings())
+    console.print("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
+
+
+@app.command()
 def benchmark(
     dataset: str = typer.Option(..., help="chsims2 | mosei: the flavour of --root."),
     root: Path = typer.Option(..., "--root", help="Corpus root in the MMSA layout."),

@@ -215,6 +215,18 @@ class MlflowConfig(_Section):
     model_name: str = Field("clmer", description="Registered model name.")
 
 
+class ServeConfig(_Section):
+    host: str = Field("127.0.0.1", description="Address every local service listens on.")
+    prefect_port: int = Field(4200, description="Prefect server (API + UI) port.")
+    mlflow_port: int = Field(5000, description="MLflow tracking server port.")
+    work_pool: str = Field("clmer-pool", description="Prefect process work pool the worker serves.")
+    run_dir: Path = Field(Path(".run"), description="Pid files and service logs of `clmer serve` (git-ignored).")
+    watch_folders: list[str] = Field(default_factory=lambda: ["Test_Data"], description="Folders the drop watcher watches.")
+    watch_s3: list[str] = Field(default_factory=list, description="S3 prefixes (s3://bucket/prefix) the watcher watches.")
+    corpus: str = Field("clmer_data/demo/corpus", description="Corpus the nightly-retrain deployment trains on.")
+    worker_poll_seconds: float = Field(2.0, description="How often the worker asks for scheduled runs.")
+
+
 class Settings(_Section):
     paths: PathsConfig = Field(default_factory=PathsConfig, description="Where things live.")
     media: MediaConfig = Field(default_factory=MediaConfig, description="Decoding.")
@@ -230,6 +242,7 @@ class Settings(_Section):
     eval: EvalConfig = Field(default_factory=EvalConfig, description="Evaluation.")
     scoring: ScoringConfig = Field(default_factory=ScoringConfig, description="Scoring drops.")
     mlflow: MlflowConfig = Field(default_factory=MlflowConfig, description="Tracking and registry.")
+    serve: ServeConfig = Field(default_factory=ServeConfig, description="Local services started by `clmer serve`.")
 
 
 def _deep_update(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:

@@ -210,10 +210,25 @@ def plan_jobs(target: str | Path, settings: Settings) -> tuple[list[ClipJob], st
     return [ClipJob(clip=target.name, path=str(target))], "file"
 
 
+class NothingExtractedError(RuntimeError):
+    pass
+
+
+def require_some(frame: pd.DataFrame) -> None:
+    """A corpus where every clip failed is a configuration problem (missing models, wrong paths),
+    not data: stop with the reasons instead of training on nothing."""
+    failed = frame[frame["status"] == "failed"]
+    if len(frame) and len(failed) == len(frame):
+        reasons = failed["error"].astype(str).str.replace(r"^.*?: ", "", regex=True).value_counts().head(3)
+        raise NothingExtractedError(f"all {len(frame)} clips failed to extract; most common reasons:\n"
+                                    + "\n".join(f"  {n} x {r}" for r, n in reasons.items()))
+
+
 def write_run(frame: pd.DataFrame, out_dir: str | Path, store: FeatureStore) -> Path:
     """features.parquet (one row per clip) + summary.json in the run folder; refresh the store index."""
     import json
 
+    require_some(frame)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     frame.to_parquet(out_dir / "features.parquet", index=False)

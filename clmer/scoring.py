@@ -23,7 +23,7 @@ from clmer.feature_store import FeatureStore
 from clmer.fusion import MODALITIES
 from clmer.labels import CLASSES
 
-PREDICTION_COLUMNS = ["file", "video_id", "language", "transcript", "polarity", "confidence", "p_negative", "p_neutral",
+PREDICTION_COLUMNS = ["drop", "file", "video_id", "language", "transcript", "polarity", "confidence", "p_negative", "p_neutral",
                       "p_positive", "share_text", "share_audio", "share_vision", "model_version", "status", "error"]
 
 
@@ -85,7 +85,7 @@ class Scorer:
 
         rows = []
         for r in features.itertuples():
-            base = {"file": r.path, "video_id": Path(r.clip).stem if "/" not in str(r.clip) else str(r.clip),
+            base = {"drop": None, "file": r.path, "video_id": Path(r.clip).stem if "/" not in str(r.clip) else str(r.clip),
                     "language": r.language if r.language in ("zh", "en") else None,
                     "transcript": r.transcript if isinstance(r.transcript, str) else "",
                     "model_version": self.model_version, "status": r.status, "error": r.error}

@@ -41,6 +41,30 @@ def task_runner(settings: Settings):
     return ThreadPoolTaskRunner(max_workers=cfg.max_workers)
 
 
+def cli_overrides(profile: str | None = None, runner: str | None = None) -> dict:
+    overrides: dict = {}
+    if profile:
+        overrides["models"] = {"profile": profile}
+    if runner:
+        overrides["extract"] = {"task_runner": runner}
+    return overrides
+
+
+_TRANSIENT = (OSError, ConnectionError, TimeoutError)
+
+
+def retry_on_io(task, task_run, state) -> bool:
+    """Retry only what a retry can fix: I/O, network, timeouts; never a deterministic failure."""
+    try:
+        state.result()
+    except _TRANSIENT:
+        return True
+    except Exception as exc:  # MLflow/boto wrap transient HTTP trouble in their own types
+        text = f"{type(exc).__name__}: {exc}"
+        return any(s in text for s in ("Connection", "Timeout", "503", "502", "500 ", "Throttl", "temporarily"))
+    return False
+
+
 def write_json(path: Path, data: dict) -> Path:
     path.write_text(json.dumps(data, indent=2, default=str), encoding="utf-8")
     return path

@@ -10,11 +10,10 @@ import argparse
 import pandas as pd
 from prefect import flow, get_run_logger, task
 
-from flows.common import run_folder, settings_from, task_runner
+from flows.common import cli_overrides, retry_on_io, run_folder, settings_from, task_runner
 
 
-@task(name="extract-chunk", retries=1, retry_delay_seconds=5,
-      retry_condition_fn=lambda task, run, state: isinstance(state.result(raise_on_failure=False), OSError))
+@task(name="extract-chunk", retries=2, retry_delay_seconds=5, retry_condition_fn=retry_on_io)
 def extract_chunk_task(jobs: list[dict], config: str | None, overrides: dict, out_path: str) -> str:
     """Extract one chunk (models load once per worker process) and write its rows; returns the path.
 
@@ -71,12 +70,7 @@ def main() -> None:
     ap.add_argument("--profile", choices=["full", "tiny"])
     ap.add_argument("--runner", choices=["thread", "dask", "ray"])
     args = ap.parse_args()
-    overrides: dict = {}
-    if args.profile:
-        overrides["models"] = {"profile": args.profile}
-    if args.runner:
-        overrides["extract"] = {"task_runner": args.runner}
-    print(run(args.target, args.out, args.config, overrides))
+    print(run(args.target, args.out, args.config, cli_overrides(args.profile, args.runner)))
 
 
 if __name__ == "__main__":

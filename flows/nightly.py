@@ -1,0 +1,59 @@
+"""The nightly retrain: validate -> extract -> train -> evaluate -> register (champion gate).
+
+    python -m flows.nightly CORPUS [--config FILE] [--profile tiny]
+
+Each stage is its own flow (a subflow here, a deployment of its own in prefect.yaml). Paths go
+from one to the next; nothing else does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from prefect import flow, get_run_logger
+
+from flows.common import cli_overrides, settings_from, task_runner, write_json
+from flows.evaluate import evaluate_flow
+from flows.extract import extract_flow
+from flows.register import register_flow
+from flows.train import train_flow
+from flows.validate import validate_flow
+
+
+@flow(name="nightly-retrain")
+def nightly_retrain(corpus: str, config: str | None = None, overrides: dict | None = None,
+                    cross_lingual: bool = True) -> dict:
+    overrides = overrides or {}
+    settings = settings_from(config, overrides)
+    logger = get_run_logger()
+    run = settings.paths.runs / f"nightly-{time.strftime('%Y%m%d-%H%M%S')}"
+    validate_flow(corpus, str(run / "validate"), config, overrides)
+    features = extract_flow.with_options(task_runner=task_runner(settings))(corpus, str(run / "extract"), config, overrides)
+    model_dir = train_flow(corpus, features, None, config, overrides)
+    evaluation = evaluate_flow(model_dir, corpus, features, str(run / "evaluate"), config, overrides,
+                               cross_lingual=cross_lingual)
+    train_dir = str(Path(model_dir).parent)
+    registration = register_flow(train_dir, evaluation, corpus, config, overrides)
+    summary = {"corpus": corpus, "features": features, "model_dir": model_dir, "evaluation": evaluation,
+               "registration": registration}
+    write_json(run / "summary.json", summary)
+    logger.info("nightly retrain done: %s", registration.get("decision"))
+    return summary
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("corpus")
+    ap.add_argument("--config")
+    ap.add_argument("--profile", choices=["full", "tiny"])
+    ap.add_argument("--no-cross-lingual", action="store_true")
+    args = ap.parse_args()
+    out = nightly_retrain(args.corpus, args.config, cli_overrides(args.profile), not args.no_cross_lingual)
+    print(json.dumps(out, indent=2, default=str))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,86 @@
+"""Score a drop (a folder or an S3 prefix) with the registered champion.
+
+    python -m flows.score_drop DROP [--model models:/clmer@champion] [--out DIR] [--config FILE]
+
+Triggered by the `clmer.drop.ready` event (prefect.yaml). Files whose content was scored before
+are skipped, so a repeated event or a re-run changes nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from prefect import flow, get_run_logger, task
+
+from flows.common import retry_on_io, settings_from
+
+_scorers: dict = {}
+
+
+def _scorer(model: str, config: str | None, overrides: dict):
+    """One scorer (model + encoders) per worker process and model URI."""
+    from clmer import pipeline
+
+    key = (model, config, json.dumps(overrides, sort_keys=True))
+    if key not in _scorers:
+        _scorers[key] = pipeline.load_scorer(model, settings_from(config, overrides))
+    return _scorers[key]
+
+
+@task(name="plan-drop", retries=3, retry_delay_seconds=5, retry_condition_fn=retry_on_io)
+def plan_task(drop: str, out: str, rescore: bool, config: str | None, overrides: dict) -> dict:
+    from clmer.drop_scoring import plan, plan_to_dict
+
+    return plan_to_dict(plan(drop, out, settings_from(config, overrides), rescore=rescore))
+
+
+@task(name="score-chunk", retries=1, retry_delay_seconds=5, retry_condition_fn=retry_on_io)
+def score_chunk_task(items: list[dict], model: str, out: str, config: str | None, overrides: dict) -> dict:
+    from clmer.drop_scoring import score_chunk
+
+    scorer = _scorer(model, config, overrides)
+    s = scorer.settings.scoring
+    return score_chunk(items, scorer, out, blur=s.blur_faces, html=s.html)
+
+
+@task(name="publish-results")
+def publish_task(plan_dict: dict, chunks: list[dict], out: str, model: str, config: str | None, overrides: dict) -> dict:
+    from clmer.drop_scoring import plan_from_dict, publish
+
+    version = _scorer(model, config, overrides).model_version if plan_dict["todo"] else "-"
+    return publish(plan_from_dict(plan_dict), chunks, out, version)
+
+
+@flow(name="score-drop")
+def score_drop(drop: str, model: str = "models:/clmer@champion", out: str | None = None, config: str | None = None,
+               overrides: dict | None = None, rescore: bool = False) -> dict:
+    from clmer.extract import chunked
+
+    overrides = overrides or {}
+    settings = settings_from(config, overrides)
+    out = out or str(settings.scoring.out_dir)
+    logger = get_run_logger()
+    p = plan_task(drop, out, rescore, config, overrides)
+    logger.info("drop %s: %d file(s) to score, %d scored before", p["drop"], len(p["todo"]), len(p["skipped"]))
+    futures = [score_chunk_task.submit(c, model, out, config, overrides)
+               for c in chunked(p["todo"], settings.extract.chunk_size)]
+    chunks = [f.result() for f in futures]
+    summary = publish_task(p, chunks, out, model, config, overrides)
+    logger.info("drop %s: %s", p["drop"], summary["status_counts"])
+    return summary
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("drop")
+    ap.add_argument("--model", default="models:/clmer@champion")
+    ap.add_argument("--out")
+    ap.add_argument("--config")
+    ap.add_argument("--rescore", action="store_true")
+    args = ap.parse_args()
+    print(json.dumps(score_drop(args.drop, args.model, args.out, args.config, {}, args.rescore), indent=2, default=str))
+
+
+if __name__ == "__main__":
+    main()

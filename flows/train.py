@@ -1,0 +1,74 @@
+"""Train the fusion model (warm-up + RLVR) on extracted features.
+
+    python -m flows.train CORPUS FEATURES [--out RUN] [--config FILE] [--profile tiny]
+
+Training runs are content-addressed: the run folder is named by a hash of the features table,
+the corpus digest, the training settings and CLMER's version, and a finished one is reused
+instead of trained again (the folder is the cache, so a deleted run is simply retrained).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+from pathlib import Path
+
+from prefect import flow, get_run_logger, task
+
+from flows.common import cli_overrides, settings_from
+
+
+def training_key(corpus: str, features: str, settings) -> str:
+    from clmer import __version__
+    from clmer.config import flatten
+    from clmer.corpus import read_corpus
+
+    h = hashlib.sha256(Path(features).read_bytes())
+    h.update(read_corpus(corpus, strict=False).digest().encode())
+    relevant = {k: v for k, v in flatten(settings).items() if k.startswith(("train.", "fusion.", "models.", "media."))}
+    h.update(json.dumps(relevant, sort_keys=True, default=str).encode())
+    h.update(__version__.encode())
+    return h.hexdigest()[:16]
+
+
+@task(name="train-model")
+def train_task(corpus: str, features: str, out: str, config: str | None, overrides: dict) -> str:
+    from clmer import pipeline
+
+    settings = settings_from(config, overrides)
+    model_dir = Path(out) / "model"
+    if (model_dir / "model.json").exists() and (Path(out) / "history.json").exists():
+        get_run_logger().info("same features, corpus and settings were trained before: reusing %s", out)
+        return str(model_dir)
+    logger = get_run_logger()
+
+    def log(row: dict) -> None:
+        keys = [k for k in ("train_ce", "train_reward", "valid_war", "valid_uar") if k in row]
+        logger.info("%s epoch %d: %s", row["stage"], row["epoch"], ", ".join(f"{k}={row[k]:.3f}" for k in keys))
+
+    return str(pipeline.train(corpus, features, settings, out, log=log, resume=(Path(out) / "checkpoint.pt").exists()))
+
+
+@flow(name="train")
+def train_flow(corpus: str, features: str, out: str | None = None, config: str | None = None,
+               overrides: dict | None = None) -> str:
+    overrides = overrides or {}
+    settings = settings_from(config, overrides)
+    out = out or str(settings.paths.runs / f"train-{training_key(corpus, features, settings)}")
+    return train_task(corpus, features, out, config, overrides)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("corpus")
+    ap.add_argument("features")
+    ap.add_argument("--out")
+    ap.add_argument("--config")
+    ap.add_argument("--profile", choices=["full", "tiny"])
+    args = ap.parse_args()
+    print(train_flow(args.corpus, args.features, args.out, args.config, cli_overrides(args.profile)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,60 @@
+"""Validate a corpus against its rules and data contracts; the run fails if the corpus is unusable.
+
+    python -m flows.validate CORPUS [--out RUN] [--config FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import TASK_SOURCE, CacheKeyFnPolicy
+
+from flows.common import run_folder, settings_from
+
+
+def _corpus_key(context, parameters) -> str:
+    """Same corpus bytes + same options + same task code -> the cached report is still true."""
+    from clmer.corpus import read_corpus
+
+    digest = read_corpus(parameters["corpus"], strict=False).digest()
+    return f"validate-{digest}-{parameters['max_reject']}-{parameters['out']}"
+
+
+@task(name="validate-corpus", cache_policy=TASK_SOURCE + CacheKeyFnPolicy(cache_key_fn=_corpus_key), persist_result=True)
+def validate_task(corpus: str, out: str, max_reject: float, config: str | None, overrides: dict) -> dict:
+    from clmer.validate import validate_corpus
+
+    settings = settings_from(config, overrides)
+    report = validate_corpus(corpus, out, max_reject_fraction=max_reject, max_bytes=settings.limits.max_file_bytes)
+    return report.summary_dict() | {"out": out}
+
+
+@flow(name="validate")
+def validate_flow(corpus: str, out: str | None = None, config: str | None = None, overrides: dict | None = None,
+                  max_reject: float = 0.0) -> str:
+    overrides = overrides or {}
+    settings = settings_from(config, overrides)
+    run = run_folder(settings, "validate", out)
+    summary = validate_task(corpus, str(run), max_reject, config, overrides)
+    logger = get_run_logger()
+    logger.info("%s: %s rows, %s accepted, %s rejected", corpus, summary["rows"], summary["accepted"], summary["rejected"])
+    if not summary["usable"]:
+        raise ValueError(f"corpus {corpus} is not usable: {summary.get('fatal') or json.dumps(summary['contracts'])[:500]}"
+                         f"; see {run}/quarantine.csv")
+    return str(run / "manifest.parquet")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("corpus")
+    ap.add_argument("--out")
+    ap.add_argument("--config")
+    ap.add_argument("--max-reject", type=float, default=0.0)
+    args = ap.parse_args()
+    print(validate_flow(args.corpus, args.out, args.config, {}, args.max_reject))
+
+
+if __name__ == "__main__":
+    main()
