@@ -29,7 +29,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: install
-	$(CLMER) demo --workdir $(DEMO_DIR)
+	$(PY) -m flows.demo --workdir $(DEMO_DIR)
 
 serve: install
 	$(CLMER) serve

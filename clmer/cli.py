@@ -400,64 +400,6 @@ def benchmark(
     console.print(f"tables: {run}")
 
 
-def _demo_profile(cfg) -> str:
-    """The full profile when all four of its models are in the store, else tiny (built if missing)."""
-    from clmer.model_store import ModelMissingError, ModelStore, default_names
-
-    store = ModelStore(cfg.paths.resolved_model_store())
-    try:
-        for role, name in default_names("full").items():
-            store.resolve(name, role)
-        return "full"
-    except ModelMissingError:
-        pass
-    try:
-        for role, name in default_names("tiny").items():
-            store.resolve(name, role)
-    except ModelMissingError:
-        console.print("building the tiny model profile (small random weights, same classes) ...")
-        store.make_tiny()
-    return "tiny"
-
-
-@app.command()
-def demo(
-    workdir: Path = typer.Option(Path("clmer_data/demo"), help="Where the demo writes its corpus and runs."),
-    n: int = typer.Option(192, "--n", help="Clips in the demo corpus."),
-    seed: int = typer.Option(0, "--seed", help="Seed for the demo corpus."),
-) -> None:
-    """The main job end to end on the embedded defaults: demo corpus -> validate -> extract -> train -> evaluate."""
-    from clmer import pipeline
-
-    timings: dict[str, float] = {}
-
-    def step(name, fn, *args, **kwargs):
-        console.rule(name)
-        t = time.perf_counter()
-        out = fn(*args, **kwargs)
-        timings[name] = time.perf_counter() - t
-        return out
-
-    corpus_dir = workdir / "corpus"
-    if not (corpus_dir / "label.csv").exists():
-        step("demo corpus", demo_data, corpus_dir, n=n, seed=seed, variant_fraction=0.25)
-    step("validate", validate, corpus_dir, out=workdir / "runs" / "validate", flavour=None, max_reject=0.0)
-    profile = _demo_profile(settings())
-    cfg = settings({"models": {"profile": profile}})
-    console.print(f"model profile: {profile}")
-    features = step("extract", pipeline.extract, corpus_dir, cfg, workdir / "runs" / "extract")
-    model_dir = step("train", pipeline.train, corpus_dir, features, cfg, workdir / "runs" / "train")
-    report = step("evaluate", pipeline.evaluate, model_dir, corpus_dir, features, cfg, workdir / "runs" / "evaluate")
-    from clmer.evaluate import table
-
-    rep = json.loads(report.read_text())
-    console.print(table(rep)[lambda t: t["split"] == "all"].round(3).to_string(index=False))
-    console.print("faithfulness: " + ", ".join(f"{k}={v:.3f}" for k, v in rep["faithfulness"].items()
-                                               if isinstance(v, float)))
-    console.print("[bold]demo timings[/]: " + ", ".join(f"{k} {v:.1f} s" for k, v in timings.items()))
-    console.print(f"corpus: {corpus_dir}\nmodel: {model_dir}\nevaluation: {report}")
-
-
 def main() -> None:  # pragma: no cover - console entry
     app()
 

@@ -184,3 +184,20 @@ def default_names(profile: str) -> dict[str, str]:
     if profile not in PROFILES:
         raise ValueError(f"unknown model profile {profile!r}; expected one of {sorted(PROFILES)}")
     return dict(PROFILES[profile])
+
+
+def demo_profile(store: ModelStore) -> str:
+    """For the demo: the full profile when all four of its models are in the store, else the tiny
+    one (built now if missing). Production settings name their profile explicitly instead."""
+    try:
+        for role, name in PROFILES["full"].items():
+            store.resolve(name, role)
+        return "full"
+    except ModelMissingError:
+        pass
+    try:
+        for role, name in PROFILES["tiny"].items():
+            store.resolve(name, role)
+    except ModelMissingError:
+        store.make_tiny()
+    return "tiny"

@@ -1,0 +1,76 @@
+"""`make demo`: the whole loop on the embedded defaults (local folders, SQLite MLflow, ephemeral
+Prefect) with the tiny model profile, or the full one when its models are in the store:
+
+    demo corpus -> validate -> extract -> train (RLVR) -> evaluate -> register -> score a demo drop
+
+    python -m flows.demo [--workdir clmer_data/demo] [--n 192] [--seed 0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from flows.common import settings_from
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--workdir", default="clmer_data/demo")
+    ap.add_argument("--n", type=int, default=192)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+
+    from clmer.demo_corpus import make_demo_corpus
+    from clmer.model_store import ModelStore, demo_profile
+
+    work = Path(args.workdir)
+    timings: dict[str, float] = {}
+    t0 = t = time.perf_counter()
+    corpus = work / "corpus"
+    if not (corpus / "label.csv").exists():
+        make_demo_corpus(corpus, n=args.n, seed=args.seed)
+    drop = work / "Test_Data"
+    if not drop.exists():  # new clips, never seen in training: what an operator would drop
+        make_demo_corpus(work / "drop_src", n=6, seed=args.seed + 1000, variant_fraction=0.0)
+        drop.mkdir(parents=True)
+        for i, clip in enumerate(sorted((work / "drop_src" / "Raw").rglob("*.mp4"))):
+            clip.replace(drop / f"new_clip_{i + 1}.mp4")
+    timings["demo data"] = time.perf_counter() - t
+
+    base = settings_from()
+    profile = demo_profile(ModelStore(base.paths.resolved_model_store()))
+    overrides = {"models": {"profile": profile}, "paths": {"runs": str(work / "runs")},
+                 "scoring": {"out_dir": str(work)}}
+    print(f"model profile: {profile}", flush=True)
+
+    from flows.nightly import nightly_retrain
+    from flows.score_drop import score_drop
+
+    t = time.perf_counter()
+    summary = nightly_retrain(str(corpus), None, overrides, cross_lingual=True)
+    timings["nightly retrain (validate, extract, train, evaluate, register)"] = time.perf_counter() - t
+    t = time.perf_counter()
+    scored = score_drop(str(drop), "models:/clmer@champion", str(work), None, overrides)
+    timings["score the demo drop"] = time.perf_counter() - t
+    timings["total"] = time.perf_counter() - t0
+
+    settings = settings_from(None, overrides)
+    evaluation = json.loads(Path(summary["evaluation"]).read_text())["splits"]["all"]
+    print("\n==== CLMER demo ====")
+    print(f"model: {summary['registration']['name']} v{summary['registration']['version']} "
+          f"({summary['registration']['decision']})")
+    print(f"test WAR {evaluation['model']['war']:.3f} / UAR {evaluation['model']['uar']:.3f}  "
+          f"(majority WAR {evaluation['majority']['war']:.3f}, chance {evaluation['chance']['war']:.3f})")
+    print(f"scored drop: {scored['status_counts']}")
+    print(f"results:       {work / 'Test_Results' / 'combined_results.csv'}")
+    print(f"HTML reports:  {work / 'Test_Supplements' / 'video_emotion_results'}")
+    print(f"MLflow store:  {settings.mlflow.tracking_uri}")
+    print(f"open the MLflow UI:  .venv/bin/mlflow ui --backend-store-uri {settings.mlflow.tracking_uri}")
+    print("timings: " + ", ".join(f"{k} {v:.0f} s" for k, v in timings.items()))
+
+
+if __name__ == "__main__":
+    main()
