@@ -42,10 +42,7 @@ class Planned:
     path: str | None  # local path to read (None: the file cannot be read safely)
     sha256: str | None
     error: str | None = None  # why it fails before extraction (unsafe path, not a video, ...)
-
-    @property
-    def stem(self) -> str:
-        return output_stem(self.drop, self.rel)
+    stem: str = ""  # file name of its JSON/HTML, unique in the output folder
 
 
 @dataclass
@@ -56,13 +53,15 @@ class Plan:
     staging: str | None = None
 
 
-def output_stem(drop: str, rel: str) -> str:
-    """A safe file name for a clip's JSON/HTML: readable, unique per (drop, file), no path tricks."""
-    base = re.sub(r"[^\w.-]+", "_", rel.rsplit(".", 1)[0].replace("/", "__")).strip("._") or "clip"
+def output_stem(drop: str, rel: str, taken: dict[str, str]) -> str:
+    """A safe file name for a clip's JSON/HTML: the clip's name where that is safe and still free,
+    else a readable version of its path plus a short hash of (drop, file). `taken`: stem -> owner."""
+    owner = f"{drop}|{rel}"
     plain = rel.rsplit("/", 1)[-1].rsplit(".", 1)[0]
-    if base == plain and len(base) <= 100:
-        return base
-    return f"{base[:80]}-{hashlib.sha256(f'{drop}|{rel}'.encode()).hexdigest()[:8]}"
+    if re.fullmatch(r"[\w.-]{1,100}", plain) and not plain.startswith(".") and taken.get(plain, owner) == owner:
+        return plain
+    base = re.sub(r"[^\w.-]+", "_", rel.rsplit(".", 1)[0].replace("/", "__")).strip("._") or "clip"
+    return f"{base[:80]}-{hashlib.sha256(owner.encode()).hexdigest()[:8]}"
 
 
 def plan(drop: str, out_dir: str | Path, settings, rescore: bool = False) -> Plan:
@@ -73,8 +72,11 @@ def plan(drop: str, out_dir: str | Path, settings, rescore: bool = False) -> Pla
     log = ProcessedLog(out_dir)
     result = Plan(drop=source.uri, staging=str(staging))
     exts = {e.lower() for e in settings.scoring.video_extensions}
+    taken = {e["stem"]: e.get("owner", "") for e in log.entries.values() if e.get("stem")}
     for f in source.list():
         item = _stage(source, f.rel, staging, exts, settings.limits.max_file_bytes)
+        item.stem = output_stem(source.uri, f.rel, taken)
+        taken.setdefault(item.stem, f"{source.uri}|{f.rel}")
         if item.error is not None:  # never read: identify it by size and mtime/ETag instead of content
             item.sha256 = f"unread:{f.size}:{f.stamp}"
         if not rescore and log.done(source.uri, f.rel, item.sha256):
@@ -134,6 +136,8 @@ def score_chunk(items: list[Planned | dict], scorer, out_dir: str | Path, blur: 
             out["log"].append(f"{now}\t{item.drop}/{item.rel}\tfailed\t{item.error}")
     for (_, feat), (_, pred), item in zip(features.iterrows(), preds.iterrows(), runnable):
         row = pred.to_dict() | {"drop": item.drop, "file": item.rel, "video_id": item.stem}
+        if isinstance(row.get("error"), str):  # name the file as the user knows it, not our local path
+            row["error"] = row["error"].replace(item.path, item.rel)
         warnings = feat["warnings"] or ""
         if row["status"] != "failed":
             try:
@@ -235,9 +239,11 @@ def _publish(plan_: Plan, chunks: list[dict], out_dir: Path, model_version: str,
     lines = [line for c in chunks for line in c["log"]]
     atomic.write_text(log_path, previous + "".join(f"{line}\n" for line in lines))
     log = ProcessedLog(out_dir)
-    shas = {i.rel: i.sha256 for i in plan_.todo}
+    planned = {i.rel: i for i in plan_.todo}
     for r in rows:
-        log.mark(plan_.drop, r["file"], shas.get(r["file"]), r["status"], model_version)
+        item = planned.get(r["file"])
+        log.mark(plan_.drop, r["file"], item.sha256 if item else None, r["status"], model_version,
+                 stem=item.stem if item else None)
     log.commit()  # last: only now does this drop count as scored
     counts = pd.Series([r["status"] for r in rows]).value_counts().to_dict() if rows else {}
     return {"drop": plan_.drop, "scored": len(rows), "skipped": len(plan_.skipped), "status_counts": counts,

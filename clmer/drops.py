@@ -152,9 +152,11 @@ class ProcessedLog:
         entry = self.entries.get(self.key(drop_uri, rel))
         return entry is not None and entry.get("sha256") == sha
 
-    def mark(self, drop_uri: str, rel: str, sha: str | None, status: str, model_version: str) -> None:
-        self.entries[self.key(drop_uri, rel)] = {"sha256": sha, "status": status, "model_version": model_version,
-                                                 "scored_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    def mark(self, drop_uri: str, rel: str, sha: str | None, status: str, model_version: str,
+             stem: str | None = None) -> None:
+        self.entries[self.key(drop_uri, rel)] = {
+            "sha256": sha, "status": status, "model_version": model_version, "stem": stem,
+            "owner": f"{drop_uri.rstrip('/')}|{rel}", "scored_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
 
     def commit(self) -> None:
         atomic.write_text(self.path, json.dumps(self.entries, indent=1, sort_keys=True, ensure_ascii=False))

@@ -88,7 +88,7 @@ class Scorer:
             base = {"drop": None, "file": r.path, "video_id": Path(r.clip).stem if "/" not in str(r.clip) else str(r.clip),
                     "language": r.language if r.language in ("zh", "en") else None,
                     "transcript": r.transcript if isinstance(r.transcript, str) else "",
-                    "model_version": self.model_version, "status": r.status, "error": r.error}
+                    "model_version": self.model_version, "status": r.status, "error": _reason(r)}
             if r.status == "failed":
                 rows.append(base)
                 continue
@@ -133,6 +133,17 @@ class Scorer:
         train = self.doc.get("train", {})
         return {"version": self.model_version, "corpus": train.get("corpus"), "corpus_digest": train.get("corpus_digest"),
                 "encoders": {r: {"name": e["name"], "revision": e["revision"]} for r, e in self.doc.get("encoders", {}).items()}}
+
+
+def _reason(r) -> str | None:
+    """The error column: why it failed, or for a partial row what was missing or wrong."""
+    if r.status == "failed":
+        return r.error
+    if r.status == "partial":
+        parts = [f"no {m}" for m in str(r.missing or "").split(",") if m]
+        parts += [w for w in str(r.warnings or "").split("; ") if w]
+        return f"{r.path}: partial: {'; '.join(parts)}" if parts else None
+    return None
 
 
 def _single(clip, dims):

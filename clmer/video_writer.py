@@ -34,6 +34,7 @@ def write_video(
     audio_codec: str | None = None,
     rotation: int | None = None,
     fast: bool = True,
+    pix_fmt: str | None = None,
 ) -> Path:
     """Encode RGB frames (HxWx3 uint8) and/or mono float audio into `path`; returns the path.
 
@@ -45,8 +46,8 @@ def write_video(
     suffix = path.suffix.lower()
     if suffix not in CODECS:
         raise ValueError(f"{path}: no codec choice for {suffix!r}; choose one of {sorted(CODECS)}")
-    vcodec, acodec, pix_fmt = CODECS[suffix]
-    vcodec, acodec = video_codec or vcodec, audio_codec or acodec
+    vcodec, acodec, default_pix = CODECS[suffix]
+    vcodec, acodec, pix_fmt = video_codec or vcodec, audio_codec or acodec, pix_fmt or default_pix
     frame_iter = iter(frames) if frames is not None else None
     first = next(frame_iter, None) if frame_iter is not None else None
     path.parent.mkdir(parents=True, exist_ok=True)
