@@ -29,7 +29,8 @@ class DropFile:
 
 
 def _is_hidden(rel: str) -> bool:
-    return any(part.startswith(".") for part in PurePosixPath(rel).parts)
+    """Dot files and dot folders; a `..` part is not hidden but hostile, and must reach the refusal."""
+    return any(part.startswith(".") and part not in (".", "..") for part in PurePosixPath(rel).parts)
 
 
 class LocalDrop:

@@ -172,7 +172,13 @@ class ModelStore:
 
 
 def _download(name: str, role: str, dest: Path) -> str:
+    # The one place CLMER goes online: lift the offline switches that everything else sets.
+    for key in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        os.environ[key] = "0"
+    import huggingface_hub.constants as hub_constants
     from huggingface_hub import HfApi, snapshot_download
+
+    hub_constants.HF_HUB_OFFLINE = False
 
     repo = HUB_REPOS.get(name, name)
     info = HfApi().model_info(repo)

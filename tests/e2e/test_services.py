@@ -114,21 +114,24 @@ def test_nightly_then_drops_scored_once_each(stack):
     s3 = boto3.client("s3")
     for c in clips[2:]:
         s3.upload_file(str(c), "clmer-test", f"drops/{c.parent.name}_{c.name}")
+    s3.put_object(Bucket="clmer-test", Key="drops/../../escape.mp4", Body=clips[0].read_bytes())  # hostile key
     runs = _wait_runs(api, "score-drop", 2, 420)
     assert len(runs) == 2 and all(r["state_type"] == "COMPLETED" for r in runs), runs
     assert {r["parameters"]["drop"] for r in runs} == {str(drop), "s3://clmer-test/drops"}
 
     out = Path(s.scoring.out_dir)
     table = pd.read_csv(out / "Test_Results" / "combined_results.csv")
-    assert len(table) == 5
+    assert len(table) == 6
     assert table.set_index("file").loc["corrupt.mp4", "status"] == "failed"
+    assert table.set_index("file").loc["../../escape.mp4", "error"].startswith("refused")
     ok = table[table["status"] != "failed"]
     assert len(ok) == 4 and set(ok["model_version"].astype(str)) == {str(champion.version)}
     for stem in ok["video_id"]:
         assert (out / "Test_Supplements" / "video_emotion_results" / f"{stem}.json").exists()
         assert (out / "Test_Supplements" / "video_emotion_results" / f"{stem}.html").exists()
-    assert len(pd.read_csv(out / "Test_Supplements" / "transcription_results.csv")) == 5
-    assert (out / "Test_Supplements" / "transcription_log.txt").read_text().count("\n") == 5
+    assert len(pd.read_csv(out / "Test_Supplements" / "transcription_results.csv")) == 6
+    assert (out / "Test_Supplements" / "transcription_log.txt").read_text().count("\n") == 6
+    assert not list(Path(s.scoring.out_dir).parent.glob("escape.mp4"))  # nothing written outside
 
     # 3. the same drop again (a manual re-run) changes nothing
     before = _digest(out)

@@ -1,0 +1,109 @@
+"""Drops: readiness, once-per-drop, processed markers, hostile keys and names."""
+
+import boto3
+import pytest
+
+from clmer.drops import LocalDrop, ProcessedLog, S3Drop, Settler, UnsafePathError, safe_join
+from clmer.drop_scoring import output_stem, neutralise_formulas
+
+
+class FakeClock:
+    def __init__(self):
+        self.t = 0.0
+
+    def __call__(self):
+        return self.t
+
+
+def test_a_file_still_being_written_keeps_the_drop_unready(tmp_path):
+    clock = FakeClock()
+    settler = Settler(5.0, clock=clock)
+    drop = LocalDrop(tmp_path)
+    f = tmp_path / "growing.mp4"
+    f.write_bytes(b"x" * 100)
+    assert not settler.observe(drop.list())
+    for i in range(5):  # the writer keeps appending: never ready
+        clock.t += 3
+        with open(f, "ab") as fh:
+            fh.write(b"y" * 100)
+        assert not settler.observe(drop.list())
+    clock.t += 3
+    assert not settler.observe(drop.list())  # stopped growing 3 s ago
+    clock.t += 3
+    assert settler.observe(drop.list())  # unchanged for 6 s >= 5 s: ready
+
+
+def test_empty_drop_is_never_ready(tmp_path):
+    clock = FakeClock()
+    settler = Settler(1.0, clock=clock)
+    settler.observe([])
+    clock.t += 10
+    assert not settler.observe([])
+
+
+def test_watcher_emits_once_per_settled_listing(tmp_path):
+    from flows.watcher import Watcher
+
+    events = []
+    folder = tmp_path / "Test_Data"
+    folder.mkdir()
+    w = Watcher([str(folder)], 0.0, tmp_path / "state.json", emit=lambda uri, digest, n: events.append((uri, digest)))
+    (folder / "a.mp4").write_bytes(b"1")
+    for _ in range(4):
+        w.poll()
+    assert len(events) == 1
+    (folder / "b.mp4").write_bytes(b"2")
+    for _ in range(4):
+        w.poll()
+    assert len(events) == 2
+    # A restarted watcher remembers what it emitted.
+    w2 = Watcher([str(folder)], 0.0, tmp_path / "state.json", emit=lambda *a: events.append(a))
+    for _ in range(3):
+        w2.poll()
+    assert len(events) == 2
+
+
+def test_processed_log_same_bytes_once_changed_bytes_again(tmp_path):
+    log = ProcessedLog(tmp_path)
+    log.mark("d", "a.mp4", "h1", "ok", "1")
+    log.commit()
+    again = ProcessedLog(tmp_path)
+    assert again.done("d", "a.mp4", "h1") and not again.done("d", "a.mp4", "h2") and not again.done("d", "b.mp4", "h1")
+
+
+@pytest.mark.parametrize("rel", ["../x.mp4", "a/../../x.mp4", "/etc/passwd", ""])
+def test_safe_join_refuses_escapes(tmp_path, rel):
+    with pytest.raises(UnsafePathError):
+        safe_join(tmp_path, rel)
+
+
+def test_s3_key_with_dotdot_is_refused_and_nothing_written_outside(moto_s3, tmp_path):
+    s3 = boto3.client("s3")
+    s3.put_object(Bucket="clmer-test", Key="evil/../../escape.mp4", Body=b"data")
+    s3.put_object(Bucket="clmer-test", Key="evil/ok.mp4", Body=b"data")
+    drop = S3Drop("s3://clmer-test/evil")
+    rels = [f.rel for f in drop.list()]
+    assert "../../escape.mp4" in rels and "ok.mp4" in rels
+    staging = tmp_path / "staging"
+    with pytest.raises(UnsafePathError):
+        drop.local_path("../../escape.mp4", staging)
+    assert drop.local_path("ok.mp4", staging).read_bytes() == b"data"
+    assert [p.name for p in tmp_path.rglob("*") if p.is_file()] == ["ok.mp4"]
+
+
+def test_output_stems_are_safe_and_unique():
+    taken = {}
+    a = output_stem("d", "clip.mp4", taken)
+    taken[a] = "d|clip.mp4"
+    assert a == "clip"
+    assert output_stem("d", "clip.mkv", taken) != "clip"  # same name, other file: hashed
+    assert "/" not in output_stem("d", "../../etc/passwd.mp4", {}) and ".." not in output_stem("d", "../x.mp4", {})
+    assert output_stem("d", "=cmd, 视频.mp4", {}).startswith("cmd_视频-")
+
+
+def test_formula_injection_is_neutralised():
+    import pandas as pd
+
+    out = neutralise_formulas(pd.DataFrame({"t": ["=1+1", "+x", "-y", "@z", "plain", None], "n": [1, 2, 3, 4, 5, 6]}))
+    assert out["t"].tolist()[:5] == ["'=1+1", "'+x", "'-y", "'@z", "plain"]
+    assert out["n"].tolist() == [1, 2, 3, 4, 5, 6]

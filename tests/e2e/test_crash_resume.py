@@ -1,0 +1,132 @@
+"""SIGKILL the score_drop and extract flows at random points, several times; the next run finishes
+the work and the outputs are complete, not duplicated and not torn."""
+
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tests.conftest import ROOT, free_port
+
+pytestmark = [pytest.mark.slow, pytest.mark.e2e]
+KILLS = 4
+
+
+@pytest.fixture(scope="module")
+def prefect_api(tmp_path_factory):
+    home = tmp_path_factory.mktemp("prefect_home")
+    port = free_port()
+    env = dict(os.environ) | {"PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    proc = subprocess.Popen([str(Path(sys.executable).parent / "prefect"), "server", "start", "--host", "127.0.0.1",
+                             "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    import urllib.request
+
+    url = f"http://127.0.0.1:{port}/api"
+    for _ in range(240):
+        try:
+            urllib.request.urlopen(f"{url}/health", timeout=2)
+            break
+        except OSError:
+            time.sleep(0.5)
+    yield {"url": url, "home": str(home)}
+    os.killpg(proc.pid, signal.SIGKILL)
+
+
+def _env(trained_demo, prefect_api, feature_store: Path) -> dict:
+    s = trained_demo["settings"]
+    return dict(os.environ) | {"PREFECT_API_URL": prefect_api["url"], "PREFECT_HOME": prefect_api["home"],
+                               "CLMER_HOME": str(s.paths.home), "CLMER_MODEL_STORE": str(s.paths.model_store),
+                               "CLMER_FEATURE_STORE": str(feature_store), "CLMER_PROFILE": "tiny",
+                               "PYTHONPATH": str(ROOT)}
+
+
+def _kill_at_random(cmd: list[str], env: dict, rng: random.Random, low: float, high: float) -> float:
+    proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    delay = rng.uniform(low, high)
+    try:
+        proc.wait(timeout=delay)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    return delay
+
+
+def _check_not_torn(out: Path) -> None:
+    """Whatever exists parses, and the marker only names files that have a row."""
+    results = out / "Test_Results" / "combined_results.csv"
+    if results.exists():
+        table = pd.read_csv(results, dtype=str, keep_default_na=False)
+        assert not table.duplicated(["drop", "file"]).any()
+        marker = out / "Test_Results" / ".clmer_processed.json"
+        if marker.exists():
+            marked = {k.rsplit("/", 1)[-1] for k in json.loads(marker.read_text())}
+            assert marked <= set(table["file"].str.rsplit("/", n=1).str[-1])
+    for path in (out / "Test_Supplements" / "video_emotion_results").glob("*.json"):
+        json.loads(path.read_text(encoding="utf-8"))
+
+
+def test_score_drop_survives_sigkill(trained_demo, prefect_api, tmp_path):
+    rng = random.Random(7)
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    for i, clip in enumerate(sorted((trained_demo["corpus"] / "Raw").rglob("*.mp4"))[:10]):
+        shutil.copy(clip, drop / f"clip_{i:02d}.mp4")
+    (drop / "broken.mp4").write_bytes(b"\x00" * 100)
+    env = _env(trained_demo, prefect_api, tmp_path / "features")
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "flows.score_drop", str(drop), "--model", str(trained_demo["model_dir"]), "--out", str(out)]
+    delays = []
+    for _ in range(KILLS):
+        delays.append(_kill_at_random(cmd, env, rng, 3.0, 25.0))
+        _check_not_torn(out)
+    final = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert final.returncode == 0, final.stderr[-3000:]
+    _check_not_torn(out)
+
+    reference = tmp_path / "reference"
+    ref = subprocess.run([sys.executable, "-m", "clmer.cli", "score", str(drop), "--model", str(trained_demo["model_dir"]),
+                          "--out", str(reference)], env=env, cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert ref.returncode == 0, ref.stderr[-3000:]
+    cols = ["file", "status", "polarity", "p_negative", "p_neutral", "p_positive", "share_text", "share_audio", "share_vision"]
+    got = pd.read_csv(out / "Test_Results" / "combined_results.csv").sort_values("file")[cols].reset_index(drop=True)
+    want = pd.read_csv(reference / "Test_Results" / "combined_results.csv").sort_values("file")[cols].reset_index(drop=True)
+    pd.testing.assert_frame_equal(got, want, check_exact=False, atol=1e-6)
+    assert len(got) == 11  # nothing lost, nothing twice
+    names = lambda d: sorted(p.name for p in (d / "Test_Supplements" / "video_emotion_results").glob("*.json"))
+    assert names(out) == names(reference) and len(names(out)) == 10
+    print(f"score_drop killed {KILLS} times at {[round(d, 1) for d in delays]} s")
+
+
+def test_extract_flow_survives_sigkill(trained_demo, prefect_api, tmp_path):
+    from clmer.feature_store import FeatureStore
+
+    rng = random.Random(11)
+    corpus = tmp_path / "corpus"
+    from clmer.demo_corpus import make_demo_corpus
+
+    make_demo_corpus(corpus, n=24, seed=21)
+    store_dir = tmp_path / "features"
+    env = _env(trained_demo, prefect_api, store_dir)
+    cmd = [sys.executable, "-m", "flows.extract", str(corpus), "--out", str(tmp_path / "run"), "--profile", "tiny"]
+    for _ in range(KILLS):
+        _kill_at_random(cmd, env, rng, 3.0, 20.0)
+        store = FeatureStore(store_dir)
+        for rel in store.backend.list("records", ".json"):  # every committed record is whole
+            key = "/".join(rel.split("/")[2:4]).removesuffix(".json")
+            store.get(key)
+    final = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert final.returncode == 0, final.stderr[-3000:]
+    frame = pd.read_parquet(tmp_path / "run" / "features.parquet")
+    assert len(frame) == 24 and (frame["status"] == "ok").all()
+    index = FeatureStore(store_dir).rebuild_index()
+    assert len(index) == 72 and index["key"].is_unique  # 24 clips x text/audio/vision, none twice

@@ -1,0 +1,146 @@
+"""Security: no network at training or scoring, safe model formats only, limits, and credentials
+that never reach outputs, logs or MLflow."""
+
+import json
+import os
+import pickle
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from tests.conftest import run_offline
+
+pytestmark = pytest.mark.slow
+
+
+def test_training_registering_and_scoring_make_no_network_connection(trained_demo, tmp_path):
+    s = trained_demo["settings"]
+    clip = next((trained_demo["corpus"] / "Raw").rglob("*.mp4"))
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    shutil.copy(clip, drop / "a.mp4")
+    code = f"""
+from clmer import pipeline
+from clmer.config import load_settings
+from clmer.drop_scoring import score_drop
+s = load_settings(None, {{"models": {{"profile": "tiny"}}, "train": {{"warmup_epochs": 3, "rl_epochs": 1}},
+    "paths": {{"runs": {str(tmp_path / 'runs')!r}}},
+    "mlflow": {{"tracking_uri": "sqlite:///{tmp_path / 'mlflow.db'}", "artifact_location": {str(tmp_path / 'art')!r}}}}})
+corpus, features = {str(trained_demo['corpus'])!r}, {str(trained_demo['features'])!r}
+model_dir = pipeline.train(corpus, features, s, {str(tmp_path / 'train')!r})
+ev = pipeline.evaluate(model_dir, corpus, features, s, {str(tmp_path / 'eval')!r})
+reg = pipeline.register({str(tmp_path / 'train')!r}, ev, corpus, s)
+scorer = pipeline.load_scorer("models:/clmer@champion", s)
+print(score_drop({str(drop)!r}, scorer, {str(tmp_path / 'out')!r}, scorer.settings)["status_counts"])
+"""
+    env = {"CLMER_HOME": str(s.paths.home), "CLMER_MODEL_STORE": str(s.paths.model_store),
+           "CLMER_FEATURE_STORE": str(s.paths.feature_store)}
+    proc, attempts = run_offline(code, env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert attempts == [], attempts
+    assert "ok" in proc.stdout or "partial" in proc.stdout
+
+
+def test_the_guard_works_and_only_models_pull_uses_the_network(tmp_path):
+    code = "from clmer.model_store import ModelStore; ModelStore(%r).pull('emotion2vec_plus_base', 'audio')" % str(tmp_path)
+    proc, attempts = run_offline(code)
+    assert proc.returncode != 0 and attempts, "the network guard must see the hub request"
+    assert any("huggingface" in a for a in attempts)
+
+
+class _Evil:
+    def __reduce__(self):
+        return (os.system, ("touch PWNED_BY_PICKLE",))
+
+
+def test_models_load_only_from_safe_formats(tiny_home, tmp_path, monkeypatch):
+    """A model.pt carrying a pickled payload is refused (weights_only loads), and nothing runs."""
+    monkeypatch.chdir(tmp_path)
+    from clmer.model_store import ModelStore
+
+    evil = tmp_path / "evil-emotion2vec"
+    shutil.copytree(tiny_home / "models" / "tiny-emotion2vec", evil)
+    with open(evil / "model.pt", "wb") as fh:
+        pickle.dump({"weights": _Evil()}, fh)
+    with pytest.raises(Exception):
+        torch.load(evil / "model.pt", map_location="cpu", weights_only=True)
+    from funasr import AutoModel
+
+    try:
+        AutoModel(model=str(evil), device="cpu", disable_update=True, log_level="ERROR")
+    except Exception:
+        pass  # refusing is the right outcome; what matters is that the payload never ran
+    assert not (tmp_path / "PWNED_BY_PICKLE").exists()
+    # Our own checkpoints are loaded weights-only too.
+    from clmer.train import _load_checkpoint
+
+    bad = tmp_path / "checkpoint.pt"
+    with open(bad, "wb") as fh:
+        pickle.dump({"model": _Evil()}, fh)
+    with pytest.raises(Exception):
+        _load_checkpoint(bad)
+    assert not (tmp_path / "PWNED_BY_PICKLE").exists()
+    assert ModelStore(tmp_path).list() is not None
+
+
+def test_registered_model_is_code_not_pickle(trained_demo, tmp_path):
+    from clmer.tracking import _log_model  # noqa: F401  (the pyfunc is logged from clmer/mlflow_model.py)
+
+    import mlflow
+
+    s = trained_demo["settings"].model_copy(deep=True)
+    s.mlflow.tracking_uri = f"sqlite:///{tmp_path / 'm.db'}"
+    s.mlflow.artifact_location = str(tmp_path / "a")
+    from clmer.tracking import configure
+
+    configure(s)
+    clip = next((trained_demo["corpus"] / "Raw").rglob("*.mp4"))
+    with mlflow.start_run() as run:
+        info = _log_model(trained_demo["model_dir"], clip, run.info.run_id, {})
+    local = Path(mlflow.artifacts.download_artifacts(info.model_uri, dst_path=str(tmp_path / "dl")))
+    files = {p.name for p in local.rglob("*")}
+    assert "mlflow_model.py" in files and "fusion.safetensors" in files
+    assert not any(name.endswith((".pkl", ".pickle")) for name in files)
+
+
+def test_per_file_time_limit_fails_the_file_cleanly(trained_demo, tmp_path):
+    from clmer.extract import ClipJob, extract_chunk
+
+    s = trained_demo["settings"].model_copy(deep=True)
+    s.limits.per_file_timeout_s = 0.0
+    s.paths.feature_store = str(tmp_path / "fs")
+    clip = next((trained_demo["corpus"] / "Raw").rglob("*.mp4"))
+    row = extract_chunk([ClipJob("c", str(clip))], s).iloc[0]
+    assert row["status"] == "failed" and "per-file time limit" in row["error"]
+    s.limits.max_file_bytes = 10
+    row = extract_chunk([ClipJob("c", str(clip))], s).iloc[0]
+    assert row["status"] == "failed" and "over the limit" in row["error"]
+
+
+def test_credentials_never_reach_outputs_logs_or_mlflow(trained_demo, moto_s3, tmp_path, monkeypatch, caplog):
+    import boto3
+
+    from clmer import pipeline
+    from clmer.drop_scoring import score_drop
+
+    secret = "SENTINEL-SECRET-9f8e7d"
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", secret)  # moto accepts any key
+    boto3.client("s3").upload_file(str(next((trained_demo["corpus"] / "Raw").rglob("*.mp4"))), "clmer-test", "creds/a.mp4")
+    s = trained_demo["settings"].model_copy(deep=True)
+    s.mlflow.tracking_uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    s.mlflow.artifact_location = str(tmp_path / "artifacts")
+    ev = pipeline.evaluate(trained_demo["model_dir"], trained_demo["corpus"], trained_demo["features"], s, tmp_path / "ev")
+    reg = pipeline.register(trained_demo["work"] / "train", ev, trained_demo["corpus"], s)
+    scorer = pipeline.load_scorer(str(trained_demo["model_dir"]), s)
+    summary = score_drop("s3://clmer-test/creds", scorer, tmp_path / "out", scorer.settings)
+    assert summary["status_counts"]
+    from mlflow import MlflowClient
+
+    run = MlflowClient(s.mlflow.tracking_uri).get_run(reg["run_id"])
+    assert secret not in json.dumps(run.data.params) + json.dumps(run.data.tags)
+    for path in tmp_path.rglob("*"):
+        if path.is_file():
+            assert secret.encode() not in path.read_bytes(), path
+    assert secret not in caplog.text
