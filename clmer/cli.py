@@ -283,6 +283,27 @@ def evaluate(
     console.print(f"report: {path}")
 
 
+@app.command("train-explainer")
+def train_explainer(
+    run: Path = typer.Option(..., "--run", help="A train run folder (from `clmer train`)."),
+    corpus: Path = typer.Option(..., "--corpus", help="Corpus the model was trained on."),
+    features: Optional[Path] = typer.Option(None, help="features.parquet (default: extract now)."),
+    profile: Optional[str] = typer.Option(None, help="Model profile: full | tiny."),
+    steps: Optional[int] = typer.Option(None, help="GRPO steps (default: reasoning.max_steps)."),
+) -> None:
+    """Train the reasoning-text explainer with trl GRPO (verifiable rewards) beside a trained model."""
+    from clmer import pipeline
+
+    overrides = _profile_overrides(profile) | ({"reasoning": {"max_steps": steps}} if steps else {})
+    cfg = settings(overrides)
+    feats = _features_for(corpus, features, cfg, run)
+    path = pipeline.train_reasoning(run, corpus, feats, cfg,
+                                    log=lambda r: console.print(f"  step {r.get('step')}: reward {r['reward']:.3f}")
+                                    if "reward" in r else None)
+    doc = json.loads((run / "reasoning.json").read_text())
+    console.print(f"explainer: {path}  ({doc['steps_per_second']:.2f} steps/s)")
+
+
 @app.command()
 def register(
     run: Path = typer.Option(..., "--run", help="A train run folder (from `clmer train`)."),

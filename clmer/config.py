@@ -88,6 +88,10 @@ class ModelsConfig(_Section):
     vision: str | None = Field(
         None, description="SigLIP model (transformers) name or local dir. Default: 'google/siglip-base-patch16-224'."
     )
+    explainer: str | None = Field(
+        None, description="Reasoning-text LM (transformers causal LM) name or local dir. Default: "
+        "'Qwen/Qwen2.5-0.5B-Instruct' | 'tiny-explainer'."
+    )
     device: Literal["auto", "cpu", "cuda"] = Field(
         "auto", description="'auto' takes CUDA when present, else CPU. Every extractor honours it."
     )
@@ -184,6 +188,27 @@ class EvalConfig(_Section):
     shapley: bool = Field(True, description="Exact 3-modality Shapley values per clip (8 subsets).")
 
 
+class ReasoningConfig(_Section):
+    enabled: Literal["auto", "on", "off"] = Field(
+        "auto", description="Train the reasoning-text explainer in the nightly flow: 'auto' = only where a GPU is present."
+    )
+    max_steps: int = Field(200, ge=1, description="GRPO optimisation steps.")
+    num_generations: int = Field(4, ge=2, description="Completions sampled per prompt (the GRPO group).")
+    batch_size: int = Field(4, ge=1, description="Prompts per device batch (x num_generations completions).")
+    max_completion_length: int = Field(96, ge=8, description="Token cap per completion.")
+    learning_rate: float = Field(1e-5, gt=0, description="AdamW learning rate of the explainer.")
+    beta: float = Field(0.04, ge=0, description="KL weight to the reference model in GRPO.")
+    temperature: float = Field(1.0, gt=0, description="Sampling temperature during training.")
+    reward_weights: list[float] = Field(
+        default_factory=lambda: [1.0, 1.0, 1.0, 0.5],
+        description="Weights of the format, accuracy, grounding and length rewards.",
+    )
+    min_words: int = Field(8, ge=1, description="Length reward: fewest words in <think> for full credit.")
+    max_words: int = Field(60, ge=2, description="Length reward: most words in <think> for full credit.")
+    max_examples: int = Field(256, ge=1, description="Training prompts taken from the training split.")
+    generate_max_new_tokens: int = Field(96, ge=8, description="Token cap when scoring writes reasoning text.")
+
+
 class ScoringConfig(_Section):
     out_dir: Path = Field(Path("."), description="Scoring writes Test_Results/ and Test_Supplements/ under this.")
     drop_dir: Path = Field(Path("Test_Data"), description="The folder watched for drops of new videos.")
@@ -240,6 +265,7 @@ class Settings(_Section):
     fusion: FusionConfig = Field(default_factory=FusionConfig, description="Fusion model shape.")
     train: TrainConfig = Field(default_factory=TrainConfig, description="Training (warm-up + RLVR).")
     eval: EvalConfig = Field(default_factory=EvalConfig, description="Evaluation.")
+    reasoning: ReasoningConfig = Field(default_factory=ReasoningConfig, description="Reasoning-text explainer (trl GRPO).")
     scoring: ScoringConfig = Field(default_factory=ScoringConfig, description="Scoring drops.")
     mlflow: MlflowConfig = Field(default_factory=MlflowConfig, description="Tracking and registry.")
     serve: ServeConfig = Field(default_factory=ServeConfig, description="Local services started by `clmer serve`.")

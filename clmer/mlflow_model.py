@@ -1,7 +1,8 @@
 """The registered MLflow model, as "models from code": MLflow stores this file, not a pickle.
 
-Artifacts: `fusion` (fusion.safetensors + model.json: weights, encoder names/revisions, label map)
-and `examples` (a demo clip the input example points at). Input: a DataFrame with `video_path`
+Artifacts: `fusion` (fusion.safetensors + model.json: weights, encoder names/revisions, label map),
+`examples` (a demo clip the input example points at) and, when trained, `explainer` (the
+reasoning-text LM). Input: a DataFrame with `video_path`
 (and optionally `transcript`, `language`); output: one prediction row per input row, failed
 files included (see clmer.scoring.PREDICTION_COLUMNS).
 
@@ -24,7 +25,8 @@ class ClmerModel(PythonModel):
         offline_env()  # scoring never touches a hub
         version = (context.model_config or {}).get("model_version", "unregistered")
         self.scorer = Scorer(context.artifacts["fusion"], model_version=str(version),
-                             examples_dir=context.artifacts.get("examples"))
+                             examples_dir=context.artifacts.get("examples"),
+                             explainer_dir=context.artifacts.get("explainer"))
 
     def predict(self, context, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
         return self.scorer.predict_frame(model_input)

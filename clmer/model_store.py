@@ -15,19 +15,21 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-ROLES = ("asr", "text", "audio", "vision")
+ROLES = ("asr", "text", "audio", "vision", "explainer")
 PROFILES: dict[str, dict[str, str]] = {
     "full": {
         "asr": "large-v3-turbo",
         "text": "bert-base-multilingual-cased",
         "audio": "emotion2vec_plus_base",
         "vision": "google/siglip-base-patch16-224",
+        "explainer": "Qwen/Qwen2.5-0.5B-Instruct",
     },
     "tiny": {
         "asr": "tiny-whisper",
         "text": "tiny-text-bert",
         "audio": "tiny-emotion2vec",
         "vision": "tiny-siglip",
+        "explainer": "tiny-explainer",
     },
 }
 # Where `models pull` fetches a name from. faster-whisper names map to CTranslate2 conversions.

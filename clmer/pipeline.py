@@ -190,3 +190,34 @@ def _with_model_encoders(doc: dict, settings: Settings) -> Settings:
     out = settings_for_model(doc, settings)
     check_encoders(doc, out)
     return out
+
+
+def train_reasoning(train_dir: str | Path, corpus_dir: str | Path, features_path: str | Path, settings: Settings,
+                    log: Callable[[dict], None] | None = None, samples: int = 8) -> Path:
+    """Train the reasoning-text explainer (trl GRPO) on the training split's explanations; it is
+    saved as `<train_dir>/explainer` (scoring and registration pick it up from there), with
+    `<train_dir>/reasoning.json` holding the reward history and sample outputs."""
+    from clmer import reasoning
+    from clmer.encoders import model_ref
+    from clmer.scoring import Scorer
+
+    train_dir = Path(train_dir)
+    base = model_ref("explainer", settings)
+    corpus = read_corpus(corpus_dir, strict=False)
+    features = pd.read_parquet(features_path)
+    scorer = Scorer(train_dir / "model", settings)
+    scorer.explainer_dir = None  # prompts are built from evidence, never from an older explainer
+    train_clips = corpus.manifest[corpus.manifest["mode"] == "train"]
+    rows = reasoning.examples(scorer, features, train_clips, settings.reasoning.max_examples)
+    result = reasoning.train(rows, base.path, settings, train_dir / "explainer", log=log)
+    explainer = reasoning.Explainer(train_dir / "explainer", max_new_tokens=settings.reasoning.generate_max_new_tokens)
+    valid = corpus.manifest[corpus.manifest["mode"] == "valid"]
+    sample_rows = reasoning.examples(scorer, features, valid, samples)
+    result["samples"] = []
+    for row in sample_rows:
+        text = explainer.generate(row["prompt"])
+        result["samples"].append({"prompt": row["prompt"][-300:], "gold": row["gold"], "completion": text,
+                                  "parsed": reasoning.parse(text)[0] is not None})
+    result["base_model"] = {"name": base.name, "revision": base.revision}
+    (train_dir / "reasoning.json").write_text(json.dumps(result, indent=2, default=str), encoding="utf-8")
+    return train_dir / "explainer"

@@ -58,7 +58,7 @@ def check_encoders(doc: dict, settings: Settings) -> None:
 
 class Scorer:
     def __init__(self, model_dir: str | Path, settings: Settings | None = None, model_version: str = "local",
-                 examples_dir: str | Path | None = None):
+                 examples_dir: str | Path | None = None, explainer_dir: str | Path | None = None):
         from clmer.train import load_model
 
         self.model_dir = Path(model_dir)
@@ -68,6 +68,9 @@ class Scorer:
         self.model_version = model_version
         self.examples_dir = Path(examples_dir) if examples_dir else None
         self.store = FeatureStore(self.settings.paths.feature_store)
+        beside = self.model_dir.parent / "explainer"  # a local train run keeps it next to the model
+        self.explainer_dir = Path(explainer_dir) if explainer_dir else (beside if (beside / "config.json").exists() else None)
+        self._explainer = None
 
     def resolve(self, path: str) -> str:
         """A relative path that does not exist here is looked up among the model's bundled examples."""
@@ -123,11 +126,29 @@ class Scorer:
         info = ClipInfo(clip=str(row.clip), file=str(row.path), language=row.language if row.language in ("zh", "en") else None,
                         transcript=row.transcript if isinstance(row.transcript, str) else "")
         doc = explain_clip(self.model, self.model.dims, clip, info, self.model_info())
+        doc["reasoning"] = self.reasoning(doc)
         doc["status"] = "partial" if row.status == "partial" else "ok"
         doc["warnings"] = [w for w in str(row.warnings or "").split("; ") if w]
         if row.missing:
             doc["warnings"].append(f"missing modality: {row.missing}")
         return doc
+
+    def reasoning(self, doc: dict) -> dict:
+        """Reasoning text from the model's explainer; says so when there is none or it fails."""
+        from clmer import reasoning
+
+        if self.explainer_dir is None:
+            return reasoning.absent("no reasoning explainer was registered with this model")
+        try:
+            if self._explainer is None:
+                from clmer.encoders import quiet_loading, resolve_device
+
+                with quiet_loading():
+                    self._explainer = reasoning.Explainer(self.explainer_dir, resolve_device(self.settings.models.device),
+                                                          self.settings.reasoning.generate_max_new_tokens)
+            return self._explainer.reason(doc)
+        except Exception as exc:  # the rest of the report stands without it
+            return reasoning.failed(exc)
 
     def model_info(self) -> dict:
         train = self.doc.get("train", {})

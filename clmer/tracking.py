@@ -150,8 +150,28 @@ def log_training_run(train_dir: str | Path, eval_path: str | Path, corpus_dir: s
             mlflow.log_artifact(str(csv), artifact_path="evaluation")
             mlflow.log_table(pd.read_csv(csv), artifact_file="evaluation/table.json")
         mlflow.log_artifact(str(train_dir / "history.json"), artifact_path="training")
+        _log_reasoning(client, run_id, train_dir)
         info = _log_model(train_dir / "model", example_clip, run_id, model_doc)
     return {"run_id": run_id, "model_uri": info.model_uri, "experiment_id": experiment_id}
+
+
+def _log_reasoning(client, run_id: str, train_dir: Path) -> None:
+    """The explainer's GRPO reward curves (per step) and sample outputs as a table."""
+    import mlflow
+    from mlflow.entities import Metric
+
+    path = train_dir / "reasoning.json"
+    if not path.exists():
+        return
+    doc = json.loads(path.read_text())
+    now = int(time.time() * 1000)
+    metrics = [Metric(f"explainer/{k.replace('/', '_')}", float(v), now, int(h.get("step", i)))
+               for i, h in enumerate(doc["history"]) for k, v in h.items()
+               if k.startswith(("reward", "rewards/", "kl", "loss")) and isinstance(v, (int, float))]
+    metrics.append(Metric("explainer/steps_per_second", float(doc["steps_per_second"]), now, 0))
+    _log_batch(client, run_id, metrics, {})
+    if doc.get("samples"):
+        mlflow.log_table(pd.DataFrame(doc["samples"]), artifact_file="explainer/samples.json")
 
 
 def _log_model(model_dir: Path, example_clip: str | Path, run_id: str, model_doc: dict):
@@ -161,9 +181,12 @@ def _log_model(model_dir: Path, example_clip: str | Path, run_id: str, model_doc
         examples = Path(tmp) / "examples"
         examples.mkdir()
         shutil.copy(example_clip, examples / "example.mp4")
+        artifacts = {"fusion": str(model_dir), "examples": str(examples)}
+        explainer = Path(model_dir).parent / "explainer"
+        if (explainer / "config.json").exists():
+            artifacts["explainer"] = str(explainer)
         return mlflow.pyfunc.log_model(
-            name="model", python_model=str(MODEL_CODE),
-            artifacts={"fusion": str(model_dir), "examples": str(examples)},
+            name="model", python_model=str(MODEL_CODE), artifacts=artifacts,
             signature=_signature(), input_example=pd.DataFrame({"video_path": ["example.mp4"]}),
             model_config={"model_version": f"run:{run_id[:8]}"},
             pip_requirements=[f"clmer=={__version__}", "torch>=2.5,<2.14", "safetensors", "transformers", "funasr",

@@ -1,4 +1,5 @@
-"""The nightly retrain: validate -> extract -> train -> evaluate -> register (champion gate).
+"""The nightly retrain: validate -> extract -> train -> evaluate -> [reasoning explainer] -> register
+(champion gate).
 
     python -m flows.nightly CORPUS [--config FILE] [--profile tiny]
 
@@ -18,6 +19,7 @@ from prefect import flow, get_run_logger
 from flows.common import cli_overrides, settings_from, task_runner, write_json
 from flows.evaluate import evaluate_flow
 from flows.extract import extract_flow
+from flows.reasoning import reasoning_flow
 from flows.register import register_flow
 from flows.train import train_flow
 from flows.validate import validate_flow
@@ -36,6 +38,12 @@ def nightly_retrain(corpus: str, config: str | None = None, overrides: dict | No
     evaluation = evaluate_flow(model_dir, corpus, features, str(run / "evaluate"), config, overrides,
                                cross_lingual=cross_lingual)
     train_dir = str(Path(model_dir).parent)
+    from clmer import reasoning
+
+    if reasoning.enabled(settings):  # registered beside the fusion model when trained
+        reasoning_flow(train_dir, corpus, features, config, overrides)
+    else:
+        logger.info("reasoning explainer: off (reasoning.enabled=%s, no GPU here)", settings.reasoning.enabled)
     registration = register_flow(train_dir, evaluation, corpus, config, overrides)
     summary = {"corpus": corpus, "features": features, "model_dir": model_dir, "evaluation": evaluation,
                "registration": registration}

@@ -23,6 +23,8 @@ EXPECTED_FILES = {
     "audio": {"config.yaml", "model.pt", "tokens.txt"},
     "vision": {"config.json", "model.safetensors", "processor_config.json", "spiece.model",
                "tokenizer_config.json"},
+    "explainer": {"config.json", "generation_config.json", "model.safetensors", "tokenizer.json",
+                  "tokenizer_config.json"},
 }  # fmt: skip
 
 
@@ -52,7 +54,7 @@ def digest(directory: Path) -> dict[str, str]:
 
 
 def test_profile_layout_and_size(profile):
-    assert set(profile) == {"asr", "text", "audio", "vision"}
+    assert set(profile) == {"asr", "text", "audio", "vision", "explainer"}
     for role, directory in profile.items():
         assert directory.name == tm.TINY_DIRS[role]
         assert {p.name for p in directory.iterdir()} == EXPECTED_FILES[role], role

@@ -1,0 +1,48 @@
+"""Train the reasoning-text explainer (trl GRPO, verifiable rewards) next to a trained fusion model.
+
+    python -m flows.reasoning TRAIN_DIR CORPUS FEATURES [--config FILE] [--profile tiny]
+
+In the nightly flow this stage runs where `reasoning.enabled` says (default: only with a GPU).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from prefect import flow, get_run_logger, task
+
+from flows.common import cli_overrides, settings_from
+
+
+@task(name="train-explainer")
+def reasoning_task(train_dir: str, corpus: str, features: str, config: str | None, overrides: dict) -> str:
+    from clmer import pipeline
+
+    logger = get_run_logger()
+
+    def log(row: dict) -> None:
+        if "reward" in row:
+            logger.info("step %s: reward %.3f", row.get("step"), row["reward"])
+
+    return str(pipeline.train_reasoning(train_dir, corpus, features, settings_from(config, overrides), log=log))
+
+
+@flow(name="train-explainer")
+def reasoning_flow(train_dir: str, corpus: str, features: str, config: str | None = None,
+                   overrides: dict | None = None) -> str:
+    return reasoning_task(train_dir, corpus, features, config, overrides or {})
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("train_dir")
+    ap.add_argument("corpus")
+    ap.add_argument("features")
+    ap.add_argument("--config")
+    ap.add_argument("--profile", choices=["full", "tiny"])
+    args = ap.parse_args()
+    print(reasoning_flow(args.train_dir, args.corpus, args.features, args.config, cli_overrides(args.profile)))
+
+
+if __name__ == "__main__":
+    main()
