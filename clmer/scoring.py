@@ -9,7 +9,6 @@ silently wrong.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -171,10 +170,6 @@ def _single(clip, dims):
     from clmer.dataset import FeatureSet
 
     return FeatureSet([clip], pd.DataFrame({"clip": ["x"]}), dims)
-
-
-def read_model_json(model_dir: str | Path) -> dict:
-    return json.loads((Path(model_dir) / "model.json").read_text(encoding="utf-8"))
 
 
 def frames_for(path: str, indices: list[int], settings: Settings) -> dict[int, np.ndarray]:

@@ -203,6 +203,7 @@ def _warmup(model, train_set, valid_set, settings, device, gen, out_dir, state, 
     stale = 0 if not state else first - 1 - best["warmup"]["epoch"]
     for epoch in range(first, cfg.warmup_epochs):
         model.train()
+        started = time.perf_counter()
         totals: dict[str, float] = {}
         for idx in batches(len(train_set), cfg.batch_size, gen):
             batch = train_set.batch(idx, device)
@@ -218,8 +219,9 @@ def _warmup(model, train_set, valid_set, settings, device, gen, out_dir, state, 
             optimizer.step()
             for k, v in parts.items():
                 totals[k] = totals.get(k, 0.0) + v * len(idx) / len(train_set)
+        seconds = time.perf_counter() - started
         val = validation_score(model, valid_set, device)
-        emit({"stage": "warmup", "epoch": epoch, **{f"train_{k}": v for k, v in totals.items()},
+        emit({"stage": "warmup", "epoch": epoch, "epoch_seconds": seconds, **{f"train_{k}": v for k, v in totals.items()},
               **{f"valid_{k}": v for k, v in val.items()}})
         if val["score"] > best["warmup"]["score"] + 1e-9:
             best["warmup"] = {"epoch": epoch, "score": val["score"]}
@@ -248,10 +250,12 @@ def _rl(model, train_set, valid_set, settings, device, gen, out_dir, state, hist
         trainer.ref.load_state_dict(state["ref_policy"])  # KL stays anchored to the warm-up policy
         best_state, first = state["best_state"], state["epoch"] + 1
     for epoch in range(first, cfg.rl_epochs):
+        started = time.perf_counter()
         rows = [trainer.step(train_set.batch(idx, device)) for idx in batches(len(train_set), cfg.batch_size, gen)]
+        seconds = time.perf_counter() - started
         stats = {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
         val = _rl_validation(model, valid_set, device, cfg)
-        emit({"stage": "rl", "epoch": epoch, **{f"train_{k}": v for k, v in stats.items()},
+        emit({"stage": "rl", "epoch": epoch, "epoch_seconds": seconds, **{f"train_{k}": v for k, v in stats.items()},
               **{f"valid_{k}": v for k, v in val.items()}})
         if val["score"] > best["rl"]["score"] + 1e-9:
             best["rl"] = {"epoch": epoch, "score": val["score"]}
