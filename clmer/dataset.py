@@ -159,7 +159,3 @@ def load_feature_set(features: pd.DataFrame, store: FeatureStore, manifest: pd.D
             missing = frame.loc[frame["class_index"].isna(), "clip"].tolist()[:5]
             raise ValueError(f"features without a manifest row: {missing}")
     return FeatureSet(clips, frame, dims or infer_dims(clips))
-
-
-def read_features(run_dir: str | Path) -> pd.DataFrame:
-    return pd.read_parquet(Path(run_dir) / "features.parquet")

@@ -17,7 +17,7 @@ import pandas as pd
 
 from clmer.config import Settings, flatten
 from clmer.corpus import read_corpus
-from clmer.dataset import FeatureSet, load_feature_set, read_features
+from clmer.dataset import FeatureSet, load_feature_set
 from clmer.feature_store import FeatureStore
 
 
