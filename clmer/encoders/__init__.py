@@ -51,6 +51,7 @@ def quiet_loading():
     import logging
 
     previous = logging.root.manager.disable
+    root_level, root_handlers = logging.root.level, list(logging.root.handlers)
     logging.disable(logging.INFO)
     try:
         from transformers.utils import logging as hf_logging
@@ -64,6 +65,11 @@ def quiet_loading():
             yield
         finally:
             logging.disable(previous)
+            # funasr calls logging.basicConfig(INFO) on load: undo it, or every library logs at INFO
+            logging.root.setLevel(root_level)
+            for handler in list(logging.root.handlers):
+                if handler not in root_handlers:
+                    logging.root.removeHandler(handler)
 
 
 def config_hash(config: dict) -> str:
