@@ -121,10 +121,10 @@ def collate(clips: list[ClipFeatures], dims: dict, labels: pd.DataFrame | None, 
         out[f"{m}_global"] = torch.from_numpy(glob).to(device)
     out["present"] = torch.from_numpy(np.stack([c.present for c in clips])).to(device)
     if labels is not None:
-        out["y"] = torch.as_tensor(labels["class_index"].to_numpy(np.int64), device=device)
-        out["y_modality"] = torch.as_tensor(modality_classes(labels), device=device)
-        out["reg"] = torch.as_tensor(labels["label_norm"].to_numpy(np.float32), device=device)
-        out["lang"] = torch.as_tensor(labels["language"].map(LANG_INDEX).fillna(0).to_numpy(np.int64), device=device)
+        out["y"] = torch.tensor(labels["class_index"].to_numpy(np.int64), device=device)
+        out["y_modality"] = torch.tensor(modality_classes(labels), device=device)
+        out["reg"] = torch.tensor(labels["label_norm"].to_numpy(np.float32), device=device)
+        out["lang"] = torch.tensor(labels["language"].map(LANG_INDEX).fillna(0).to_numpy(np.int64), device=device)
     return out
 
 

@@ -103,5 +103,5 @@ class PolicyTrainer:
             stats = {"rl_loss": loss.item(), "kl": kl.mean().item()}
         stats.update({"reward": float(rewards.total.mean()), "reward_accuracy": float(rewards.accuracy.mean()),
                       "reward_faithfulness": float(rewards.faithfulness.mean()),
-                      "policy_std": float(model.policy.log_std.exp().mean())})
+                      "policy_std": model.policy.log_std.exp().mean().item()})
         return stats
