@@ -172,6 +172,19 @@ def models_pull(
         console.print(f"  -> {path}")
 
 
+@models_app.command("add")
+def models_add(
+    name: str = typer.Argument(..., help="Name to store it under (what settings will refer to)."),
+    source: Path = typer.Argument(..., help="A model directory you already have."),
+    role: str = typer.Option(..., help="asr | text | audio | vision | explainer."),
+) -> None:
+    """Copy a local model directory into the store under a name (no network)."""
+    from clmer.model_store import ModelStore
+
+    path = ModelStore(settings().paths.resolved_model_store()).add(name, source, role)
+    console.print(f"added {name} ({role}) -> {path}")
+
+
 @models_app.command("make-tiny")
 def models_make_tiny(seed: int = typer.Option(0, help="Seed for the random weights.")) -> None:
     """Build the tiny profile: the real model classes with small random weights, offline."""

@@ -115,3 +115,15 @@ def test_limits(tmp_path):
         media.decode(path, max_bytes=100)
     with pytest.raises(media.LimitExceededError, match="duration"):
         media.decode(path, max_duration_s=1.0)
+
+
+def test_rotation_from_the_display_matrix_is_applied(tmp_path):
+    from tests.zoo import _rotate_mp4
+
+    img = np.zeros((60, 100, 3), np.uint8)
+    img[:, :20] = 255  # a white band on the left
+    src = write_video(tmp_path / "upright.mp4", [img] * 10, fps=10)
+    _rotate_mp4(src, tmp_path / "rotated.mp4")  # display: turn 90 degrees clockwise
+    frame = media.decode(tmp_path / "rotated.mp4").frames[0]
+    assert frame.shape == (100, 60, 3)  # portrait now
+    assert frame[:15].mean() > 200 and frame[-15:].mean() < 30  # the left band is on top
