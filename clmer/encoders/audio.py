@@ -70,8 +70,9 @@ class AudioExtractor(Extractor):
 
 
 def _label_name(label: str) -> str:
-    """'开心/happy' -> 'happy' (emotion2vec's labels are bilingual)."""
-    return label.split("/")[-1]
+    """'开心/happy' -> 'happy' (emotion2vec's labels are bilingual); its '<unk>' class -> 'unknown'."""
+    name = label.split("/")[-1]
+    return "unknown" if name == "<unk>" else name
 
 
 def _empty() -> FeatureRecord:
