@@ -95,9 +95,9 @@ def test_registered_model_is_code_not_pickle(trained_demo, tmp_path):
     s.mlflow.artifact_location = str(tmp_path / "a")
     from clmer.tracking import configure
 
-    configure(s)
+    experiment = configure(s)
     clip = next((trained_demo["corpus"] / "Raw").rglob("*.mp4"))
-    with mlflow.start_run() as run:
+    with mlflow.start_run(experiment_id=experiment) as run:  # not the default experiment: it writes to ./mlruns
         info = _log_model(trained_demo["model_dir"], clip, run.info.run_id, {})
     local = Path(mlflow.artifacts.download_artifacts(info.model_uri, dst_path=str(tmp_path / "dl")))
     files = {p.name for p in local.rglob("*")}
