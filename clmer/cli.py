@@ -351,7 +351,6 @@ def explain(
     from clmer.explain import validate_explanation
     from clmer.extract import ClipJob
     from clmer.report_html import write_report
-    from clmer.scoring import frames_for
 
     cfg = settings()
     scorer = pipeline.load_scorer(model, cfg)
@@ -362,7 +361,7 @@ def explain(
         raise typer.Exit(1)
     doc = scorer.explain_row(row)
     validate_explanation(doc)
-    frames = frames_for(str(clip), [k["index"] for k in doc["key_frames"]], scorer.settings)
+    frames = scorer.key_frames(str(clip), [k["index"] for k in doc["key_frames"]])
     json_path, html_path = write_report(doc, out, Path(clip).stem, frames=frames, blur=cfg.scoring.blur_faces)
     p = doc["prediction"]
     console.print(f"{clip.name}: {p['polarity']} ({p['confidence']:.2f}); shares " +

@@ -115,7 +115,6 @@ def score_chunk(items: list[Planned | dict], scorer, out_dir: str | Path, blur: 
     """
     from clmer.explain import validate_explanation
     from clmer.report_html import write_report
-    from clmer.scoring import frames_for
 
     out_dir = Path(out_dir)
     results_dir = out_dir / SUPPLEMENTS / "video_emotion_results"
@@ -144,7 +143,7 @@ def score_chunk(items: list[Planned | dict], scorer, out_dir: str | Path, blur: 
                 doc = scorer.explain_row(feat_row(feat))
                 doc["file"] = item.rel
                 validate_explanation(doc)
-                frames = frames_for(item.path, [k["index"] for k in doc["key_frames"]], scorer.settings) if html else None
+                frames = scorer.key_frames(item.path, [k["index"] for k in doc["key_frames"]]) if html else None
                 if html:
                     write_report(doc, results_dir, item.stem, frames=frames, blur=blur)
                 else:

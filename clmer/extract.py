@@ -82,12 +82,15 @@ class _Budget:
             raise media.LimitExceededError(self.path, f"over the per-file time limit of {self.seconds:.0f} s (at {stage})")
 
 
-def extract_one(job: ClipJob, settings: Settings, store: FeatureStore) -> ClipResult:
-    """Features for one clip, from the store where they exist; a failure becomes a failed row."""
+def extract_one(job: ClipJob, settings: Settings, store: FeatureStore, frames_out: dict | None = None) -> ClipResult:
+    """Features for one clip, from the store where they exist; a failure becomes a failed row.
+
+    With `frames_out`, the sampled frames of a clip that had to be decoded are left there (by path),
+    so a caller that needs them next (report thumbnails) does not decode the file again."""
     start = time.perf_counter()
     res = ClipResult(clip=job.clip, path=job.path)
     try:
-        _extract(job, settings, store, res)
+        _extract(job, settings, store, res, frames_out)
     except media.MediaError as exc:
         res.status, res.error = "failed", f"{exc.path}: {exc.reason}"
     except Exception as exc:  # one bad clip never takes the chunk down
@@ -98,7 +101,7 @@ def extract_one(job: ClipJob, settings: Settings, store: FeatureStore) -> ClipRe
     return res
 
 
-def _extract(job: ClipJob, settings: Settings, store: FeatureStore, res: ClipResult) -> None:
+def _extract(job: ClipJob, settings: Settings, store: FeatureStore, res: ClipResult, frames_out: dict | None) -> None:
     path = Path(job.path)
     media._check_file(path, settings.limits.max_file_bytes)
     budget = _Budget(job.path, settings.limits.per_file_timeout_s)
@@ -114,6 +117,8 @@ def _extract(job: ClipJob, settings: Settings, store: FeatureStore, res: ClipRes
                                    max_bytes=settings.limits.max_file_bytes, max_duration_s=settings.limits.max_duration_s)
             res.warnings += decoded.warnings
             res.duration_s = round(decoded.duration_s, 3)
+            if frames_out is not None:
+                frames_out[job.path] = decoded.frames
         return decoded
 
     # Transcript: the manifest's, else ASR (cached by video content).
@@ -161,13 +166,13 @@ def _cached_or_run(store: FeatureStore, sha: str, role: str, settings: Settings,
 
 
 def extract_chunk(jobs: list[ClipJob | dict], settings: Settings, store: FeatureStore | None = None,
-                  progress: Callable[[ClipResult], None] | None = None) -> pd.DataFrame:
+                  progress: Callable[[ClipResult], None] | None = None, frames_out: dict | None = None) -> pd.DataFrame:
     """Extract a chunk of clips in this process (models load once, on first use)."""
     store = store or FeatureStore(settings.paths.feature_store)
     rows = []
     for job in jobs:
         job = job if isinstance(job, ClipJob) else ClipJob(**job)
-        result = extract_one(job, settings, store)
+        result = extract_one(job, settings, store, frames_out)
         rows.append(result.row())
         if progress:
             progress(result)

@@ -70,6 +70,7 @@ class Scorer:
         beside = self.model_dir.parent / "explainer"  # a local train run keeps it next to the model
         self.explainer_dir = Path(explainer_dir) if explainer_dir else (beside if (beside / "config.json").exists() else None)
         self._explainer = None
+        self._frames: dict[str, list] = {}
 
     def resolve(self, path: str) -> str:
         """A relative path that does not exist here is looked up among the model's bundled examples."""
@@ -79,7 +80,21 @@ class Scorer:
         return path
 
     def extract(self, jobs: list[ClipJob], progress=None) -> pd.DataFrame:
-        return extract_chunk(jobs, self.settings, self.store, progress=progress)
+        """Features for the jobs; the frames of clips decoded now are kept for `key_frames`."""
+        self._frames = {}
+        return extract_chunk(jobs, self.settings, self.store, progress=progress, frames_out=self._frames)
+
+    def key_frames(self, path: str, indices: list[int]) -> dict[int, np.ndarray]:
+        """Frames for the report: from the last extraction's decode, or (features came from the
+        store, so nothing was decoded) from one decode now."""
+        frames = self._frames.get(path)
+        if frames is None:
+            from clmer import media
+
+            m = self.settings.media
+            frames = media.decode(path, sample_rate=m.sample_rate, frame_interval_s=m.frame_interval_s,
+                                  frame_max_side=m.frame_max_side, max_frames=m.max_frames).frames
+        return {i: frames[i] for i in indices if i < len(frames)}
 
     def predict_features(self, features: pd.DataFrame) -> pd.DataFrame:
         """One prediction row per features row; failed extractions stay as failed rows."""
@@ -170,13 +185,3 @@ def _single(clip, dims):
     from clmer.dataset import FeatureSet
 
     return FeatureSet([clip], pd.DataFrame({"clip": ["x"]}), dims)
-
-
-def frames_for(path: str, indices: list[int], settings: Settings) -> dict[int, np.ndarray]:
-    """Decode again just to fetch key frames for the report (frames are not kept in the store)."""
-    from clmer import media
-
-    m = settings.media
-    d = media.decode(path, sample_rate=m.sample_rate, frame_interval_s=m.frame_interval_s,
-                     frame_max_side=m.frame_max_side, max_frames=m.max_frames)
-    return {i: d.frames[i] for i in indices if i < len(d.frames)}
