@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from clmer import media
-from clmer.video_writer import write_video
+from clmer.data import media
+from clmer.synthetic.video_writer import write_video
 
 
 def make_video(path: Path, seconds: int, fps: int, gop: int) -> Path:

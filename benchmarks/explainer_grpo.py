@@ -16,9 +16,10 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=10)
     args = ap.parse_args()
 
-    from clmer import reasoning
+    from clmer.explain import reasoning
     from clmer.config import load_settings
-    from clmer.model_store import ModelMissingError, ModelStore
+    from clmer.features.model_store import ModelMissingError, ModelStore
+    from clmer.synthetic.tiny import install_tiny_profile
 
     settings = load_settings(None, {"reasoning": {"max_steps": args.steps, "num_generations": 4, "batch_size": 2,
                                                   "max_completion_length": 64}})
@@ -26,7 +27,7 @@ def main() -> None:
     try:
         base = store.resolve("tiny-explainer", "explainer").path
     except ModelMissingError:
-        store.make_tiny()
+        install_tiny_profile(store)
         base = store.resolve("tiny-explainer", "explainer").path
     doc = {"prediction": {"polarity": "positive", "confidence": 0.7}, "language": "en",
            "transcript": "I am so happy today", "top_words": [{"word": "happy", "score": 0.2}],

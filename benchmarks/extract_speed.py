@@ -28,13 +28,14 @@ def main() -> None:
     ap.add_argument("--profile", default="tiny", choices=["tiny", "full"])
     args = ap.parse_args()
 
-    from clmer import media
+    from clmer.data import media
     from clmer.config import load_settings
-    from clmer.demo_corpus import make_demo_corpus
-    from clmer.encoders import get_extractor
-    from clmer.extract import extract_chunk, plan_jobs
-    from clmer.feature_store import FeatureStore
-    from clmer.model_store import ModelMissingError, ModelStore
+    from clmer.synthetic.demo_corpus import make_demo_corpus
+    from clmer.features.encoders import get_extractor
+    from clmer.features.extract import extract_chunk, plan_jobs
+    from clmer.features.feature_store import FeatureStore
+    from clmer.features.model_store import ModelMissingError, ModelStore
+    from clmer.synthetic.tiny import install_tiny_profile
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -45,7 +46,7 @@ def main() -> None:
             try:
                 store.resolve("tiny-siglip", "vision")
             except ModelMissingError:
-                store.make_tiny()
+                install_tiny_profile(store)
         corpus = tmp / "corpus"
         make_demo_corpus(corpus, n=args.n, seed=0)
         jobs, _ = plan_jobs(corpus, settings)

@@ -22,8 +22,8 @@ def main() -> None:
 
     from clmer import pipeline
     from clmer.config import load_settings
-    from clmer.demo_corpus import make_demo_corpus
-    from clmer.drop_scoring import score_drop
+    from clmer.synthetic.demo_corpus import make_demo_corpus
+    from clmer.serving.drop_scoring import score_drop
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

@@ -14,9 +14,9 @@ import pandas as pd
 
 from clmer import pipeline
 from clmer.config import Settings
-from clmer.corpus import read_corpus
-from clmer.evaluate import table
-from clmer.validate import validate_corpus
+from clmer.data.corpus import read_corpus
+from clmer.model.evaluate import table
+from clmer.data.validate import validate_corpus
 
 
 @dataclass

@@ -51,7 +51,7 @@ def demo_data(
     """Write a bilingual demo corpus of real mp4 videos (synthetic voice + drawn face)."""
     from rich.progress import Progress
 
-    from clmer.demo_corpus import make_demo_corpus
+    from clmer.synthetic.demo_corpus import make_demo_corpus
 
     cfg = settings().demo
     with Progress(console=console, transient=True) as bar:
@@ -70,7 +70,7 @@ def validate(
     max_reject: float = typer.Option(0.0, help="Tolerated share of rejected rows before the corpus counts as unusable."),
 ) -> None:
     """Check a corpus: manifest rules, media probes, data contracts. Exit 1 if unusable."""
-    from clmer.validate import validate_corpus
+    from clmer.data.validate import validate_corpus
 
     run = _run_dir("validate", out)
     report = validate_corpus(corpus, run, flavour=flavour, max_reject_fraction=max_reject,
@@ -102,7 +102,7 @@ def decode(
     """Decode media once (16 kHz mono audio + a frame every 2 s) and print what was found."""
     import pandas as pd
 
-    from clmer import media
+    from clmer.data import media
 
     cfg = settings()
     files = [target] if target.is_file() else sorted(
@@ -140,7 +140,7 @@ app.add_typer(models_app, name="models")
 @models_app.command("list")
 def models_list() -> None:
     """Show the models in the store: name, role, revision, size."""
-    from clmer.model_store import ModelStore
+    from clmer.features.model_store import ModelStore
 
     cfg = settings()
     store = ModelStore(cfg.paths.resolved_model_store())
@@ -159,7 +159,7 @@ def models_pull(
     profile: str = typer.Option("full", help="Profile whose backbones to pull."),
 ) -> None:
     """Download models from their hubs into the store (the only command that uses the network)."""
-    from clmer.model_store import ModelStore, default_names
+    from clmer.features.model_store import ModelStore, default_names
 
     cfg = settings()
     store = ModelStore(cfg.paths.resolved_model_store())
@@ -179,7 +179,7 @@ def models_add(
     role: str = typer.Option(..., help="asr | text | audio | vision | explainer."),
 ) -> None:
     """Copy a local model directory into the store under a name (no network)."""
-    from clmer.model_store import ModelStore
+    from clmer.features.model_store import ModelStore
 
     path = ModelStore(settings().paths.resolved_model_store()).add(name, source, role)
     console.print(f"added {name} ({role}) -> {path}")
@@ -188,12 +188,13 @@ def models_add(
 @models_app.command("make-tiny")
 def models_make_tiny(seed: int = typer.Option(0, help="Seed for the random weights.")) -> None:
     """Build the tiny profile: the real model classes with small random weights, offline."""
-    from clmer.model_store import ModelStore
+    from clmer.features.model_store import ModelStore
+    from clmer.synthetic.tiny import install_tiny_profile
 
     cfg = settings()
     store = ModelStore(cfg.paths.resolved_model_store())
     t = time.perf_counter()
-    built = store.make_tiny(seed=seed)
+    built = install_tiny_profile(store, seed=seed)
     console.print(f"built {len(built)} tiny models in {time.perf_counter() - t:.1f} s into {store.root}")
 
 
@@ -210,8 +211,8 @@ def extract(
     """Extract features into the store (what is already there is reused), one row per clip."""
     from rich.progress import Progress
 
-    from clmer.extract import extract_chunk, plan_jobs, write_run
-    from clmer.feature_store import FeatureStore
+    from clmer.features.extract import extract_chunk, plan_jobs, write_run
+    from clmer.features.feature_store import FeatureStore
 
     cfg = settings(_profile_overrides(profile))
     jobs, kind = plan_jobs(target, cfg)
@@ -221,7 +222,7 @@ def extract(
         task = bar.add_task(f"extracting {len(jobs)} clip(s) from {kind}", total=len(jobs))
         frame = extract_chunk(jobs, cfg, store, progress=lambda r: bar.advance(task))
     path = write_run(frame, run, store)
-    from clmer.extract import summarise
+    from clmer.features.extract import summarise
 
     s = summarise(frame)
     console.print(f"{s['clips']} clip(s): {s['ok']} ok, {s['partial']} partial, {s['failed']} failed, "
@@ -281,7 +282,7 @@ def evaluate(
     import json as _json
 
     from clmer import pipeline
-    from clmer.evaluate import table
+    from clmer.model.evaluate import table
 
     cfg = settings(_profile_overrides(profile))
     model_dir = model / "model" if (model / "model" / "model.json").exists() else model
@@ -348,9 +349,9 @@ def explain(
 ) -> None:
     """Explain one clip: JSON (valid against its schema) and an HTML page with plots, faces blurred."""
     from clmer import pipeline
-    from clmer.explain import validate_explanation
-    from clmer.extract import ClipJob
-    from clmer.report_html import write_report
+    from clmer.explain.clip import validate_explanation
+    from clmer.features.extract import ClipJob
+    from clmer.explain.report_html import write_report
 
     cfg = settings()
     scorer = pipeline.load_scorer(model, cfg)
@@ -378,7 +379,7 @@ def score(
 ) -> None:
     """Score a drop without Prefect: Test_Results/ and Test_Supplements/ as the original system wrote them."""
     from clmer import pipeline
-    from clmer.drop_scoring import score_drop
+    from clmer.serving.drop_scoring import score_drop
 
     cfg = settings()
     out_dir = out or cfg.scoring.out_dir
@@ -395,7 +396,7 @@ def serve(
     no_watcher: bool = typer.Option(False, help="Do not start the drop watcher."),
 ) -> None:
     """Start Prefect server + worker, MLflow server and the drop watcher on 127.0.0.1; deploy prefect.yaml."""
-    from clmer import services
+    from clmer.serving import services
 
     cfg = settings({"serve": {"watch_s3": s3}} if s3 else None)
     info = services.serve(cfg, watcher=not no_watcher)
@@ -407,7 +408,7 @@ def serve(
 @app.command()
 def stop() -> None:
     """Stop exactly the processes `clmer serve` started (by pid file)."""
-    from clmer import services
+    from clmer.serving import services
 
     stopped = services.stop(settings())
     console.print("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))

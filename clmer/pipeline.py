@@ -16,13 +16,13 @@ import numpy as np
 import pandas as pd
 
 from clmer.config import Settings, flatten
-from clmer.corpus import read_corpus
-from clmer.dataset import FeatureSet, load_feature_set
-from clmer.feature_store import FeatureStore
+from clmer.data.corpus import read_corpus
+from clmer.model.dataset import FeatureSet, load_feature_set
+from clmer.features.feature_store import FeatureStore
 
 
 def extract(target: str | Path, settings: Settings, out_dir: str | Path, progress=None) -> Path:
-    from clmer.extract import extract_chunk, plan_jobs, write_run
+    from clmer.features.extract import extract_chunk, plan_jobs, write_run
 
     jobs, _ = plan_jobs(target, settings)
     store = FeatureStore(settings.paths.feature_store)
@@ -32,7 +32,7 @@ def extract(target: str | Path, settings: Settings, out_dir: str | Path, progres
 
 def encoder_identities(settings: Settings) -> dict:
     """What the model was trained on: scoring must extract with exactly these."""
-    from clmer.encoders import identity, model_ref
+    from clmer.features.encoders import identity, model_ref
 
     out = {}
     for role in ("asr", "text", "audio", "vision"):
@@ -58,8 +58,8 @@ def load_splits(corpus_dir: str | Path, features_path: str | Path, settings: Set
 def train(corpus_dir: str | Path, features_path: str | Path, settings: Settings, out_dir: str | Path,
           languages: list[str] | None = None, resume: bool = False, log: Callable[[dict], None] | None = None,
           flavour: str | None = None) -> Path:
-    from clmer.train import save_model
-    from clmer.train import train as fit
+    from clmer.model.train import save_model
+    from clmer.model.train import train as fit
 
     out_dir = Path(out_dir)
     splits = load_splits(corpus_dir, features_path, settings, languages, flavour=flavour)
@@ -84,9 +84,9 @@ def train(corpus_dir: str | Path, features_path: str | Path, settings: Settings,
 def evaluate(model_dir: str | Path, corpus_dir: str | Path, features_path: str | Path, settings: Settings,
              out_dir: str | Path, split: str = "test", languages: list[str] | None = None,
              flavour: str | None = None) -> Path:
-    from clmer.evaluate import evaluate as run_eval
-    from clmer.evaluate import table
-    from clmer.train import load_model, train_device
+    from clmer.model.evaluate import evaluate as run_eval
+    from clmer.model.evaluate import table
+    from clmer.model.train import load_model, train_device
 
     device = train_device(settings.train.device)
     model, doc = load_model(model_dir, device)
@@ -119,7 +119,7 @@ def cross_lingual(corpora: Corpora, settings: Settings, out_dir: str | Path,
     `corpora` maps each language to where its clips are: one bilingual corpus for both, or a
     CH-SIMS v2 corpus for zh and a MOSEI corpus for en.
     """
-    from clmer.evaluate import retention
+    from clmer.model.evaluate import retention
 
     out_dir = Path(out_dir)
     rows = []
@@ -149,9 +149,9 @@ def register(train_dir: str | Path, eval_path: str | Path, corpus_dir: str | Pat
              split: str = "test", run_name: str | None = None) -> dict:
     """Log the training run to MLflow (params, metrics, figures, tables, lineage, model) and apply
     the champion gate in the registry. Returns the run and the registry decision."""
-    from clmer.corpus import read_corpus
-    from clmer.registry import register_and_gate
-    from clmer.tracking import log_training_run
+    from clmer.data.corpus import read_corpus
+    from clmer.serving.registry import register_and_gate
+    from clmer.serving.tracking import log_training_run
 
     corpus = read_corpus(corpus_dir, strict=False)
     example = Path(corpus_dir) / corpus.manifest.iloc[0]["media_path"]
@@ -164,13 +164,13 @@ def register(train_dir: str | Path, eval_path: str | Path, corpus_dir: str | Pat
 
 def load_scorer(model: str, settings: Settings | None = None):
     """A Scorer for a registry URI (models:/name@alias, models:/name/3, runs:/...) or a local model folder."""
-    from clmer.scoring import Scorer
+    from clmer.serving.scoring import Scorer
 
     if "://" in model or model.startswith("models:/"):
         import mlflow
 
-        from clmer.registry import resolve_version
-        from clmer.tracking import configure
+        from clmer.serving.registry import resolve_version
+        from clmer.serving.tracking import configure
 
         if settings is not None:
             configure(settings)
@@ -185,7 +185,7 @@ def load_scorer(model: str, settings: Settings | None = None):
 
 
 def _with_model_encoders(doc: dict, settings: Settings) -> Settings:
-    from clmer.scoring import check_encoders, settings_for_model
+    from clmer.serving.scoring import check_encoders, settings_for_model
 
     out = settings_for_model(doc, settings)
     check_encoders(doc, out)
@@ -197,9 +197,9 @@ def train_reasoning(train_dir: str | Path, corpus_dir: str | Path, features_path
     """Train the reasoning-text explainer (trl GRPO) on the training split's explanations; it is
     saved as `<train_dir>/explainer` (scoring and registration pick it up from there), with
     `<train_dir>/reasoning.json` holding the reward history and sample outputs."""
-    from clmer import reasoning
-    from clmer.encoders import model_ref
-    from clmer.scoring import Scorer
+    from clmer.explain import reasoning
+    from clmer.features.encoders import model_ref
+    from clmer.serving.scoring import Scorer
 
     train_dir = Path(train_dir)
     base = model_ref("explainer", settings)
@@ -221,3 +221,23 @@ def train_reasoning(train_dir: str | Path, corpus_dir: str | Path, features_path
     result["base_model"] = {"name": base.name, "revision": base.revision}
     (train_dir / "reasoning.json").write_text(json.dumps(result, indent=2, default=str), encoding="utf-8")
     return train_dir / "explainer"
+
+
+def demo_profile(store) -> str:
+    """For the demo: the full profile when all of its models are in the store, else the tiny
+    one (built now if missing). Production settings name their profile explicitly instead."""
+    from clmer.features.model_store import PROFILES, ModelMissingError
+    from clmer.synthetic.tiny import install_tiny_profile
+
+    try:
+        for role, name in PROFILES["full"].items():
+            store.resolve(name, role)
+        return "full"
+    except ModelMissingError:
+        pass
+    try:
+        for role, name in PROFILES["tiny"].items():
+            store.resolve(name, role)
+    except ModelMissingError:
+        install_tiny_profile(store)
+    return "tiny"

@@ -23,8 +23,9 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
 
-    from clmer.demo_corpus import make_demo_corpus
-    from clmer.model_store import ModelStore, demo_profile
+    from clmer.synthetic.demo_corpus import make_demo_corpus
+    from clmer.features.model_store import ModelStore
+    from clmer.pipeline import demo_profile
 
     work = Path(args.workdir)
     timings: dict[str, float] = {}

@@ -25,7 +25,7 @@ def evaluate_task(model_dir: str, corpus: str, features: str, out: str, split: s
 @task(name="cross-lingual")
 def cross_lingual_task(corpus: str, features: str, out: str, config: str | None, overrides: dict) -> str:
     from clmer import pipeline
-    from clmer.corpus import read_corpus
+    from clmer.data.corpus import read_corpus
 
     languages = set(read_corpus(corpus, strict=False).manifest["language"])
     if not {"zh", "en"} <= languages:

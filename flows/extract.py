@@ -19,7 +19,7 @@ def extract_chunk_task(jobs: list[dict], config: str | None, overrides: dict, ou
 
     Per-clip failures are rows, not exceptions; only I/O trouble (OSError) is worth a retry.
     """
-    from clmer.extract import extract_chunk, summarise
+    from clmer.features.extract import extract_chunk, summarise
 
     settings = settings_from(config, overrides)
     frame = extract_chunk(jobs, settings)
@@ -35,8 +35,8 @@ def extract_flow(target: str, out: str | None = None, config: str | None = None,
     """Plan clips, extract chunk by chunk on the task runner, merge; returns features.parquet's path."""
     from dataclasses import asdict
 
-    from clmer.extract import chunked, plan_jobs, summarise, write_run
-    from clmer.feature_store import FeatureStore
+    from clmer.features.extract import chunked, plan_jobs, summarise, write_run
+    from clmer.features.feature_store import FeatureStore
 
     overrides = overrides or {}
     settings = settings_from(config, overrides)

@@ -38,7 +38,7 @@ def nightly_retrain(corpus: str, config: str | None = None, overrides: dict | No
     evaluation = evaluate_flow(model_dir, corpus, features, str(run / "evaluate"), config, overrides,
                                cross_lingual=cross_lingual)
     train_dir = str(Path(model_dir).parent)
-    from clmer import reasoning
+    from clmer.explain import reasoning
 
     if reasoning.enabled(settings):  # registered beside the fusion model when trained
         reasoning_flow(train_dir, corpus, features, config, overrides)

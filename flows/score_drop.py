@@ -30,14 +30,14 @@ def _scorer(model: str, config: str | None, overrides: dict):
 
 @task(name="plan-drop", retries=3, retry_delay_seconds=5, retry_condition_fn=retry_on_io)
 def plan_task(drop: str, out: str, rescore: bool, config: str | None, overrides: dict) -> dict:
-    from clmer.drop_scoring import plan, plan_to_dict
+    from clmer.serving.drop_scoring import plan, plan_to_dict
 
     return plan_to_dict(plan(drop, out, settings_from(config, overrides), rescore=rescore))
 
 
 @task(name="score-chunk", retries=1, retry_delay_seconds=5, retry_condition_fn=retry_on_io)
 def score_chunk_task(items: list[dict], model: str, out: str, config: str | None, overrides: dict) -> dict:
-    from clmer.drop_scoring import score_chunk
+    from clmer.serving.drop_scoring import score_chunk
 
     scorer = _scorer(model, config, overrides)
     s = scorer.settings.scoring
@@ -46,7 +46,7 @@ def score_chunk_task(items: list[dict], model: str, out: str, config: str | None
 
 @task(name="publish-results")
 def publish_task(plan_dict: dict, chunks: list[dict], out: str, model: str, config: str | None, overrides: dict) -> dict:
-    from clmer.drop_scoring import plan_from_dict, publish
+    from clmer.serving.drop_scoring import plan_from_dict, publish
 
     version = _scorer(model, config, overrides).model_version if plan_dict["todo"] else "-"
     return publish(plan_from_dict(plan_dict), chunks, out, version)
@@ -55,7 +55,7 @@ def publish_task(plan_dict: dict, chunks: list[dict], out: str, model: str, conf
 @flow(name="score-drop")
 def score_drop(drop: str, model: str = "models:/clmer@champion", out: str | None = None, config: str | None = None,
                overrides: dict | None = None, rescore: bool = False) -> dict:
-    from clmer.extract import chunked
+    from clmer.features.extract import chunked
 
     overrides = overrides or {}
     settings = settings_from(config, overrides)

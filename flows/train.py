@@ -22,7 +22,7 @@ from flows.common import cli_overrides, settings_from
 def training_key(corpus: str, features: str, settings) -> str:
     from clmer import __version__
     from clmer.config import flatten
-    from clmer.corpus import read_corpus
+    from clmer.data.corpus import read_corpus
 
     h = hashlib.sha256(Path(features).read_bytes())
     h.update(read_corpus(corpus, strict=False).digest().encode())

@@ -16,7 +16,7 @@ from flows.common import run_folder, settings_from
 
 def _corpus_key(context, parameters) -> str:
     """Same corpus bytes + same options + same task code -> the cached report is still true."""
-    from clmer.corpus import read_corpus
+    from clmer.data.corpus import read_corpus
 
     digest = read_corpus(parameters["corpus"], strict=False).digest()
     return f"validate-{digest}-{parameters['max_reject']}-{parameters['out']}"
@@ -24,7 +24,7 @@ def _corpus_key(context, parameters) -> str:
 
 @task(name="validate-corpus", cache_policy=TASK_SOURCE + CacheKeyFnPolicy(cache_key_fn=_corpus_key), persist_result=True)
 def validate_task(corpus: str, out: str, max_reject: float, config: str | None, overrides: dict) -> dict:
-    from clmer.validate import validate_corpus
+    from clmer.data.validate import validate_corpus
 
     settings = settings_from(config, overrides)
     report = validate_corpus(corpus, out, max_reject_fraction=max_reject, max_bytes=settings.limits.max_file_bytes)

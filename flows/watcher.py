@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from clmer import atomic
-from clmer.drops import Settler, drop_source, listing_digest
+from clmer.serving.drops import Settler, drop_source, listing_digest
 
 
 def resource_id(uri: str) -> str:

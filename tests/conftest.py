@@ -63,7 +63,7 @@ def no_network(monkeypatch):
 @pytest.fixture(scope="session")
 def demo_corpus(tmp_path_factory) -> Path:
     """A small bilingual demo corpus of real mp4s (12 clips), built once per session."""
-    from clmer.demo_corpus import make_demo_corpus
+    from clmer.synthetic.demo_corpus import make_demo_corpus
 
     out = tmp_path_factory.mktemp("demo_corpus")
     make_demo_corpus(out, n=12, seed=3, variant_fraction=0.25)
@@ -79,10 +79,11 @@ def free_port() -> int:
 @pytest.fixture(scope="session")
 def tiny_home(tmp_path_factory) -> Path:
     """A CLMER home whose model store holds the tiny profile (built once per session, ~12 s)."""
-    from clmer.model_store import ModelStore
+    from clmer.features.model_store import ModelStore
+    from clmer.synthetic.tiny import install_tiny_profile
 
     home = tmp_path_factory.mktemp("clmer_home")
-    ModelStore(home / "models").make_tiny(seed=0)
+    install_tiny_profile(ModelStore(home / "models"), seed=0)
     return home
 
 
@@ -148,7 +149,7 @@ def trained_demo(tiny_home, tmp_path_factory):
     settings. Training is shortened; tests check behaviour, not state-of-the-art accuracy.
     """
     from clmer import pipeline
-    from clmer.demo_corpus import make_demo_corpus
+    from clmer.synthetic.demo_corpus import make_demo_corpus
 
     work = tmp_path_factory.mktemp("trained_demo")
     settings = make_settings(tiny_home, work, train={"warmup_epochs": 40, "rl_epochs": 3, "patience": 12})

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from clmer.video_writer import write_video
+from clmer.synthetic.video_writer import write_video
 
 
 def tone(seconds: float, sr: int = 22050, freq: float = 220.0, amp: float = 0.3) -> np.ndarray:

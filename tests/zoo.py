@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from clmer.video_writer import write_video
+from clmer.synthetic.video_writer import write_video
 from tests.helpers import moving_frames, tone
 
 # kind -> (relative path in the drop, expected status)  (None: any of ok/partial, i.e. scored)

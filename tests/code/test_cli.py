@@ -3,7 +3,6 @@
 import subprocess
 import sys
 
-import pytest
 from typer.testing import CliRunner
 
 from clmer.cli import app

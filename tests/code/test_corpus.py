@@ -1,6 +1,6 @@
 import pytest
 
-from clmer.corpus import CorpusError, read_corpus
+from clmer.data.corpus import CorpusError, read_corpus
 from tests.helpers import mosei_rows, sims_rows, write_mmsa
 
 

@@ -1,14 +1,13 @@
 """The demo corpus: real, playable, bilingual, balanced, deterministic, with carriers marked."""
 
-import hashlib
 
 import numpy as np
 import pandas as pd
 
-from clmer import media
-from clmer.corpus import read_corpus
-from clmer.demo_corpus import ClipSpec, make_demo_corpus, render_clip
-from clmer.sentence_bank import SENTENCES
+from clmer.data import media
+from clmer.data.corpus import read_corpus
+from clmer.synthetic.demo_corpus import ClipSpec, make_demo_corpus, render_clip
+from clmer.synthetic.sentence_bank import SENTENCES
 
 
 def test_sentence_bank_has_30_distinct_per_language_and_polarity():

@@ -3,8 +3,8 @@
 import boto3
 import pytest
 
-from clmer.drops import LocalDrop, ProcessedLog, S3Drop, Settler, UnsafePathError, safe_join
-from clmer.drop_scoring import output_stem, neutralise_formulas
+from clmer.serving.drops import LocalDrop, ProcessedLog, S3Drop, Settler, UnsafePathError, safe_join
+from clmer.serving.drop_scoring import output_stem, neutralise_formulas
 
 
 class FakeClock:

@@ -6,8 +6,8 @@ import os
 import numpy as np
 import pytest
 
-from clmer.encoders import FeatureRecord
-from clmer.feature_store import FeatureStore, S3Backend, record_key, sha256_file
+from clmer.features.encoders import FeatureRecord
+from clmer.features.feature_store import FeatureStore, S3Backend, record_key, sha256_file
 
 IDENT = {"extractor": "audio", "model": "m", "revision": "r1", "config_hash": "0123456789abcdef"}
 
@@ -31,7 +31,7 @@ def _roundtrip(store: FeatureStore):
     index = store.rebuild_index()
     assert index["key"].tolist() == [key]
     assert store.index()["key"].tolist() == [key]
-    from clmer.contracts import validate_frame
+    from clmer.data.contracts import validate_frame
 
     assert validate_frame("features", index).success
 

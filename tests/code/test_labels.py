@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from clmer import labels
+from clmer.data import labels
 
 
 @pytest.mark.parametrize("y, expected", [

@@ -5,8 +5,8 @@ import struct
 import numpy as np
 import pytest
 
-from clmer import media
-from clmer.video_writer import write_video
+from clmer.data import media
+from clmer.synthetic.video_writer import write_video
 from tests.helpers import moving_frames, small_video, tone
 
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from clmer import metrics
+from clmer.model import metrics
 
 
 def test_war_uar_f1_confusion():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from clmer.privacy import blur_faces, detect_faces
+from clmer.explain.privacy import blur_faces, detect_faces
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from clmer.reasoning_rewards import (
+from clmer.explain.reasoning_rewards import (
     accuracy_reward,
     format_reward,
     grounding_reward,

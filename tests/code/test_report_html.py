@@ -12,8 +12,8 @@ import re
 import numpy as np
 import pytest
 
-from clmer.explain import validate_explanation
-from clmer.report_html import render_html, write_report
+from clmer.explain.clip import validate_explanation
+from clmer.explain.report_html import render_html, write_report
 from tests.e2e.browser import ElementIndex
 
 HOSTILE_SCRIPT = "<script>alert(1)</script>"
@@ -33,7 +33,7 @@ def _words(transcript: str, scored: dict[str, float]) -> list[dict]:
 
 
 def sample_doc(transcript: str = "I really love this wonderful sunny day, but the traffic was awful.") -> dict:
-    """A realistic explanation document, shaped like clmer.explain.explain_clip's output."""
+    """A realistic explanation document, shaped like clmer.explain.clip.explain_clip's output."""
     probs = {"negative": 0.08, "neutral": 0.17, "positive": 0.75}
     return {
         "schema_version": "1.0", "clip": "video_0001/0003", "file": "Raw/video_0001/0003.mp4",
@@ -176,7 +176,7 @@ def test_page_is_self_contained():
 
 
 def test_thumbnails_are_embedded_small_and_blurred():
-    from clmer.privacy import detect_faces
+    from clmer.explain.privacy import detect_faces
 
     frames = sample_frames()
     assert detect_faces(frames[4])  # the face is there before

@@ -5,8 +5,8 @@ import json
 import pandas as pd
 import pytest
 
-from clmer import contracts
-from clmer.corpus import read_corpus
+from clmer.data import contracts
+from clmer.data.corpus import read_corpus
 from tests.helpers import sims_rows, write_mmsa
 
 

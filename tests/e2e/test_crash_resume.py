@@ -108,11 +108,11 @@ def test_score_drop_survives_sigkill(trained_demo, prefect_api, tmp_path):
 
 
 def test_extract_flow_survives_sigkill(trained_demo, prefect_api, tmp_path):
-    from clmer.feature_store import FeatureStore
+    from clmer.features.feature_store import FeatureStore
 
     rng = random.Random(11)
     corpus = tmp_path / "corpus"
-    from clmer.demo_corpus import make_demo_corpus
+    from clmer.synthetic.demo_corpus import make_demo_corpus
 
     make_demo_corpus(corpus, n=24, seed=21)
     store_dir = tmp_path / "features"

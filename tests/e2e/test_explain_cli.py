@@ -9,7 +9,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from clmer.cli import app
-from clmer.explain import validate_explanation
+from clmer.explain.clip import validate_explanation
 from tests.e2e.browser import ElementIndex, console_messages, dump_dom, require_chromium
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]

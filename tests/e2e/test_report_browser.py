@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from clmer.report_html import write_report
+from clmer.explain.report_html import write_report
 from tests.code.test_report_html import empty_doc, hostile_doc, sample_doc, sample_frames
 from tests.e2e.browser import ElementIndex, console_messages, dump_dom, require_chromium, screenshot
 

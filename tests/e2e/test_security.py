@@ -24,7 +24,7 @@ def test_training_registering_and_scoring_make_no_network_connection(trained_dem
     code = f"""
 from clmer import pipeline
 from clmer.config import load_settings
-from clmer.drop_scoring import score_drop
+from clmer.serving.drop_scoring import score_drop
 s = load_settings(None, {{"models": {{"profile": "tiny"}}, "train": {{"warmup_epochs": 3, "rl_epochs": 1}},
     "paths": {{"runs": {str(tmp_path / 'runs')!r}}},
     "mlflow": {{"tracking_uri": "sqlite:///{tmp_path / 'mlflow.db'}", "artifact_location": {str(tmp_path / 'art')!r}}}}})
@@ -44,7 +44,7 @@ print(score_drop({str(drop)!r}, scorer, {str(tmp_path / 'out')!r}, scorer.settin
 
 
 def test_the_guard_works_and_only_models_pull_uses_the_network(tmp_path):
-    code = "from clmer.model_store import ModelStore; ModelStore(%r).pull('emotion2vec_plus_base', 'audio')" % str(tmp_path)
+    code = "from clmer.features.model_store import ModelStore; ModelStore(%r).pull('emotion2vec_plus_base', 'audio')" % str(tmp_path)
     proc, attempts = run_offline(code)
     assert proc.returncode != 0 and attempts, "the network guard must see the hub request"
     assert any("huggingface" in a for a in attempts)
@@ -58,7 +58,7 @@ class _Evil:
 def test_models_load_only_from_safe_formats(tiny_home, tmp_path, monkeypatch):
     """A model.pt carrying a pickled payload is refused (weights_only loads), and nothing runs."""
     monkeypatch.chdir(tmp_path)
-    from clmer.model_store import ModelStore
+    from clmer.features.model_store import ModelStore
 
     evil = tmp_path / "evil-emotion2vec"
     shutil.copytree(tiny_home / "models" / "tiny-emotion2vec", evil)
@@ -74,7 +74,7 @@ def test_models_load_only_from_safe_formats(tiny_home, tmp_path, monkeypatch):
         pass  # refusing is the right outcome; what matters is that the payload never ran
     assert not (tmp_path / "PWNED_BY_PICKLE").exists()
     # Our own checkpoints are loaded weights-only too.
-    from clmer.train import _load_checkpoint
+    from clmer.model.train import _load_checkpoint
 
     bad = tmp_path / "checkpoint.pt"
     with open(bad, "wb") as fh:
@@ -86,14 +86,14 @@ def test_models_load_only_from_safe_formats(tiny_home, tmp_path, monkeypatch):
 
 
 def test_registered_model_is_code_not_pickle(trained_demo, tmp_path):
-    from clmer.tracking import _log_model  # noqa: F401  (the pyfunc is logged from clmer/mlflow_model.py)
+    from clmer.serving.tracking import _log_model  # noqa: F401  (the pyfunc is logged from clmer/serving/mlflow_model.py)
 
     import mlflow
 
     s = trained_demo["settings"].model_copy(deep=True)
     s.mlflow.tracking_uri = f"sqlite:///{tmp_path / 'm.db'}"
     s.mlflow.artifact_location = str(tmp_path / "a")
-    from clmer.tracking import configure
+    from clmer.serving.tracking import configure
 
     experiment = configure(s)
     clip = next((trained_demo["corpus"] / "Raw").rglob("*.mp4"))
@@ -106,7 +106,7 @@ def test_registered_model_is_code_not_pickle(trained_demo, tmp_path):
 
 
 def test_per_file_time_limit_fails_the_file_cleanly(trained_demo, tmp_path):
-    from clmer.extract import ClipJob, extract_chunk
+    from clmer.features.extract import ClipJob, extract_chunk
 
     s = trained_demo["settings"].model_copy(deep=True)
     s.limits.per_file_timeout_s = 0.0
@@ -123,7 +123,7 @@ def test_credentials_never_reach_outputs_logs_or_mlflow(trained_demo, moto_s3, t
     import boto3
 
     from clmer import pipeline
-    from clmer.drop_scoring import score_drop
+    from clmer.serving.drop_scoring import score_drop
 
     secret = "SENTINEL-SECRET-9f8e7d"
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", secret)  # moto accepts any key

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from clmer import services
+from clmer.serving import services
 from clmer.config import load_settings
 from tests.conftest import free_port
 
@@ -56,7 +56,7 @@ def _digest(out: Path) -> dict:
 
 @pytest.fixture(scope="module")
 def stack(tiny_home, moto_s3, tmp_path_factory):
-    from clmer.demo_corpus import make_demo_corpus
+    from clmer.synthetic.demo_corpus import make_demo_corpus
 
     work = tmp_path_factory.mktemp("stack")
     corpus = work / "corpus"

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from clmer.alignment import cross_lingual_supcon
-from clmer.attribution import SUBSETS, shapley_from_values, spearman3
-from clmer.fusion import GradReverse
+from clmer.model.alignment import cross_lingual_supcon
+from clmer.model.attribution import SUBSETS, shapley_from_values, spearman3
+from clmer.model.fusion import GradReverse
 
 
 def test_supcon_positives_are_same_label_other_language():

@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 
 from clmer import pipeline
-from clmer.encoders import MODEL_CALLS
-from clmer.extract import ClipJob, extract_chunk, plan_jobs
-from clmer.feature_store import FeatureStore
+from clmer.features.encoders import MODEL_CALLS
+from clmer.features.extract import extract_chunk, plan_jobs
+from clmer.features.feature_store import FeatureStore
 
 pytestmark = pytest.mark.slow
 
@@ -35,7 +35,7 @@ def test_adding_clips_extracts_only_the_new_ones(demo_corpus, tiny_settings, tmp
     shutil.copytree(demo_corpus, corpus)
     pipeline.extract(corpus, tiny_settings, tmp_path / "r1")
     extra = tmp_path / "extra"
-    from clmer.demo_corpus import make_demo_corpus
+    from clmer.synthetic.demo_corpus import make_demo_corpus
 
     new = make_demo_corpus(extra, n=3, seed=99)
     new["video_id"] = "new_" + new["video_id"]

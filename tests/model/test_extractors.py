@@ -3,16 +3,16 @@
 import numpy as np
 import pytest
 
-from clmer import media
-from clmer.encoders import MODEL_CALLS, get_extractor, identity
-from clmer.model_store import ModelMissingError, ModelStore
+from clmer.data import media
+from clmer.features.encoders import MODEL_CALLS, get_extractor, identity
+from clmer.features.model_store import ModelMissingError, ModelStore
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
 def clip(demo_corpus):
-    from clmer.corpus import read_corpus
+    from clmer.data.corpus import read_corpus
 
     c = read_corpus(demo_corpus)
     row = c.manifest.iloc[0]
@@ -94,8 +94,8 @@ def test_missing_model_names_it_and_the_command(tmp_path):
 
 
 def test_device_auto_is_cpu_here_and_int8():
-    from clmer.encoders import resolve_device
-    from clmer.encoders.asr import compute_type
+    from clmer.features.encoders import resolve_device
+    from clmer.features.encoders.asr import compute_type
 
     import torch
 

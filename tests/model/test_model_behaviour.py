@@ -9,13 +9,14 @@ import pandas as pd
 import pytest
 import torch
 
-from clmer import media, pipeline
-from clmer.dataset import load_feature_set
-from clmer.demo_corpus import ClipSpec, render_clip
-from clmer.extract import ClipJob, extract_chunk
-from clmer.feature_store import FeatureStore
-from clmer.train import load_model, predict
-from clmer.video_writer import write_video
+from clmer.data import media
+from clmer import pipeline
+from clmer.model.dataset import load_feature_set
+from clmer.synthetic.demo_corpus import ClipSpec, render_clip
+from clmer.features.extract import ClipJob, extract_chunk
+from clmer.features.feature_store import FeatureStore
+from clmer.model.train import load_model, predict
+from clmer.synthetic.video_writer import write_video
 
 pytestmark = pytest.mark.slow
 
@@ -105,7 +106,7 @@ def test_missing_modalities_still_predict(trained_demo, tmp_path):
 
 def test_training_resumes_from_checkpoint(trained_demo, tmp_path):
     from clmer.pipeline import load_splits
-    from clmer.train import CHECKPOINT, train
+    from clmer.model.train import CHECKPOINT, train
 
     s = trained_demo["settings"].model_copy(deep=True)
     s.train.warmup_epochs, s.train.rl_epochs, s.train.checkpoint_every, s.train.patience = 4, 2, 2, 50
@@ -126,7 +127,7 @@ def test_training_resumes_from_checkpoint(trained_demo, tmp_path):
 
 
 def _interrupt_after(splits, settings, out, stop_epoch):
-    from clmer import train as train_mod
+    from clmer.model import train as train_mod
 
     original = train_mod.validation_score
 

@@ -26,9 +26,9 @@ def whisper_base_dir(tmp_path_factory):
 
 
 def test_whisper_base_transcribes_english_tts(whisper_base_dir, tiny_settings, no_network):
-    from clmer.encoders import get_extractor
-    from clmer.model_store import ModelStore
-    from clmer.speech_synth import synthesize
+    from clmer.features.encoders import get_extractor
+    from clmer.features.model_store import ModelStore
+    from clmer.synthetic.speech_synth import synthesize
 
     ModelStore(tiny_settings.paths.resolved_model_store()).add("whisper-base-test", whisper_base_dir, "asr")
     settings = tiny_settings.model_copy(deep=True)

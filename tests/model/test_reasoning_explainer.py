@@ -7,7 +7,8 @@ import shutil
 import pytest
 from safetensors.torch import load_file
 
-from clmer import pipeline, reasoning
+from clmer import pipeline
+from clmer.explain import reasoning
 from clmer.config import load_settings
 
 pytestmark = pytest.mark.slow
@@ -36,7 +37,7 @@ def test_grpo_steps_change_the_explainer_and_scoring_uses_it(trained_demo, tmp_p
     assert len(doc["samples"]) == 3 and all("parsed" in x for x in doc["samples"])
     assert any(r.get("reward") is not None for r in logged)
 
-    from clmer.scoring import Scorer
+    from clmer.serving.scoring import Scorer
 
     scorer = Scorer(train_dir / "model", s)
     assert scorer.explainer_dir == explainer_dir
@@ -49,7 +50,7 @@ def test_grpo_steps_change_the_explainer_and_scoring_uses_it(trained_demo, tmp_p
 
 
 def test_scoring_without_an_explainer_says_so(trained_demo):
-    from clmer.scoring import Scorer
+    from clmer.serving.scoring import Scorer
 
     scorer = Scorer(trained_demo["model_dir"], trained_demo["settings"])
     assert scorer.explainer_dir is None
@@ -60,7 +61,7 @@ def test_scoring_without_an_explainer_says_so(trained_demo):
 
 
 def test_a_broken_explainer_fails_softly(trained_demo, tmp_path):
-    from clmer.scoring import Scorer
+    from clmer.serving.scoring import Scorer
 
     scorer = Scorer(trained_demo["model_dir"], trained_demo["settings"])
     broken = tmp_path / "explainer"
@@ -80,8 +81,8 @@ def test_enabled_follows_config():
 
 
 def _jobs(trained_demo, n):
-    from clmer.corpus import read_corpus
-    from clmer.extract import jobs_from_manifest
+    from clmer.data.corpus import read_corpus
+    from clmer.features.extract import jobs_from_manifest
 
     c = read_corpus(trained_demo["corpus"])
     return jobs_from_manifest(trained_demo["corpus"], c.manifest.head(n))

@@ -1,14 +1,13 @@
 """RLVR does what it promises: rewards right on hand-made cases, per-group advantages,
 a policy step changes the weights, and the KL to the reference is zero at the start."""
 
-import numpy as np
 import pytest
 import torch
 
 from clmer.config import FusionConfig, TrainConfig
-from clmer.fusion import FusionModel, masked_softmax
-from clmer.rewards import accuracy_reward, faithfulness_reward
-from clmer.rlvr import PolicyTrainer, clipped_objective, group_advantages, kl_k3
+from clmer.model.fusion import FusionModel, masked_softmax
+from clmer.model.rewards import accuracy_reward, faithfulness_reward
+from clmer.model.rlvr import PolicyTrainer, clipped_objective, group_advantages, kl_k3
 
 DIMS = {"text": (6, 6), "audio": (5, 7), "vision": (4, 9)}
 

@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from clmer import tiny_models as tm
+from clmer.synthetic import tiny as tm
+from clmer.synthetic.tiny import emotion2vec as tiny_e2v
 
 pytestmark = pytest.mark.slow
 
@@ -89,7 +90,7 @@ def test_build_is_atomic(tmp_path, monkeypatch):
         (out_dir / "config.yaml").write_text("half")
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(tm, "_e2v_build", crash)
+    monkeypatch.setattr(tiny_e2v, "_e2v_build", crash)
     with pytest.raises(RuntimeError, match="boom"):
         tm.build_tiny_emotion2vec(target)
     assert list(tmp_path.iterdir()) == []

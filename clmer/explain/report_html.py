@@ -1,0 +1,411 @@
+"""One self-contained HTML page per clip, next to its explanation JSON.
+
+The page is a single file that works offline from ``file://``: inline CSS, hand-written inline
+SVG plots, key-frame thumbnails embedded as base64 PNG (faces blurred first, see
+:mod:`clmer.explain.privacy`), and one tiny inline script. A Content-Security-Policy forbids every
+network load and every script except that one (by hash), so even a missed escape could not run
+anything or call home. All text taken from the explanation document is HTML-escaped anyway.
+
+Plots, each with a stable id: ``plot-shares`` (policy weights next to Shapley values),
+``plot-audio`` (key audio spans on a time axis, emotion2vec cues) and ``plot-frames`` (the key
+frames' thumbnails with time, score and top SigLIP cue).
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import hashlib
+import html
+import json
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+
+from clmer.atomic import write_bytes
+from clmer.explain.thumbnails import THUMB_PX, Thumbnail, make_thumbnail, make_thumbnails  # noqa: F401  (re-exported)
+
+MODALITIES = ("text", "audio", "vision")
+CLASSES = ("negative", "neutral", "positive")
+CLASS_COLOURS = {"negative": "#c0392b", "neutral": "#7f8c8d", "positive": "#27ae60"}
+MODALITY_COLOURS = {"text": "#2e86de", "audio": "#e67e22", "vision": "#8e44ad"}
+SUPPORT, AGAINST = "#c0392b", "#2e86de"  # occlusion score > 0: the part supported the prediction
+
+# Marks the page as rendered once all three plots exist, so a browser test can tell the page's
+# script ran to the end without an exception. The CSP below allows exactly this script (by hash).
+PAGE_SCRIPT = (
+    '(function(){var ids=["plot-shares","plot-audio","plot-frames"];'
+    'var ok=ids.every(function(id){var el=document.getElementById(id);'
+    'return el!==null&&el.querySelector("svg *, img, .empty")!==null;});'
+    'document.body.dataset.rendered=ok?"ok":"incomplete";})();'
+)
+_SCRIPT_HASH = base64.b64encode(hashlib.sha256(PAGE_SCRIPT.encode("utf-8")).digest()).decode("ascii")
+CSP = (f"default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'sha256-{_SCRIPT_HASH}'; "
+       "base-uri 'none'; form-action 'none'")
+
+CSS = """
+body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"Noto Sans","Noto Sans CJK SC",sans-serif;
+margin:0 auto;max-width:1100px;padding:16px 24px;color:#222;background:#fafafa}
+h1{font-size:22px;margin:4px 0 8px}h2{font-size:17px;margin:22px 0 8px;border-bottom:1px solid #ddd}
+table{border-collapse:collapse;margin:6px 0}td,th{border:1px solid #ddd;padding:3px 8px;text-align:left;
+vertical-align:top}th{background:#f0f0f0}.num{text-align:right;font-variant-numeric:tabular-nums}
+.badge{display:inline-block;padding:1px 8px;border-radius:10px;color:#fff;font-weight:600}
+.transcript{background:#fff;border:1px solid #ddd;padding:8px 10px;white-space:pre-wrap;word-break:break-word}
+mark{border-radius:3px;padding:0 1px;color:inherit}
+figure{margin:8px 0;background:#fff;border:1px solid #ddd;padding:8px}figcaption{color:#555;font-size:12px}
+.empty{color:#777;font-style:italic;padding:12px}.strip{display:flex;flex-wrap:wrap;gap:10px}
+.frame{margin:0;border:1px solid #ddd;padding:6px;background:#fff;width:172px}
+.frame img{display:block;max-width:160px;height:auto;image-rendering:auto}
+.cuebar{display:inline-block;height:9px;background:#e67e22;vertical-align:middle}
+.warn{background:#fff4e0;border:1px solid #f0c27b;padding:6px 10px}
+details pre,.reason{white-space:pre-wrap;word-break:break-word;background:#fff;border:1px solid #ddd;padding:8px}
+.muted{color:#777}figure svg{max-width:100%;height:auto}
+"""
+
+
+# -- small formatting helpers -------------------------------------------------------------------
+
+
+def _esc(value) -> str:
+    """HTML-escape any value for element text and quoted attributes (quotes included)."""
+    return html.escape("" if value is None else str(value), quote=True)
+
+
+def _num(value, default: float = 0.0) -> float:
+    """A finite float for geometry: missing, non-numeric and NaN/inf values become `default`."""
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        return default
+    return x if math.isfinite(x) else default
+
+
+def _fmt(value, digits: int = 3) -> str:
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        return "n/a"
+    return f"{x:.{digits}f}" if math.isfinite(x) else "n/a"
+
+
+def _svg(width: int, height: int, label: str, body: list[str]) -> str:
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+            f'viewBox="0 0 {width} {height}" role="img" aria-label="{_esc(label)}">' + "".join(body) + "</svg>")
+
+
+def _text(x: float, y: float, s: str, anchor: str = "start", size: int = 12, fill: str = "#333") -> str:
+    return (f'<text x="{x:.1f}" y="{y:.1f}" font-size="{size}" text-anchor="{anchor}" fill="{fill}">'
+            f"{_esc(s)}</text>")
+
+
+def _rect(x: float, y: float, w: float, h: float, fill: str, tip: str = "") -> str:
+    title = f"<title>{_esc(tip)}</title>" if tip else ""
+    return (f'<rect x="{x:.1f}" y="{y:.1f}" width="{max(w, 0.5):.1f}" height="{max(h, 0.5):.1f}" '
+            f'fill="{fill}">{title}</rect>')
+
+
+def _empty(message: str) -> str:
+    return f'<p class="empty">{_esc(message)}</p>'
+
+
+# -- thumbnails ---------------------------------------------------------------------------------
+
+
+# -- sections -----------------------------------------------------------------------------------
+
+
+def _probabilities(probs: dict) -> str:
+    cells = "".join(
+        f'<td class="num"><span class="cuebar" style="width:{60 * _num(probs.get(c)):.0f}px;'
+        f'background:{CLASS_COLOURS[c]}"></span> {_fmt(probs.get(c))}</td>' for c in CLASSES)
+    return "<table><tr>" + "".join(f"<th>{c}</th>" for c in CLASSES) + f"</tr><tr>{cells}</tr></table>"
+
+
+def _model_info(model: dict) -> str:
+    if not model:
+        return '<p class="muted">no model information</p>'
+    rows = []
+    for key, value in model.items():
+        shown = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+        if len(shown) > 400:
+            shown = shown[:400] + "…"
+        rows.append(f"<tr><th>{_esc(key)}</th><td>{_esc(shown)}</td></tr>")
+    return "<table>" + "".join(rows) + "</table>"
+
+
+def _header(doc: dict) -> str:
+    pred = doc.get("prediction") or {}
+    polarity = str(pred.get("polarity", "n/a"))
+    colour = CLASS_COLOURS.get(polarity, "#555")
+    present = doc.get("present") or {}
+    mods = ", ".join(m for m in MODALITIES if present.get(m)) or "none"
+    rows = [("clip", _esc(doc.get("clip"))), ("file", _esc(doc.get("file"))),
+            ("language", _esc(doc.get("language") or "unknown")), ("modalities present", _esc(mods)),
+            ("prediction", f'<span class="badge" style="background:{colour}">{_esc(polarity)}</span> '
+                           f"confidence {_fmt(pred.get('confidence'))}, regression {_fmt(pred.get('regression'))}"),
+            ("class probabilities", _probabilities(pred.get("probabilities") or {}))]
+    table = "<table>" + "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows) + "</table>"
+    return (f"<header><h1>CLMER explanation: {_esc(doc.get('clip'))}</h1>{table}"
+            f"<h2>Transcript</h2>{_transcript(doc)}<h2>Model</h2>{_model_info(doc.get('model') or {})}</header>")
+
+
+def _word_spans(transcript: str, words: list[dict]) -> list[tuple[int, int, dict]]:
+    """Non-overlapping (start, end, word) spans in the transcript; offsets are trusted only if they match."""
+    spans = []
+    for w in words:
+        word = str(w.get("word", ""))
+        start, end = int(_num(w.get("start_char"), -1)), int(_num(w.get("end_char"), -1))
+        if not (0 <= start < end <= len(transcript) and transcript[start:end] == word):
+            start = transcript.find(word) if word else -1
+            end = start + len(word)
+        if start >= 0 and all(end <= s or start >= e for s, e, _ in spans):
+            spans.append((start, end, w))
+    return sorted(spans, key=lambda s: s[0])
+
+
+def _mark(word: dict, text: str, top: float) -> str:
+    score = _num(word.get("score"))
+    alpha = 0.15 + 0.6 * min(1.0, abs(score) / top)
+    rgb = "192,57,43" if score >= 0 else "46,134,222"
+    return (f'<mark style="background:rgba({rgb},{alpha:.2f})" title="score {_esc(_fmt(score, 4))}">'
+            f"{_esc(text)}</mark>")
+
+
+def _transcript(doc: dict) -> str:
+    text = str(doc.get("transcript") or "")
+    if not text:
+        return _empty("no transcript")
+    words = doc.get("top_words") or []
+    top = max([abs(_num(w.get("score"))) for w in words] + [1e-9])
+    parts, pos = [], 0
+    for start, end, word in _word_spans(text, words):
+        parts += [_esc(text[pos:start]), _mark(word, text[start:end], top)]
+        pos = end
+    parts.append(_esc(text[pos:]))
+    return f'<div class="transcript" id="transcript">{"".join(parts)}</div>'
+
+
+def _top_words(doc: dict) -> str:
+    words = doc.get("top_words") or []
+    if not words:
+        return _empty("no key words (no text, or no attribution)")
+    rows = "".join(f'<tr><td>{_esc(w.get("word"))}</td><td class="num">{_fmt(w.get("score"), 4)}</td>'
+                   f'<td class="num">{_esc(w.get("start_char"))}–{_esc(w.get("end_char"))}</td></tr>' for w in words)
+    return f'<table id="top-words"><tr><th>word</th><th>score</th><th>chars</th></tr>{rows}</table>'
+
+
+def _shares_svg(doc: dict) -> str:
+    shares, shap = doc.get("modality_shares") or {}, doc.get("shapley") or {}
+    present = doc.get("present") or {}
+    top = max([abs(_num(shap.get(m))) for m in MODALITIES] + [1e-9])
+    # Columns: label | share bar (0..1) and value | Shapley bar around a zero line | Shapley value.
+    bar_x, bar_w, mid, half, value_x, width = 90, 200, 500, 120, 700, 710
+    body = [_text(bar_x, 14, "policy weight (share)"), _text(mid, 14, "Shapley value", "middle"),
+            f'<line x1="{mid}" y1="20" x2="{mid}" y2="{22 + 34 * 3}" stroke="#999"/>']
+    for row, m in enumerate(MODALITIES):
+        y = 26 + 34 * row
+        share, value = _num(shares.get(m)), _num(shap.get(m))
+        body.append(_text(4, y + 16, m if present.get(m, True) else f"{m} (absent)"))
+        body.append(_rect(bar_x, y, bar_w * min(1.0, max(0.0, share)), 22, MODALITY_COLOURS[m], f"{m} share {share:.4f}"))
+        body.append(_text(bar_x + bar_w + 6, y + 16, _fmt(shares.get(m))))
+        bar = half * abs(value) / top
+        body.append(_rect(mid if value >= 0 else mid - bar, y, bar, 22, SUPPORT if value >= 0 else AGAINST,
+                          f"{m} Shapley {value:.4f}"))
+        body.append(_text(value_x, y + 16, _fmt(shap.get(m), 4), "end"))
+    return _svg(width, 26 + 34 * 3 + 6, "modality shares and Shapley values", body)
+
+
+def _nice_step(duration: float) -> float:
+    for step in (0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600):
+        if duration / step <= 10:
+            return step
+    return duration / 10
+
+
+def _audio_svg(spans: list[dict], frame_times: list[float]) -> str:
+    width, left, right, axis_y, tall = 660, 30, 20, 120, 90
+    ends = [_num(s.get("end")) for s in spans] + [_num(t) for t in frame_times]
+    duration = max(ends + [1.0])
+    plot_w = width - left - right
+    x_of = lambda t: left + plot_w * max(0.0, _num(t)) / duration  # noqa: E731 - local scale
+    top = max([abs(_num(s.get("score"))) for s in spans] + [1e-9])
+    body = [f'<line x1="{left}" y1="{axis_y}" x2="{width - right}" y2="{axis_y}" stroke="#555"/>']
+    step, t = _nice_step(duration), 0.0
+    while t <= duration + 1e-9:
+        body += [f'<line x1="{x_of(t):.1f}" y1="{axis_y}" x2="{x_of(t):.1f}" y2="{axis_y + 5}" stroke="#555"/>',
+                 _text(x_of(t), axis_y + 18, f"{t:g}s", "middle", 11)]
+        t += step
+    for rank, s in enumerate(spans, 1):
+        start, end, score = _num(s.get("start")), _num(s.get("end")), _num(s.get("score"))
+        h = 8 + (tall - 8) * abs(score) / top
+        x0 = x_of(start)
+        body.append(_rect(x0, axis_y - h, max(2.0, x_of(end) - x0), h, SUPPORT if score >= 0 else AGAINST,
+                          f"#{rank}: {start:.2f}–{end:.2f} s, score {score:.4f}"))
+        body.append(_text(x0 + 2, axis_y - h - 4, f"#{rank} {score:+.3f}", size=11))
+    for t in frame_times:  # where the key frames sit, for reference
+        body.append(f'<path d="M{x_of(t):.1f} {axis_y + 22} l-4 7 h8 z" fill="#8e44ad"><title>key frame at '
+                    f"{_num(t):.2f} s</title></path>")
+    return _svg(width, axis_y + 34, "key audio spans on the time axis", body)
+
+
+def _audio_cues(cues: dict) -> str:
+    if not cues:
+        return _empty("no emotion2vec cues")
+    items = sorted(cues.items(), key=lambda kv: -_num(kv[1]))
+    rows = "".join(f'<tr><td>{_esc(k)}</td><td class="num"><span class="cuebar" '
+                   f'style="width:{100 * min(1.0, max(0.0, _num(v))):.0f}px"></span> {_fmt(v)}</td></tr>'
+                   for k, v in items)
+    return f'<table id="audio-cues"><tr><th>emotion2vec cue</th><th>score</th></tr>{rows}</table>'
+
+
+def _audio_section(doc: dict) -> str:
+    spans, cues = doc.get("audio_spans") or [], doc.get("audio_cues") or {}
+    has_audio = (doc.get("present") or {}).get("audio", True)
+    if spans:
+        times = [kf.get("time") for kf in doc.get("key_frames") or []]
+        plot = _audio_svg(spans, times) + (
+            "<figcaption>Key audio spans: how much the predicted class's probability drops when the span is "
+            "replaced by an average one (bar height; red supported the prediction, blue spoke against it). "
+            "Purple marks: key frames.</figcaption>")
+    else:
+        plot = _empty("no audio track" if not has_audio else "no key audio spans")
+    return (f'<figure id="plot-audio">{plot}</figure>'
+            f"<h3>emotion2vec cues</h3>{_audio_cues(cues)}")
+
+
+def _frame_card(kf: dict, thumb: Thumbnail | None, blur: bool) -> str:
+    cues = kf.get("cues") or {}
+    best = max(cues.items(), key=lambda kv: _num(kv[1]), default=None)
+    cue = f"{best[0]} ({_fmt(best[1])})" if best else "no SigLIP cues"
+    raw_index = kf.get("index")
+    index = _esc(raw_index)
+    if thumb is not None:
+        b64 = base64.b64encode(thumb.png).decode("ascii")
+        privacy = ("faces blurred: whole frame" if thumb.blur.get("whole_image_blurred")
+                   else f"faces blurred: {thumb.blur.get('faces', 0)}") if blur else "not blurred (blur off)"
+        image = (f'<img src="data:image/png;base64,{b64}" width="{thumb.width}" height="{thumb.height}" '
+                 f'alt="key frame {index}">')
+    else:
+        privacy = "image not supplied"
+        image = _svg(160, 90, f"key frame {raw_index} (no image)",
+                     [_rect(0, 0, 160, 90, "#eee"), _text(80, 50, "no image", "middle", 12, "#777")])
+    return (f'<figure class="frame">{image}<figcaption>frame {index} at {_fmt(kf.get("time"), 2)} s<br>'
+            f'score {_fmt(kf.get("score"), 4)}, attention {_fmt(kf.get("attention"))}<br>'
+            f"top cue: {_esc(cue)}<br><span class=\"muted\">{_esc(privacy)}</span></figcaption></figure>")
+
+
+def _frames_section(doc: dict, thumbs: dict[int, Thumbnail], blur: bool) -> str:
+    frames = doc.get("key_frames") or []
+    if not frames:
+        has_video = (doc.get("present") or {}).get("vision", True)
+        return f'<figure id="plot-frames">{_empty("no video track" if not has_video else "no frames")}</figure>'
+    cards = "".join(_frame_card(kf, thumbs.get(int(_num(kf.get("index"), -1))), blur) for kf in frames)
+    return (f'<figure id="plot-frames"><div class="strip">{cards}</div><figcaption>Key frames, most decisive '
+            "first (score: drop in the predicted class's probability when the frame is replaced by an average "
+            "one).</figcaption></figure>")
+
+
+def _decision_path(doc: dict) -> str:
+    path = doc.get("decision_path") or {}
+    feats, verdicts = path.get("features") or {}, path.get("modality_verdicts") or {}
+    logits, weights = path.get("policy_logits") or {}, path.get("weights") or {}
+    rows = []
+    for m in MODALITIES:
+        f = feats.get(m) or {}
+        v = verdicts.get(m) or {}
+        verdict = max(v.items(), key=lambda kv: _num(kv[1]))[0] if v else "—"
+        probs = ", ".join(f"{c[:3]} {_fmt(v.get(c), 2)}" for c in CLASSES if c in v)
+        rows.append(f"<tr><td>{m}</td><td class=\"num\">{_esc(f.get('items', '—'))} × {_esc(f.get('dim', '—'))}</td>"
+                    f"<td>{_esc(verdict)} <span class=\"muted\">{_esc(probs)}</span></td>"
+                    f'<td class="num">{_fmt(logits.get(m))}</td><td class="num">{_fmt(weights.get(m))}</td></tr>')
+    head = ("<tr><th>modality</th><th>features (items × dim)</th><th>own verdict</th><th>policy logit</th>"
+            "<th>weight</th></tr>")
+    fused = (f"<p>fused vector norm {_fmt(path.get('fused_norm'))} → class probabilities</p>"
+             f"{_probabilities(path.get('class_probabilities') or {})}")
+    return f'<table id="decision-path">{head}{"".join(rows)}</table>{fused}'
+
+
+def _reasoning(doc: dict) -> str:
+    reasoning = doc.get("reasoning")
+    if not reasoning:
+        return _empty("no reasoning text (explainer absent)")
+    status, source = reasoning.get("status", "n/a"), reasoning.get("source", "n/a")
+    meta = f'<p class="muted">source {_esc(source)}, status {_esc(status)}</p>'
+    text = str(reasoning.get("text") or "")
+    body = f'<div class="reason">{_esc(text)}</div>' if text else _empty(f"no reasoning text (explainer {status})")
+    extra = "".join(f"<details><summary>{k}</summary><pre>{_esc(reasoning[k])}</pre></details>"
+                    for k in ("think", "answer") if reasoning.get(k))
+    return meta + body + extra
+
+
+def _warnings(doc: dict) -> str:
+    warnings, status = doc.get("warnings") or [], doc.get("status")
+    if not warnings and status in (None, "ok"):
+        return ""
+    items = "".join(f"<li>{_esc(w)}</li>" for w in warnings)
+    return (f'<section class="warn" id="warnings"><strong>status: {_esc(status or "n/a")}</strong>'
+            f"{f'<ul>{items}</ul>' if items else ''}</section>")
+
+
+# -- page ---------------------------------------------------------------------------------------
+
+
+def _page(doc: dict, thumbs: dict[int, Thumbnail], blur: bool) -> str:
+    sections = [
+        _warnings(doc), _header(doc),
+        "<h2>Modality shares</h2>",
+        f'<figure id="plot-shares">{_shares_svg(doc)}<figcaption>Left: the policy\'s fusion weights (what the '
+        "model fused with). Right: exact Shapley values of each modality for the prediction.</figcaption></figure>",
+        "<h2>Audio timeline</h2>", _audio_section(doc),
+        "<h2>Key frames</h2>", _frames_section(doc, thumbs, blur),
+        "<h2>Key words</h2>", _top_words(doc),
+        "<h2>Decision path</h2>", _decision_path(doc),
+        "<h2>Reasoning</h2>", _reasoning(doc),
+    ]
+    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
+            '<meta name="referrer" content="no-referrer">'
+            '<meta name="viewport" content="width=device-width, initial-scale=1">'
+            f"<title>CLMER – {_esc(doc.get('clip'))}</title><style>{CSS}</style></head>\n<body>\n"
+            + "\n".join(s for s in sections if s) + f"\n<script>{PAGE_SCRIPT}</script>\n</body></html>\n")
+
+
+def render_html(doc: dict, frames: dict[int, np.ndarray] | None = None, blur: bool = True) -> str:
+    """The self-contained HTML page for one explanation document.
+
+    `frames` maps key_frames' `index` to the RGB frame; their thumbnails are face-blurred unless
+    blur=False (config ``scoring.blur_faces``).
+    """
+    return _page(doc, make_thumbnails(doc, frames, blur), blur)
+
+
+# -- files --------------------------------------------------------------------------------------
+
+
+def write_report(doc: dict, out_dir: Path, stem: str, frames: dict | None = None,
+                 blur: bool = True) -> tuple[Path, Path]:
+    """Write `<stem>.json` and `<stem>.html` (and, with frames, `<stem>_frames/*.png`) atomically.
+
+    The thumbnails' paths, relative to out_dir, go into key_frames[i]["thumbnail"] of the JSON
+    written; the caller's `doc` is not modified. Returns (json_path, html_path).
+    """
+    if not stem or stem in (".", "..") or "/" in stem or "\\" in stem or os.sep in stem:
+        raise ValueError(f"stem must be a plain file name, got {stem!r}")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    doc = copy.deepcopy(doc)
+    thumbs = make_thumbnails(doc, frames, blur)
+    if thumbs:
+        (out_dir / f"{stem}_frames").mkdir(exist_ok=True)
+    for kf in doc.get("key_frames") or []:
+        thumb = thumbs.get(int(_num(kf.get("index"), -1)))
+        if thumb is not None:
+            rel = f"{stem}_frames/frame_{int(kf['index']):05d}.png"
+            write_bytes(out_dir / rel, thumb.png)
+            kf["thumbnail"] = rel
+    json_path, html_path = out_dir / f"{stem}.json", out_dir / f"{stem}.html"
+    write_bytes(json_path, (json.dumps(doc, ensure_ascii=False, indent=2) + "\n").encode("utf-8"))
+    write_bytes(html_path, _page(doc, thumbs, blur).encode("utf-8"))
+    return json_path, html_path

@@ -1,0 +1,183 @@
+"""The local model store: a directory per model, named in config, resolved here; never a path in code.
+
+`clmer models pull` is the only code that touches the network (the hubs). Everything else
+resolves a name to a directory that is already here and loads it with the hubs switched offline.
+Each model directory carries `clmer_model.json`: name, role, source, revision, size.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROLES = ("asr", "text", "audio", "vision", "explainer")
+PROFILES: dict[str, dict[str, str]] = {
+    "full": {
+        "asr": "large-v3-turbo",
+        "text": "bert-base-multilingual-cased",
+        "audio": "emotion2vec_plus_base",
+        "vision": "google/siglip-base-patch16-224",
+        "explainer": "Qwen/Qwen2.5-0.5B-Instruct",
+    },
+    "tiny": {
+        "asr": "tiny-whisper",
+        "text": "tiny-text-bert",
+        "audio": "tiny-emotion2vec",
+        "vision": "tiny-siglip",
+        "explainer": "tiny-explainer",
+    },
+}
+# Where `models pull` fetches a name from. faster-whisper names map to CTranslate2 conversions.
+HUB_REPOS: dict[str, str] = {
+    "large-v3-turbo": "mobiuslabsgmbh/faster-whisper-large-v3-turbo",
+    "large-v3": "Systran/faster-whisper-large-v3",
+    "medium": "Systran/faster-whisper-medium",
+    "small": "Systran/faster-whisper-small",
+    "base": "Systran/faster-whisper-base",
+    "emotion2vec_plus_base": "emotion2vec/emotion2vec_plus_base",
+    "emotion2vec_plus_large": "emotion2vec/emotion2vec_plus_large",
+    "emotion2vec_base": "emotion2vec/emotion2vec_base",
+}
+META_FILE = "clmer_model.json"
+
+
+class ModelMissingError(FileNotFoundError):
+    """A named model is not in the store; the message says how to get it."""
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    role: str
+    name: str
+    path: Path
+    revision: str
+
+    def describe(self) -> dict:
+        return {"role": self.role, "name": self.name, "revision": self.revision}
+
+
+def dir_name(name: str) -> str:
+    """`google/siglip-base-patch16-224` -> `google--siglip-base-patch16-224` (one level per model)."""
+    return name.replace("/", "--")
+
+
+def offline_env() -> None:
+    """Switch every hub client we use to offline before any model loads."""
+    for key, value in {
+        "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1",
+        "HF_DATASETS_OFFLINE": "1", "MODELSCOPE_OFFLINE": "1", "DO_NOT_TRACK": "1",
+    }.items():
+        os.environ.setdefault(key, value)
+
+
+def _dir_size(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+def fingerprint(path: Path) -> str:
+    """A revision for a model dir we did not pull: hash of its file names and sizes."""
+    h = hashlib.sha256()
+    for f in sorted(p for p in path.rglob("*") if p.is_file() and p.name != META_FILE):
+        h.update(f"{f.relative_to(path)}:{f.stat().st_size}".encode())
+    return "local-" + h.hexdigest()[:12]
+
+
+class ModelStore:
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+
+    def path_for(self, name: str) -> Path:
+        return self.root / dir_name(name)
+
+    def read_meta(self, path: Path) -> dict:
+        meta = path / META_FILE
+        return json.loads(meta.read_text(encoding="utf-8")) if meta.exists() else {}
+
+    def resolve(self, name: str, role: str) -> ModelRef:
+        """A name in the store, or an existing local directory given as a path."""
+        path = self.path_for(name)
+        local = Path(name).expanduser()
+        if not path.is_dir() and local.is_dir():  # an override given as a directory
+            meta = self.read_meta(local)
+            return ModelRef(role, meta.get("name", local.name), local, meta.get("revision") or fingerprint(local))
+        if not path.is_dir():
+            how = ("`clmer models make-tiny`" if name.startswith("tiny-")
+                   else f"`clmer models pull {name}` (or `clmer models pull --profile full`)")
+            raise ModelMissingError(
+                f"model {name!r} ({role}) is not in the model store at {self.root}; get it with {how}, "
+                f"or set models.{role} to a local model directory"
+            )
+        meta = self.read_meta(path)
+        return ModelRef(role, name, path, meta.get("revision") or fingerprint(path))
+
+    def register(self, name: str, path: Path, role: str, source: str, revision: str | None = None) -> dict:
+        meta = {
+            "name": name, "role": role, "source": source, "revision": revision or fingerprint(path),
+            "size_bytes": _dir_size(path), "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+        (path / META_FILE).write_text(json.dumps(meta, indent=2), encoding="utf-8")
+        return meta
+
+    def list(self) -> list[dict]:
+        rows = []
+        if not self.root.is_dir():
+            return rows
+        for path in sorted(p for p in self.root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+            meta = self.read_meta(path)
+            rows.append({
+                "name": meta.get("name", path.name), "role": meta.get("role", "?"), "source": meta.get("source", "?"),
+                "revision": meta.get("revision") or fingerprint(path),
+                "size_mb": round(meta.get("size_bytes", _dir_size(path)) / 1e6, 1), "path": str(path),
+            })
+        return rows
+
+    def add(self, name: str, source: Path, role: str, revision: str | None = None) -> Path:
+        """Copy a model directory the user already has into the store under `name`."""
+        target = self.path_for(name)
+        tmp = target.with_name(target.name + f".partial-{os.getpid()}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.copytree(source, tmp)
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(tmp, target)
+        self.register(name, target, role, source=f"local copy of {Path(source).name}", revision=revision)
+        return target
+
+    def pull(self, name: str, role: str) -> Path:
+        """Download `name` from its hub into the store. The only networked code in CLMER."""
+        target = self.path_for(name)
+        tmp = target.with_name(target.name + f".partial-{os.getpid()}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        revision = _download(name, role, tmp)
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(tmp, target)
+        self.register(name, target, role, source=f"hf:{HUB_REPOS.get(name, name)}", revision=revision)
+        return target
+
+
+def _download(name: str, role: str, dest: Path) -> str:
+    # The one place CLMER goes online: lift the offline switches that everything else sets.
+    for key in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        os.environ[key] = "0"
+    import huggingface_hub.constants as hub_constants
+    from huggingface_hub import HfApi, snapshot_download
+
+    hub_constants.HF_HUB_OFFLINE = False
+
+    repo = HUB_REPOS.get(name, name)
+    info = HfApi().model_info(repo)
+    snapshot_download(repo_id=repo, revision=info.sha, local_dir=str(dest))
+    return info.sha or "unknown"
+
+
+def default_names(profile: str) -> dict[str, str]:
+    if profile not in PROFILES:
+        raise ValueError(f"unknown model profile {profile!r}; expected one of {sorted(PROFILES)}")
+    return dict(PROFILES[profile])

@@ -1,0 +1,271 @@
+"""Score a drop and write the outputs users of the original system expect, under `out_dir`:
+
+    Test_Results/combined_results.csv                 one row per input file, failed ones included
+    Test_Supplements/transcription_results.csv        transcript, language, segments per file
+    Test_Supplements/transcription_log.txt            one line per file and run
+    Test_Supplements/video_emotion_results/<clip>.json + .html
+
+Three steps, each a Prefect task in `flows/score_drop.py` and called in turn by `clmer score`:
+`plan` (list, stage, hash, skip what was scored), `score_chunk` (extract, predict, explain; per-clip
+files written atomically as they finish), `publish` (merge rows, check the predictions contract,
+write the tables atomically, then the processed marker, last).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import re
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from clmer import atomic
+from clmer.serving.drops import ProcessedLog, UnsafePathError, drop_source, file_sha256, safe_join
+from clmer.features.extract import ClipJob
+from clmer.serving.scoring import PREDICTION_COLUMNS
+
+RESULTS = Path("Test_Results")
+SUPPLEMENTS = Path("Test_Supplements")
+TRANSCRIPT_COLUMNS = ["drop", "file", "video_id", "language", "transcript", "transcript_source", "segments", "status",
+                      "error"]
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+@dataclass
+class Planned:
+    drop: str
+    rel: str
+    path: str | None  # local path to read (None: the file cannot be read safely)
+    sha256: str | None
+    error: str | None = None  # why it fails before extraction (unsafe path, not a video, ...)
+    stem: str = ""  # file name of its JSON/HTML, unique in the output folder
+
+
+@dataclass
+class Plan:
+    drop: str
+    todo: list[Planned] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # already scored with the same content
+    staging: str | None = None
+
+
+def output_stem(drop: str, rel: str, taken: dict[str, str]) -> str:
+    """A safe file name for a clip's JSON/HTML: the clip's name where that is safe and still free,
+    else a readable version of its path plus a short hash of (drop, file). `taken`: stem -> owner."""
+    owner = f"{drop}|{rel}"
+    plain = rel.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+    if re.fullmatch(r"[\w.-]{1,100}", plain) and not plain.startswith(".") and taken.get(plain, owner) == owner:
+        return plain
+    base = re.sub(r"[^\w.-]+", "_", rel.rsplit(".", 1)[0].replace("/", "__")).strip("._") or "clip"
+    return f"{base[:80]}-{hashlib.sha256(owner.encode()).hexdigest()[:8]}"
+
+
+def plan(drop: str, out_dir: str | Path, settings, rescore: bool = False) -> Plan:
+    """What to score: every file of the drop whose content was not scored before."""
+    source = drop_source(drop)
+    out_dir = Path(out_dir)
+    staging = out_dir / RESULTS / ".staging" / hashlib.sha256(source.uri.encode()).hexdigest()[:12]
+    log = ProcessedLog(out_dir)
+    result = Plan(drop=source.uri, staging=str(staging))
+    exts = {e.lower() for e in settings.scoring.video_extensions}
+    taken = {e["stem"]: e.get("owner", "") for e in log.entries.values() if e.get("stem")}
+    for f in source.list():
+        item = _stage(source, f.rel, staging, exts, settings.limits.max_file_bytes)
+        item.stem = output_stem(source.uri, f.rel, taken)
+        taken.setdefault(item.stem, f"{source.uri}|{f.rel}")
+        if item.error is not None:  # never read: identify it by size and mtime/ETag instead of content
+            item.sha256 = f"unread:{f.size}:{f.stamp}"
+        if not rescore and log.done(source.uri, f.rel, item.sha256):
+            result.skipped.append(f.rel)
+            continue
+        result.todo.append(item)
+    return result
+
+
+def _stage(source, rel: str, staging: Path, exts: set[str], max_bytes: int) -> Planned:
+    drop = source.uri
+    suffix = ("." + rel.rsplit(".", 1)[-1].lower()) if "." in rel.rsplit("/", 1)[-1] else ""
+    if suffix not in exts:
+        return Planned(drop, rel, None, None, f"{rel}: not a video file (extension {suffix or 'none'}); skipped")
+    try:
+        path = source.local_path(rel, staging)
+    except UnsafePathError as exc:
+        return Planned(drop, rel, None, None, f"refused: {exc}")
+    except OSError as exc:
+        return Planned(drop, rel, None, None, f"{rel}: cannot read ({exc.__class__.__name__}: {exc})")
+    root = getattr(source, "root", None)
+    if root is not None:
+        try:
+            safe_join(Path(root), rel)
+        except UnsafePathError as exc:  # e.g. a symlink that points outside the drop
+            return Planned(drop, rel, None, None, f"refused: {exc}")
+    if path.is_file() and path.stat().st_size > max_bytes:
+        return Planned(drop, rel, str(path), None, f"{rel}: {path.stat().st_size} bytes, over the {max_bytes}-byte limit")
+    return Planned(drop, rel, str(path), file_sha256(path))
+
+
+def score_chunk(items: list[Planned | dict], scorer, out_dir: str | Path, blur: bool = True, html: bool = True) -> dict:
+    """Extract, predict and explain a chunk; per-clip JSON/HTML written as each finishes.
+
+    Returns {"predictions": [...rows], "transcripts": [...rows], "log": [...lines]} (plain data).
+    """
+    from clmer.explain.clip import validate_explanation
+    from clmer.explain.report_html import write_report
+
+    out_dir = Path(out_dir)
+    results_dir = out_dir / SUPPLEMENTS / "video_emotion_results"
+    items = [i if isinstance(i, Planned) else Planned(**i) for i in items]
+    runnable = [i for i in items if i.error is None]
+    features = scorer.extract([ClipJob(clip=i.rel, path=i.path) for i in runnable]) if runnable else pd.DataFrame()
+    preds = scorer.predict_features(features) if len(features) else pd.DataFrame(columns=PREDICTION_COLUMNS)
+    out = {"predictions": [], "transcripts": [], "log": []}
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    for item in items:
+        if item.error is not None:
+            row = {c: None for c in PREDICTION_COLUMNS} | {"drop": item.drop, "file": item.rel, "video_id": item.stem,
+                                                          "model_version": scorer.model_version, "status": "failed",
+                                                          "error": item.error}
+            out["predictions"].append(row)
+            out["transcripts"].append({"drop": item.drop, "file": item.rel, "video_id": item.stem, "status": "failed",
+                                       "error": item.error})
+            out["log"].append(f"{now}\t{item.drop}/{item.rel}\tfailed\t{item.error}")
+    for (_, feat), (_, pred), item in zip(features.iterrows(), preds.iterrows(), runnable):
+        row = pred.to_dict() | {"drop": item.drop, "file": item.rel, "video_id": item.stem}
+        if isinstance(row.get("error"), str):  # name the file as the user knows it, not our local path
+            row["error"] = row["error"].replace(item.path, item.rel)
+        warnings = feat["warnings"] or ""
+        if row["status"] != "failed":
+            try:
+                doc = scorer.explain_row(feat_row(feat))
+                doc["file"] = item.rel
+                validate_explanation(doc)
+                frames = scorer.key_frames(item.path, [k["index"] for k in doc["key_frames"]]) if html else None
+                if html:
+                    write_report(doc, results_dir, item.stem, frames=frames, blur=blur)
+                else:
+                    atomic.write_text(results_dir / f"{item.stem}.json", json.dumps(doc, ensure_ascii=False, indent=2))
+            except Exception as exc:  # the prediction stands; the report is what failed
+                row["status"] = "partial"
+                row["error"] = f"{item.rel}: explanation failed ({exc.__class__.__name__}: {exc})"
+        out["predictions"].append(row)
+        out["transcripts"].append(_transcript_row(item, feat, scorer))
+        out["log"].append(f"{now}\t{item.drop}/{item.rel}\t{row['status']}\tlanguage={row.get('language')}\t"
+                          f"duration={feat['duration_s']}\t{row.get('error') or ''}\t{warnings}".rstrip())
+    return out
+
+
+def feat_row(series: pd.Series):
+    """A features row as an attribute object (Scorer.explain_row takes itertuples rows)."""
+    return type("Row", (), series.to_dict())()
+
+
+def _transcript_row(item: Planned, feat: pd.Series, scorer) -> dict:
+    segments = []
+    if isinstance(feat.get("asr_key"), str) and feat["asr_key"]:
+        _, meta = scorer.store.get_meta(feat["asr_key"])
+        segments = meta.get("segments", [])
+    return {"drop": item.drop, "file": item.rel, "video_id": item.stem, "language": feat["language"],
+            "transcript": feat["transcript"], "transcript_source": feat["transcript_source"],
+            "segments": json.dumps(segments, ensure_ascii=False), "status": feat["status"], "error": feat["error"]}
+
+
+def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
+    """CSV cells that a spreadsheet would run as formulas (=, +, -, @ ...) get a leading quote."""
+    out = frame.copy()
+    for col in out.columns:
+        if out[col].dtype == object or pd.api.types.is_string_dtype(out[col]):
+            out[col] = out[col].map(lambda v: "'" + v if isinstance(v, str) and v.startswith(_FORMULA_START) else v)
+    return out
+
+
+def _merge(existing: Path, rows: list[dict], columns: list[str]) -> pd.DataFrame:
+    new = pd.DataFrame(rows, columns=columns)
+    if existing.exists():
+        old = pd.read_csv(existing, dtype=str, keep_default_na=False)
+        old = old.apply(lambda c: c.map(lambda v: v[1:] if isinstance(v, str) and v.startswith("'") and v[1:2] in _FORMULA_START else v))
+        keys = set(zip(new["drop"], new["file"]))
+        old = old[[(d, f) not in keys for d, f in zip(old.get("drop", ""), old.get("file", ""))]]
+        new = pd.concat([old.reindex(columns=columns), new], ignore_index=True)
+    return new
+
+
+@contextlib.contextmanager
+def _exclusive(out_dir: Path):
+    """One publisher at a time per output folder: two drops finishing together would otherwise
+    each merge into the table the other is replacing, and one drop's rows would be lost."""
+    import fcntl
+
+    lock = out_dir / RESULTS / ".publish.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def publish(plan_: Plan, chunks: list[dict], out_dir: str | Path, model_version: str, check_contract: bool = True) -> dict:
+    """Merge the chunk rows into the output tables, check the contract, write atomically, then mark."""
+    out_dir = Path(out_dir)
+    with _exclusive(out_dir):
+        return _publish(plan_, chunks, out_dir, model_version, check_contract)
+
+
+def _publish(plan_: Plan, chunks: list[dict], out_dir: Path, model_version: str, check_contract: bool) -> dict:
+    from clmer.data.contracts import ContractError, validate_frame
+
+    rows = [r for c in chunks for r in c["predictions"]]
+    combined_path = out_dir / RESULTS / "combined_results.csv"
+    combined = _merge(combined_path, rows, PREDICTION_COLUMNS)
+    for col in ("confidence", "p_negative", "p_neutral", "p_positive", "share_text", "share_audio", "share_vision"):
+        combined[col] = pd.to_numeric(combined[col], errors="coerce")
+    combined = combined.replace({"": None})
+    if check_contract and len(combined):
+        result = validate_frame("predictions", combined)
+        if not result.success:
+            raise ContractError("predictions table breaks its contract; nothing published:\n" + result.summary())
+    transcripts = _merge(out_dir / SUPPLEMENTS / "transcription_results.csv",
+                         [r for c in chunks for r in c["transcripts"]], TRANSCRIPT_COLUMNS)
+    atomic.write_text(combined_path, neutralise_formulas(combined).to_csv(index=False))
+    atomic.write_text(out_dir / SUPPLEMENTS / "transcription_results.csv", neutralise_formulas(transcripts).to_csv(index=False))
+    log_path = out_dir / SUPPLEMENTS / "transcription_log.txt"
+    previous = log_path.read_text(encoding="utf-8") if log_path.exists() else ""
+    lines = [line for c in chunks for line in c["log"]]
+    atomic.write_text(log_path, previous + "".join(f"{line}\n" for line in lines))
+    log = ProcessedLog(out_dir)
+    planned = {i.rel: i for i in plan_.todo}
+    for r in rows:
+        item = planned.get(r["file"])
+        log.mark(plan_.drop, r["file"], item.sha256 if item else None, r["status"], model_version,
+                 stem=item.stem if item else None)
+    log.commit()  # last: only now does this drop count as scored
+    counts = pd.Series([r["status"] for r in rows]).value_counts().to_dict() if rows else {}
+    return {"drop": plan_.drop, "scored": len(rows), "skipped": len(plan_.skipped), "status_counts": counts,
+            "combined_results": str(combined_path)}
+
+
+def score_drop(drop: str, scorer, out_dir: str | Path, settings, rescore: bool = False, chunk_size: int = 16,
+               progress=None) -> dict:
+    """The whole drop in this process (what `clmer score` runs)."""
+    from clmer.features.extract import chunked
+
+    p = plan(drop, out_dir, settings, rescore=rescore)
+    chunks = []
+    for chunk in chunked(p.todo, chunk_size):
+        chunks.append(score_chunk(chunk, scorer, out_dir, blur=settings.scoring.blur_faces, html=settings.scoring.html))
+        if progress:
+            progress(len(chunk))
+    return publish(p, chunks, out_dir, scorer.model_version)
+
+
+def plan_to_dict(p: Plan) -> dict:
+    return {"drop": p.drop, "todo": [asdict(i) for i in p.todo], "skipped": p.skipped, "staging": p.staging}
+
+
+def plan_from_dict(d: dict) -> Plan:
+    return Plan(drop=d["drop"], todo=[Planned(**i) for i in d["todo"]], skipped=d["skipped"], staging=d["staging"])

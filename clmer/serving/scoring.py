@@ -1,0 +1,187 @@
+"""Scoring with a trained model: the same encoders it was trained with, then predictions and
+explanations. Used by the MLflow pyfunc, `clmer score`, `clmer explain` and the score_drop flow.
+
+The model folder's model.json records each encoder's name, revision and config hash, and the
+media/model settings used in training. The scorer re-applies those settings and refuses to run
+if the model store now holds a different revision: features from another encoder would be
+silently wrong.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from clmer.config import Settings, load_settings
+from clmer.model.dataset import load_clip
+from clmer.explain.clip import ClipInfo, explain_clip
+from clmer.features.extract import ClipJob, extract_chunk
+from clmer.features.feature_store import FeatureStore
+from clmer.model.fusion import MODALITIES
+from clmer.data.labels import CLASSES
+
+PREDICTION_COLUMNS = ["drop", "file", "video_id", "language", "transcript", "polarity", "confidence", "p_negative", "p_neutral",
+                      "p_positive", "share_text", "share_audio", "share_vision", "model_version", "status", "error"]
+
+
+class EncoderMismatchError(RuntimeError):
+    pass
+
+
+def settings_for_model(doc: dict, base: Settings | None = None) -> Settings:
+    """`base` settings with the model's encoders and the media/model options it was trained with."""
+    base = base or load_settings()
+    data = base.model_dump(mode="json")
+    for key, value in doc.get("settings", {}).items():
+        section, _, name = key.partition(".")
+        if section in ("models", "media") and name not in ("device", "profile"):
+            data[section][name] = value
+    for role, enc in doc.get("encoders", {}).items():
+        data["models"][role] = enc["name"]
+    return Settings.model_validate(data)
+
+
+def check_encoders(doc: dict, settings: Settings) -> None:
+    from clmer.features.encoders import identity
+
+    for role, enc in doc.get("encoders", {}).items():
+        now = identity(role, settings)
+        if (now["revision"], now["config_hash"]) != (enc["revision"], enc["config_hash"]):
+            raise EncoderMismatchError(
+                f"the model was trained with {role} encoder {enc['name']} revision {enc['revision']} "
+                f"(config {enc['config_hash']}), but this machine gives revision {now['revision']} "
+                f"(config {now['config_hash']}); pull the same model or retrain")
+
+
+class Scorer:
+    def __init__(self, model_dir: str | Path, settings: Settings | None = None, model_version: str = "local",
+                 examples_dir: str | Path | None = None, explainer_dir: str | Path | None = None):
+        from clmer.model.train import load_model
+
+        self.model_dir = Path(model_dir)
+        self.model, self.doc = load_model(self.model_dir)
+        self.settings = settings_for_model(self.doc, settings)
+        check_encoders(self.doc, self.settings)
+        self.model_version = model_version
+        self.examples_dir = Path(examples_dir) if examples_dir else None
+        self.store = FeatureStore(self.settings.paths.feature_store)
+        beside = self.model_dir.parent / "explainer"  # a local train run keeps it next to the model
+        self.explainer_dir = Path(explainer_dir) if explainer_dir else (beside if (beside / "config.json").exists() else None)
+        self._explainer = None
+        self._frames: dict[str, list] = {}
+
+    def resolve(self, path: str) -> str:
+        """A relative path that does not exist here is looked up among the model's bundled examples."""
+        p = Path(path)
+        if not p.exists() and self.examples_dir is not None and (self.examples_dir / p.name).exists():
+            return str(self.examples_dir / p.name)
+        return path
+
+    def extract(self, jobs: list[ClipJob], progress=None) -> pd.DataFrame:
+        """Features for the jobs; the frames of clips decoded now are kept for `key_frames`."""
+        self._frames = {}
+        return extract_chunk(jobs, self.settings, self.store, progress=progress, frames_out=self._frames)
+
+    def key_frames(self, path: str, indices: list[int]) -> dict[int, np.ndarray]:
+        """Frames for the report: from the last extraction's decode, or (features came from the
+        store, so nothing was decoded) from one decode now."""
+        frames = self._frames.get(path)
+        if frames is None:
+            from clmer.data import media
+
+            m = self.settings.media
+            frames = media.decode(path, sample_rate=m.sample_rate, frame_interval_s=m.frame_interval_s,
+                                  frame_max_side=m.frame_max_side, max_frames=m.max_frames).frames
+        return {i: frames[i] for i in indices if i < len(frames)}
+
+    def predict_features(self, features: pd.DataFrame) -> pd.DataFrame:
+        """One prediction row per features row; failed extractions stay as failed rows."""
+        from clmer.model.train import predict
+
+        rows = []
+        for r in features.itertuples():
+            base = {"drop": None, "file": r.path, "video_id": Path(r.clip).stem if "/" not in str(r.clip) else str(r.clip),
+                    "language": r.language if r.language in ("zh", "en") else None,
+                    "transcript": r.transcript if isinstance(r.transcript, str) else "",
+                    "model_version": self.model_version, "status": r.status, "error": _reason(r)}
+            if r.status == "failed":
+                rows.append(base)
+                continue
+            clip = load_clip(self.store, r.text_key, r.audio_key, r.vision_key)
+            if not clip.present.any():
+                rows.append(base | {"status": "failed", "error": f"{r.path}: no usable modality"})
+                continue
+            data = _single(clip, self.model.dims)
+            pred = predict(self.model, data, "cpu")
+            probs, w = pred["probs"][0], pred["weights"][0]
+            k = int(probs.argmax())
+            rows.append(base | {"polarity": CLASSES[k], "confidence": float(probs[k]),
+                                **{f"p_{c}": float(p) for c, p in zip(CLASSES, probs)},
+                                **{f"share_{m}": float(x) for m, x in zip(MODALITIES, w)}})
+        return pd.DataFrame(rows, columns=PREDICTION_COLUMNS)
+
+    def predict_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """The pyfunc contract: columns video_path [, transcript, language] -> PREDICTION_COLUMNS."""
+        if "video_path" not in frame.columns:
+            raise ValueError("input needs a `video_path` column (optional: transcript, language)")
+        jobs = []
+        for i, r in frame.reset_index(drop=True).iterrows():
+            path = self.resolve(str(r["video_path"]))
+            transcript = r.get("transcript") if isinstance(r.get("transcript"), str) and r.get("transcript") else None
+            language = r.get("language") if r.get("language") in ("zh", "en") else None
+            jobs.append(ClipJob(clip=Path(path).name, path=path, transcript=transcript, language=language))
+        return self.predict_features(self.extract(jobs))
+
+    def explain_row(self, row) -> dict:
+        """Explanation doc for one successfully extracted features row."""
+        clip = load_clip(self.store, row.text_key, row.audio_key, row.vision_key)
+        info = ClipInfo(clip=str(row.clip), file=str(row.path), language=row.language if row.language in ("zh", "en") else None,
+                        transcript=row.transcript if isinstance(row.transcript, str) else "")
+        doc = explain_clip(self.model, self.model.dims, clip, info, self.model_info())
+        doc["reasoning"] = self.reasoning(doc)
+        doc["status"] = "partial" if row.status == "partial" else "ok"
+        doc["warnings"] = [w for w in str(row.warnings or "").split("; ") if w]
+        if row.missing:
+            doc["warnings"].append(f"missing modality: {row.missing}")
+        return doc
+
+    def reasoning(self, doc: dict) -> dict:
+        """Reasoning text from the model's explainer; says so when there is none or it fails."""
+        from clmer.explain import reasoning
+
+        if self.explainer_dir is None:
+            return reasoning.absent("no reasoning explainer was registered with this model")
+        try:
+            if self._explainer is None:
+                from clmer.features.encoders import quiet_loading, resolve_device
+
+                with quiet_loading():
+                    self._explainer = reasoning.Explainer(self.explainer_dir, resolve_device(self.settings.models.device),
+                                                          self.settings.reasoning.generate_max_new_tokens)
+            return self._explainer.reason(doc)
+        except Exception as exc:  # the rest of the report stands without it
+            return reasoning.failed(exc)
+
+    def model_info(self) -> dict:
+        train = self.doc.get("train", {})
+        return {"version": self.model_version, "corpus": train.get("corpus"), "corpus_digest": train.get("corpus_digest"),
+                "encoders": {r: {"name": e["name"], "revision": e["revision"]} for r, e in self.doc.get("encoders", {}).items()}}
+
+
+def _reason(r) -> str | None:
+    """The error column: why it failed, or for a partial row what was missing or wrong."""
+    if r.status == "failed":
+        return r.error
+    if r.status == "partial":
+        parts = [f"no {m}" for m in str(r.missing or "").split(",") if m]
+        parts += [w for w in str(r.warnings or "").split("; ") if w]
+        return f"{r.path}: partial: {'; '.join(parts)}" if parts else None
+    return None
+
+
+def _single(clip, dims):
+    from clmer.model.dataset import FeatureSet
+
+    return FeatureSet([clip], pd.DataFrame({"clip": ["x"]}), dims)
