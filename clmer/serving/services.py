@@ -47,6 +47,13 @@ def _bin(name: str) -> str:
     return str(here) if here.exists() else name
 
 
+def _project_sqlite(uri: str) -> str:
+    """A relative sqlite:/// path means relative to the project (where mlflow/server.sh lives)."""
+    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
+        return "sqlite:///" + str((PROJECT / uri.removeprefix("sqlite:///")).resolve())
+    return uri
+
+
 def _start(name: str, cmd: list[str], env: dict, run_dir: Path) -> int:
     run_dir.mkdir(parents=True, exist_ok=True)
     pid_file = run_dir / f"{name}.pid"
@@ -96,6 +103,9 @@ def serve(settings: Settings, extra_env: dict | None = None, watcher: bool = Tru
     prefect = _bin("prefect")
     _start("prefect-server", [prefect, "server", "start", "--host", s.host, "--port", str(s.prefect_port)], env, run_dir)
     mlflow_env = env | {"MLFLOW_HOST": s.host, "MLFLOW_PORT": str(s.mlflow_port), "PYTHON": sys.executable}
+    mlflow_env.setdefault("MLFLOW_BACKEND_STORE_URI", _project_sqlite(s.mlflow_backend_store))
+    mlflow_env.setdefault("MLFLOW_ARTIFACTS_DESTINATION", str((PROJECT / s.mlflow_artifacts).resolve())
+                          if "://" not in s.mlflow_artifacts else s.mlflow_artifacts)
     _start("mlflow", ["bash", str(PROJECT / "mlflow" / "server.sh")], mlflow_env, run_dir)
     _wait_http(f"http://{s.host}:{s.prefect_port}/api/health", 120, "prefect-server", run_dir)
     _wait_http(f"http://{s.host}:{s.mlflow_port}/health", 120, "mlflow", run_dir)

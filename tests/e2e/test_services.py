@@ -69,7 +69,8 @@ def stack(tiny_home, moto_s3, tmp_path_factory):
         "scoring": {"out_dir": str(work / "out"), "settle_seconds": 2.0},
         "serve": {"prefect_port": free_port(), "mlflow_port": free_port(), "run_dir": str(work / "run"),
                   "watch_folders": [str(work / "Test_Data")], "watch_s3": ["s3://clmer-test/drops"],
-                  "corpus": str(corpus), "work_pool": "clmer-e2e", "worker_poll_seconds": 1.0},
+                  "corpus": str(corpus), "work_pool": "clmer-e2e", "worker_poll_seconds": 1.0,
+                  "mlflow_backend_store": f"sqlite:///{work / 'mlflow.db'}", "mlflow_artifacts": str(work / "artifacts")},
     }
     config = work / "clmer.yaml"
     config.write_text(yaml.safe_dump(cfg))

