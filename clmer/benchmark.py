@@ -1,72 +1,159 @@
-"""`clmer benchmark`: the whole protocol on a real corpus (CH-SIMS v2 or CMU-MOSEI in the MMSA layout)
-for users who have it, and the tables the original system reported (WAR, UAR, cross-lingual retention)
-beside MMSA's metrics.
+"""`clmer benchmark`: the whole protocol on a corpus, over several seeds, mean ± std.
+
+Always: the default pipeline's test WAR/UAR (and the benchmark's own regression metrics) beside the
+majority and chance baselines and each single modality. With `--ablations`, the three studies that
+decide what is in the default pipeline (see `clmer.model.ablation`, `clmer.model.cross_lingual`,
+`clmer.explain.quality`). Tables are printed, written as CSV and Markdown under the run folder and
+logged to MLflow as one run (`benchmark-<corpus>-<date>`). Models are selected on the validation
+split; the test split is only reported.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import pandas as pd
 
 from clmer import pipeline
 from clmer.config import Settings
-from clmer.data.corpus import read_corpus
-from clmer.model.evaluate import table
 from clmer.data.validate import validate_corpus
 
 
 @dataclass
 class BenchmarkResult:
-    in_language: pd.DataFrame
-    cross_lingual: pd.DataFrame | None
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)  # name -> mean ± std table
+    raw: dict[str, pd.DataFrame] = field(default_factory=dict)  # name -> one row per seed
     notes: list[str] = field(default_factory=list)
 
     def render(self) -> str:
-        parts = ["== in-language (test split): model vs. baselines and single modalities ==",
-                 self.in_language.round(4).to_string(index=False)]
-        if self.cross_lingual is not None:
-            cols = ["train", "test", "in_language_WAR", "cross_WAR", "retention_WAR", "in_language_UAR", "cross_UAR",
-                    "retention_UAR", "majority_WAR", "chance_WAR"]
-            parts += ["== cross-lingual (original system's table: WAR, UAR, retention) ==",
-                      self.cross_lingual[cols].round(4).to_string(index=False)]
-        parts += [f"note: {n}" for n in self.notes]
-        return "\n".join(parts)
+        parts = []
+        for name, frame in self.tables.items():
+            parts += [f"== {name} ==", frame.to_string(index=False)]
+        return "\n".join(parts + [f"note: {n}" for n in self.notes])
 
 
-def run(flavour: str, root: Path, settings: Settings, out_dir: Path, other_root: Path | None = None,
-        other_flavour: str | None = None, log: Callable[[dict], None] | None = None) -> BenchmarkResult:
-    out_dir = Path(out_dir)
-    notes: list[str] = []
-    roots = {"main": (Path(root), flavour)}
-    if other_root:
-        roots["other"] = (Path(other_root), other_flavour or ("mosei" if flavour == "chsims2" else "chsims2"))
+def mean_std(rows: pd.DataFrame, by: list[str], digits: int = 3) -> pd.DataFrame:
+    """One row per group; each numeric column as 'mean ± std' over the seeds."""
+    numeric = [c for c in rows.columns if c not in by + ["seed"] and pd.api.types.is_numeric_dtype(rows[c])]
+    out = []
+    for key, group in rows.groupby(by, sort=False):
+        key = key if isinstance(key, tuple) else (key,)
+        row = dict(zip(by, key)) | {"seeds": len(group)}
+        for c in numeric:
+            v = group[c].astype(float)
+            row[c] = f"{v.mean():.{digits}f} ± {v.std(ddof=1) if len(v) > 1 else 0.0:.{digits}f}"
+        out.append(row)
+    return pd.DataFrame(out)
+
+
+def _features(roots: dict, settings: Settings, out_dir: Path, notes: list[str]) -> dict:
     features = {}
-    for name, (path, flav) in roots.items():
-        report = validate_corpus(path, out_dir / f"validate_{name}", flavour=flav, max_reject_fraction=1.0,
+    for name, (path, flavour) in roots.items():
+        report = validate_corpus(path, out_dir / f"validate_{name}", flavour=flavour, max_reject_fraction=1.0,
                                  run_contracts=False)
         if report.n_accepted == 0:
             raise ValueError(f"{path}: no usable clips ({report.fatal or 'every row was rejected'})")
         if report.n_rejected:
             notes.append(f"{path}: {report.n_rejected} row(s) rejected, see {report.out_dir / 'quarantine.csv'}")
         features[name] = pipeline.extract(path, settings, out_dir / f"extract_{name}")
+    return features
 
-    model_dir = pipeline.train(root, features["main"], settings, out_dir / "train", log=log, flavour=flavour)
-    ev = pipeline.evaluate(model_dir, root, features["main"], settings, out_dir / "evaluate", flavour=flavour)
-    in_language = table(json.loads(ev.read_text()))
 
-    corpora: pipeline.Corpora = {}
-    for name, (path, flav) in roots.items():
-        for lang in sorted(read_corpus(path, flavour=flav, strict=False).manifest["language"].unique()):
-            corpora.setdefault(lang, (path, features[name], flav))
-    cross = None
-    if {"zh", "en"} <= set(corpora):
-        cross = pd.read_csv(pipeline.cross_lingual(corpora, settings, out_dir / "cross_lingual", log=log))
-    else:
-        notes.append("only one language available: pass --other-root with a corpus of the other language "
-                     "for the cross-lingual table")
-    in_language.to_csv(out_dir / "in_language.csv", index=False)
-    return BenchmarkResult(in_language, cross, notes)
+def _splits(roots: dict, features: dict, settings: Settings) -> dict:
+    from clmer.model.cross_lingual import concat
+
+    splits = None
+    for name, (path, flavour) in roots.items():
+        part = pipeline.load_splits(path, features[name], settings, flavour=flavour)
+        splits = part if splits is None else {k: concat(splits[k], part[k]) for k in splits}
+    return splits
+
+
+def run(flavour: str, root: Path, settings: Settings, out_dir: Path, other_root: Path | None = None,
+        other_flavour: str | None = None, log: Callable[[dict], None] | None = None, seeds: int = 3,
+        ablations: bool = False) -> BenchmarkResult:
+    from clmer.model import ablation, cross_lingual
+    from clmer.model.evaluate import evaluate, table
+    from clmer.model.train import train, train_device
+
+    out_dir = Path(out_dir)
+    result = BenchmarkResult()
+    roots = {"main": (Path(root), flavour)}
+    if other_root:
+        roots["other"] = (Path(other_root), other_flavour or ("mosei" if flavour == "chsims2" else "chsims2"))
+    features = _features(roots, settings, out_dir, result.notes)
+    splits = _splits(roots, features, settings)
+    device = train_device(settings.train.device)
+    default_rows, ablation_rows, cross_rows, quality_rows = [], [], [], []
+    for seed in range(seeds):
+        s = ablation.with_overrides(settings, {}, seed)
+        trained = train(splits["train"], splits["valid"], s, out_dir / f"default-seed{seed}", log=log)
+        report = evaluate(trained.model, splits["test"], splits["train"].frame["class_index"].to_numpy(), device)
+        default_rows.append(table(report).assign(seed=seed))
+        if ablations:
+            from clmer.explain.quality import explanation_quality
+
+            ablation_rows += ablation.run_seed(splits, settings, seed, out_dir / "ablation", log)
+            cross_rows += cross_lingual.run_seed(splits, settings, seed, out_dir / "cross_lingual", log)
+            quality_rows.append({"seed": seed, "system": f"default ({s.train.policy_stage})"}
+                                | explanation_quality(trained.model, splits["test"], seed))
+    raw = pd.concat(default_rows, ignore_index=True)
+    result.raw["in-language"] = raw
+    result.tables["in-language test split: default pipeline vs baselines, single modalities, corruption"] = mean_std(
+        raw.drop(columns=["n"]), ["split", "system"])
+    if ablations:
+        for name, rows, by in (("ablation", ablation_rows, ["variant"]),
+                               ("cross-lingual", cross_rows, ["train", "test", "protocol"]),
+                               ("explanations", quality_rows, ["system"])):
+            frame = pd.DataFrame(rows)
+            result.raw[name] = frame
+            result.tables[name] = mean_std(frame, by)
+    _write(result, out_dir)
+    _log_to_mlflow(result, settings, Path(root).name, seeds)
+    return result
+
+
+def _write(result: BenchmarkResult, out_dir: Path) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name, frame in result.raw.items():
+        frame.to_csv(out_dir / f"{name}.csv", index=False)
+    md = []
+    for name, frame in result.tables.items():
+        md += [f"### {name}", "", frame.to_markdown(index=False), ""]
+    (out_dir / "benchmark.md").write_text("\n".join(md + [f"- {n}" for n in result.notes]), encoding="utf-8")
+
+
+def _log_to_mlflow(result: BenchmarkResult, settings: Settings, corpus: str, seeds: int) -> None:
+    """One MLflow run with every table as an artifact and the means as metrics."""
+    import mlflow
+
+    from clmer.serving.tracking import configure
+
+    experiment = configure(settings)
+    name = f"benchmark-{corpus}-{time.strftime('%Y-%m-%d')}"
+    with mlflow.start_run(experiment_id=experiment, run_name=name):
+        mlflow.set_tags({"kind": "benchmark", "corpus": corpus, "profile": settings.models.profile, "seeds": seeds})
+        metrics = {}
+        for table_name, frame in result.raw.items():
+            key = {"ablation": "variant", "explanations": "system"}.get(table_name)
+            if key is None:
+                continue
+            for group, rows in frame.groupby(key):
+                for col in rows.select_dtypes("number").columns.drop("seed", errors="ignore"):
+                    value = float(np.nanmean(rows[col]))
+                    if np.isfinite(value):
+                        metrics[f"{table_name}/{_clean(group)}/{col}"] = value
+        mlflow.log_metrics(metrics)
+        for table_name, frame in result.raw.items():
+            mlflow.log_text(frame.to_csv(index=False), f"benchmark/{_clean(table_name)}.csv")
+        mlflow.log_text(json.dumps({k: v.to_dict(orient="records") for k, v in result.tables.items()}, indent=2),
+                        "benchmark/tables.json")
+
+
+def _clean(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in str(name))

@@ -158,6 +158,12 @@ class FusionConfig(_Section):
     )
     dropout: float = Field(0.3, ge=0, lt=1, description="Dropout inside encoders and heads.")
     n_classes: int = Field(3, description="Polarity classes: negative, neutral, positive.")
+    policy_inputs: Literal["vectors+verdicts", "verdicts"] = Field(
+        "verdicts", description="What the modality policy reads: the modality vectors and each modality's "
+        "own class log-probabilities, or only the latter (fewer inputs: learns from fewer clips).")
+    fusion_mode: Literal["policy", "concat"] = Field(
+        "policy", description="'policy': per-clip modality weights (what RLVR trains) times the modality vectors; "
+        "'concat': an MLP over the concatenated vectors (the early-fusion baseline of the ablation).")
 
 
 class TrainConfig(_Section):
@@ -186,17 +192,36 @@ class TrainConfig(_Section):
     lang_adversary: bool = Field(True, description="Language-adversarial head behind gradient reversal.")
     lang_adversary_weight: float = Field(0.1, ge=0, description="Weight of the language classification loss.")
     grl_lambda: float = Field(1.0, ge=0, description="Gradient reversal strength.")
-    # Stage 2: RLVR on the policy.
-    rl_epochs: int = Field(10, ge=0, description="Stage 2: GRPO epochs on the modality policy.")
-    rl_lr: float = Field(3e-4, gt=0, description="Learning rate of the policy during RL.")
-    group_size: int = Field(8, ge=2, description="G: weightings sampled per clip; advantages are normalised within it.")
+    coral_weight: float = Field(0.5, ge=0, description="Weight of CORAL moment matching between the languages' "
+                                "fused vectors (acts when a batch holds both languages).")
+    pseudo_label_threshold: float = Field(0.8, gt=0, le=1, description="Confidence above which an unlabelled "
+                                          "target-language clip's prediction is used as a SupCon label.")
+    pseudo_label_after: int = Field(5, ge=0, description="Warm-up epochs before pseudo-labels are trusted.")
+    # Stage 2: the modality policy on held-out calibration clips.
+    policy_stage: Literal["rlvr", "gate", "none"] = Field(
+        "rlvr", description="Stage 2 on the calibration clips: 'rlvr' (GRPO with verifiable rewards), 'gate' (the "
+        "same policy trained by gradient: the baseline) or 'none' (the warm-up uses every training clip).")
+    calibration_fraction: float = Field(
+        0.25, ge=0, lt=1, description="Share of the training split's videos held out from the warm-up for the "
+        "policy stage, so its rewards come from clips the heads never fitted.")
+    corrupt_fraction: float = Field(1.0, ge=0, le=1, description="Share of policy-stage clips with one modality "
+                                    "corrupted on purpose (swap, noise, flat, garbled, frozen).")
+    rl_epochs: int = Field(40, ge=0, description="Policy-stage epochs over the calibration clips.")
+    rl_lr: float = Field(3e-3, gt=0, description="Learning rate of the policy during RL.")
+    gate_lr: float = Field(1e-3, gt=0, description="Learning rate of the policy in the supervised-gate baseline.")
+    group_size: int = Field(16, ge=2, description="G: weightings sampled per clip; advantages are normalised within it.")
     clip_eps: float = Field(0.2, gt=0, description="PPO-style clipping of the policy ratio.")
-    kl_beta: float = Field(0.1, ge=0, description="Weight of the KL to the warm-up policy (k3 estimator).")
+    kl_beta: float = Field(0.02, ge=0, description="Weight of the KL to the warm-up policy (exact, between the two Gaussian policies).")
+    entropy_bonus: float = Field(0.05, ge=0, description="Bonus on the entropy of the weights, so the policy cannot "
+                                 "collapse onto one modality.")
     rl_inner_steps: int = Field(2, ge=1, description="Policy updates per sampled group (ratio != 1 after the first).")
     reward_accuracy: float = Field(1.0, ge=0, description="Weight of the accuracy reward (gold class predicted).")
+    reward_likelihood: float = Field(1.0, ge=0, description="Weight of the gold-class probability reward.")
+    reward_reliability: float = Field(
+        1.0, ge=0, description="Weight of the reliability reward: a corrupted modality gets no more than its fair weight.")
     reward_faithfulness: float = Field(
-        0.5, ge=0, description="Weight of the faithfulness reward (dropping the top-weighted modality hurts most)."
-    )
+        0.5, ge=0, description="Weight of the faithfulness reward (the top weight is on the modality whose "
+        "removal hurts the gold class most).")
     checkpoint_every: int = Field(5, ge=1, description="Save a resumable checkpoint every n epochs.")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="Device for the fusion model.")
 

@@ -3,7 +3,7 @@
     extract(corpus) -> features.parquet
     train(corpus, features) -> model/ (fusion.safetensors + model.json) + history.json
     evaluate(model, corpus, features) -> evaluation.json + evaluation.csv
-    cross_lingual(corpus, features) -> train on one language, test on the other, retention
+    cross_lingual(corpus, features) -> zero-shot / adaptation / joint per direction, retention
 """
 
 from __future__ import annotations
@@ -70,15 +70,37 @@ def train(corpus_dir: str | Path, features_path: str | Path, settings: Settings,
     corpus = read_corpus(corpus_dir, flavour=flavour, strict=False)
     model_dir = save_model(result.model, out_dir / "model", {
         "encoders": encoder_identities(settings),
+        "profile": settings.models.profile,
+        "cue_stats": cue_stats(splits["train"]),
         "train": {"corpus": corpus.name, "corpus_digest": corpus.digest(), "flavour": corpus.flavour,
                   "languages": languages or sorted(splits["train"].frame["language"].unique()),
                   "n_train": len(splits["train"]), "n_valid": len(splits["valid"]), "best": result.best,
+                  "n_fit": len(result.fit_clips), "n_calibration": len(result.calib_clips),
                   "seconds": round(result.seconds, 2)},
         "settings": {k: v for k, v in flatten(settings).items() if k.startswith(("train.", "fusion.", "models.", "media."))},
     })
     (out_dir / "history.json").write_text(json.dumps(result.history, indent=2), encoding="utf-8")
     (out_dir / "train_classes.json").write_text(json.dumps(splits["train"].frame["class_index"].astype(int).tolist()))
     return model_dir
+
+
+def cue_stats(data: FeatureSet) -> dict:
+    """Training-set mean and std of each named cue (audio prosody, vision expressions), so explanations
+    can say "pitch well above this speaker set's average" for new clips."""
+    out: dict = {}
+    for m in ("audio", "vision"):
+        rows, labels = [], []
+        for clip in data.clips:
+            cue = clip.cues.get(m, {})
+            scores = np.asarray(cue.get("scores", np.zeros((0, 0))), float)
+            if scores.size and cue.get("labels"):
+                labels = list(cue["labels"])
+                rows.append(scores.reshape(-1, len(labels)))
+        if rows:
+            values = np.concatenate(rows)
+            out[m] = {"mean": dict(zip(labels, values.mean(0).round(6).tolist())),
+                      "std": dict(zip(labels, values.std(0).round(6).tolist()))}
+    return out
 
 
 def evaluate(model_dir: str | Path, corpus_dir: str | Path, features_path: str | Path, settings: Settings,
@@ -114,32 +136,19 @@ Corpora = dict[str, tuple[Path, Path, str | None]]  # language -> (corpus dir, f
 
 def cross_lingual(corpora: Corpora, settings: Settings, out_dir: str | Path,
                   log: Callable[[dict], None] | None = None) -> Path:
-    """Train on zh -> test on en (and on zh, in-language); the same from en; retention per direction.
+    """zh -> en and en -> zh under the three protocols (zero-shot, adaptation with the target's
+    unlabelled clips, joint), one seed: `cross_lingual.csv` with retention and its bootstrap interval.
 
     `corpora` maps each language to where its clips are: one bilingual corpus for both, or a
-    CH-SIMS v2 corpus for zh and a MOSEI corpus for en.
-    """
-    from clmer.model.evaluate import retention
+    CH-SIMS v2 corpus for zh and a MOSEI corpus for en."""
+    from clmer.model import cross_lingual as xl
 
     out_dir = Path(out_dir)
-    rows = []
-    for source, target in (("zh", "en"), ("en", "zh")):
-        src_dir, src_feat, src_flavour = corpora[source]
-        model_dir = train(src_dir, src_feat, settings, out_dir / f"train_{source}", languages=[source], log=log,
-                          flavour=src_flavour)
-        reports = {}
-        for lang in (source, target):
-            c_dir, c_feat, c_flavour = corpora[lang]
-            path = evaluate(model_dir, c_dir, c_feat, settings, out_dir / f"train_{source}" / f"test_{lang}",
-                            languages=[lang], flavour=c_flavour)
-            reports[lang] = json.loads(path.read_text())["splits"]["all"]
-        ind, cross = reports[source]["model"], reports[target]["model"]
-        rows.append({"train": source, "test": target, "in_language_WAR": ind["war"], "in_language_UAR": ind["uar"],
-                     "cross_WAR": cross["war"], "cross_UAR": cross["uar"],
-                     "retention_WAR": retention(cross["war"], ind["war"]),
-                     "retention_UAR": retention(cross["uar"], ind["uar"]),
-                     "majority_WAR": reports[target]["majority"]["war"], "chance_WAR": reports[target]["chance"]["war"]})
-    frame = pd.DataFrame(rows)
+    splits = None
+    for lang, (c_dir, c_feat, c_flavour) in corpora.items():
+        part = load_splits(c_dir, c_feat, settings, languages=[lang], flavour=c_flavour)
+        splits = part if splits is None else {k: xl.concat(splits[k], part[k]) for k in splits}
+    frame = pd.DataFrame(xl.run_seed(splits, settings, settings.train.seed, out_dir, log))
     out_dir.mkdir(parents=True, exist_ok=True)
     frame.to_csv(out_dir / "cross_lingual.csv", index=False)
     return out_dir / "cross_lingual.csv"

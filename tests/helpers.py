@@ -64,3 +64,26 @@ def mosei_rows() -> list[dict]:
         {"video_id": "def", "clip_id": "1", "text": "awful", "label": -1.667, "annotation": "Negative", "mode": "valid"},
         {"video_id": "ghi", "clip_id": "7", "text": "okay", "label": -0.5, "annotation": "Neutral", "mode": "test"},
     ]
+
+
+def synthetic_feature_set(n: int = 120, seed: int = 0, languages=("zh", "en"), d: int = 8, mode: str = "train"):
+    """A FeatureSet of made-up stored features where every modality carries the label (a class-dependent
+    mean) so a model can learn; two clips per video id; per-language offsets, as a real language shift."""
+    from clmer.model.dataset import ClipFeatures, FeatureSet
+
+    rng = np.random.default_rng(seed)
+    clips, rows = [], []
+    for i in range(n):
+        y = i % 3
+        lang = languages[(i // 6) % len(languages)]
+        shift = 0.5 if lang == "en" else -0.5
+        seq = {m: (rng.normal(0, 1, (6, d)) + (y - 1) * 1.5 + shift).astype(np.float32) for m in ("text", "audio", "vision")}
+        extra = {"text": np.zeros(0, np.float32), "audio": rng.normal(y - 1, 1, 4).astype(np.float32),
+                 "vision": np.zeros(0, np.float32)}
+        times = {"audio": np.arange(6, dtype=np.float32) * 0.1, "vision": np.arange(6, dtype=np.float32) * 0.5}
+        clips.append(ClipFeatures(seq=seq, extra=extra, present=np.ones(3, bool), times=times))
+        rows.append({"clip": f"v{i // 2:03d}/{i % 2}", "video_id": f"v{i // 2:03d}", "language": lang, "class_index": y,
+                     "label": (y - 1) * 0.6, "label_norm": (y - 1) * 0.6, "label_T": np.nan, "label_A": np.nan,
+                     "label_V": np.nan, "mode": mode, "variant": "all", "flavour": "chsims2", "transcript": "",
+                     "path": f"v{i}.mp4"})
+    return FeatureSet(clips, pd.DataFrame(rows), {"text": (d, 0), "audio": (d, 4), "vision": (d, 0)})

@@ -85,9 +85,7 @@ def decode(
     for f in files:
         start = time.perf_counter()
         try:
-            d = media.decode(f, sample_rate=cfg.media.sample_rate, frame_interval_s=cfg.media.frame_interval_s,
-                             frame_max_side=cfg.media.frame_max_side, max_frames=cfg.media.max_frames,
-                             max_bytes=cfg.limits.max_file_bytes, max_duration_s=cfg.limits.max_duration_s)
+            d = media.decode_for(f, cfg)
             rows.append({"file": str(f), "status": "ok" if not d.missing else "partial", "duration_s": round(d.duration_s, 2),
                          "audio_s": round(d.audio_seconds, 2), "frames": len(d.frames), "missing": ",".join(d.missing),
                          "warnings": "; ".join(d.warnings), "decode_s": round(time.perf_counter() - start, 3)})
@@ -329,14 +327,19 @@ def benchmark(
     other_root: Optional[Path] = typer.Option(None, "--other-root", help="A corpus of the other language (cross-lingual)."),
     other_dataset: Optional[str] = typer.Option(None, help="Flavour of --other-root (default: the other one)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Run folder."),
-    profile: Optional[str] = typer.Option(None, help="Model profile: full | tiny."),
+    profile: Optional[str] = typer.Option(None, help="Model profile: auto | full | small | tiny."),
+    seeds: int = typer.Option(3, min=1, help="Seeds per system; tables show mean ± std."),
+    ablations: bool = typer.Option(False, "--ablations", help="Also the ablation, cross-lingual and explanation studies."),
+    quiet: bool = typer.Option(True, "--quiet/--verbose", help="Hide per-epoch training lines."),
 ) -> None:
-    """The whole protocol on a real corpus: validate, extract, train, evaluate, cross-lingual table."""
+    """The whole protocol on a corpus over several seeds: validate, extract, train, evaluate (mean ± std)."""
     from clmer import benchmark as bench
+    from clmer.pipeline import prepare_profile
 
-    cfg = settings(_profile_overrides(profile))
+    cfg, message = prepare_profile(settings(_profile_overrides(profile)))
+    console.print(message)
     run = run_dir("benchmark", out)
     result = bench.run(dataset, root, cfg, run, other_root=other_root, other_flavour=other_dataset,
-                       log=_print_history_row)
+                       log=None if quiet else _print_history_row, seeds=seeds, ablations=ablations)
     console.print(result.render())
-    console.print(f"tables: {run}")
+    console.print(f"tables: {run} (benchmark.md, *.csv); logged to MLflow at {cfg.mlflow.tracking_uri}")

@@ -262,16 +262,20 @@ def decode(
     max_frames: int = 1800,
     max_bytes: int | None = None,
     max_duration_s: float | None = None,
+    dense_interval_s: float | None = None,
+    dense_max_duration_s: float = 0.0,
 ) -> DecodedMedia:
-    """One pass over `path`: 16 kHz mono float32 audio and one frame every `frame_interval_s`."""
-    import av
-
+    """One pass over `path`: 16 kHz mono float32 audio and one frame every `frame_interval_s`, or every
+    `dense_interval_s` when the clip is no longer than `dense_max_duration_s` (explanations need
+    enough candidate frames on short clips)."""
     path = Path(path)
     info = probe(path, max_bytes=max_bytes)
     if max_duration_s is not None and info.duration_s and info.duration_s > max_duration_s:
         raise LimitExceededError(path, f"duration {info.duration_s:.1f} s is over the limit of {max_duration_s:.0f} s")
     missing = [m for m, has in (("audio", info.has_audio), ("video", info.has_video)) if not has]
     warnings: list[str] = []
+    if dense_interval_s and info.duration_s and info.duration_s <= dense_max_duration_s:
+        frame_interval_s = dense_interval_s
     sampler = _FrameSampler(frame_interval_s, frame_max_side, max_frames)
     sink = _AudioSink(sample_rate)
     container = _open(path)
@@ -394,3 +398,11 @@ def _demux(container, streams, v, sampler: _FrameSampler, sink: _AudioSink, max_
 
 def _packet_time(packet) -> float | None:
     return float(packet.pts * packet.time_base) if packet.pts is not None and packet.time_base else None
+
+
+def decode_for(path: str | Path, settings) -> DecodedMedia:
+    """`decode` with the media settings and limits of a `clmer.config.Settings`."""
+    m, lim = settings.media, settings.limits
+    return decode(path, sample_rate=m.sample_rate, frame_interval_s=m.frame_interval_s, frame_max_side=m.frame_max_side,
+                  max_frames=m.max_frames, max_bytes=lim.max_file_bytes, max_duration_s=lim.max_duration_s,
+                  dense_interval_s=m.dense_frame_interval_s, dense_max_duration_s=m.dense_max_duration_s)

@@ -1,17 +1,18 @@
 """Per-clip explanations: what decided, and where in the clip.
 
-* modality shares: the policy's weights (what the model actually fused with), next to exact
-  Shapley values (what each modality is worth to the decision);
+* modality shares: the faithful attribution, exact Shapley values over the three modalities
+  normalised to shares of the decision (`modality_shares`); the policy's fusion weights are shown
+  beside them as what they are (`fusion_weights`: how the vectors were mixed, not what mattered);
 * key words: integrated gradients over the token embeddings, summed per word (jieba words for
   Chinese, whitespace words for English; never sub-tokens);
-* key audio spans: occlusion of 1 s windows of emotion2vec frames, as time ranges, with the
-  emotion2vec cue scores;
-* key frames: occlusion of each sampled frame, with its time and SigLIP expression cues;
+* key audio spans and key frames: occlusion that removes the items from the model's input (their
+  attention, their part of the modality's mean and their share of the utterance-level values), so
+  a span's score is everything it contributed; frames are chosen among every sampled frame (two per
+  second on clips up to a minute);
+* prosody in words (small profile): pitch level and range, loudness and speaking rate as z-scores
+  against the training set; facial-expression probabilities per key frame;
 * decision path: features -> per-modality vectors and their own verdicts -> policy logits and
   weights -> fused vector -> class probabilities.
-
-Occlusion and the integrated-gradients baseline replace inputs by the training mean (zero after
-the model's standardisation), i.e. "an average clip", not by zeros that mean something.
 """
 
 from __future__ import annotations
@@ -22,12 +23,12 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from clmer.model.attribution import explain_batch
+from clmer.data.labels import CLASSES
+from clmer.model.attribution import explain_batch, shares_from_shapley
 from clmer.model.dataset import ClipFeatures, collate
 from clmer.model.fusion import MODALITIES, FusionModel
-from clmer.data.labels import CLASSES
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "2.0"
 IG_STEPS = 32
 AUDIO_WINDOW_S, AUDIO_STRIDE_S = 1.0, 0.5
 
@@ -44,38 +45,31 @@ def _batch(clip: ClipFeatures, dims: dict) -> dict:
     return collate([clip], dims, None)
 
 
-def _target_prob(model: FusionModel, batch: dict, target: int) -> float:
+def target_prob(model: FusionModel, batch: dict, target: int) -> float:
     with torch.no_grad():
         return float(torch.softmax(model(batch)["logits"], -1)[0, target])
 
 
-def _mean_input(model: FusionModel, m: str) -> torch.Tensor:
-    return model.encoders[m].seq_norm.mean
+def without_items(batch: dict, m: str, idx) -> dict:
+    """The batch with items `idx` of modality m removed from the model's input (clip 0)."""
+    out = dict(batch)
+    mask = batch[f"{m}_mask"].clone()
+    mask[0, idx] = False
+    out[f"{m}_mask"] = mask
+    return out
 
 
-def integrated_gradients(model: FusionModel, batch: dict, target: int, special: list,
-                         steps: int = IG_STEPS) -> np.ndarray:
-    """Attribution per token (T,) for the target class, along a straight path from the mean token."""
+def integrated_gradients(model: FusionModel, batch: dict, target: int, steps: int = IG_STEPS) -> np.ndarray:
+    """Attribution per token (T,) for the target class, along a straight path from the mean token
+    (the training mean: "an average word") to the clip's tokens; the modality's mean follows the path."""
     x = batch["text"][0]
-    base = _mean_input(model, "text").expand_as(x)
+    base = model.encoders["text"].seq_norm.mean.expand_as(x)
     alphas = torch.linspace(1.0 / steps, 1.0, steps).view(-1, 1, 1)
     path = (base + alphas * (x - base)).requires_grad_(True)  # (steps, T, d)
-    mask = batch["text_mask"].expand(steps, -1)
-    rest = {k: v.expand(steps, *v.shape[1:]) for k, v in batch.items() if not k.startswith("text")}
-    # The sentence embedding is the mean of the non-special token embeddings: it follows the path too.
-    glob = _sentence_along(path, mask, special)
-    out = model({**rest, "text": path, "text_mask": mask, "text_global": glob})
-    prob = torch.softmax(out["logits"], -1)[:, target].sum()
+    rest = {k: v.expand(steps, *v.shape[1:]) for k, v in batch.items() if k != "text"}
+    prob = torch.softmax(model({**rest, "text": path})["logits"], -1)[:, target].sum()
     (grad,) = torch.autograd.grad(prob, path)
     return ((x - base) * grad.mean(0)).sum(-1).detach().numpy()
-
-
-def _sentence_along(path: torch.Tensor, mask: torch.Tensor, special: list) -> torch.Tensor:
-    sp = torch.zeros_like(mask)
-    sp[:, : len(special)] = torch.tensor([bool(x) for x in special], dtype=torch.bool)
-    inner = mask & ~sp
-    use = torch.where(inner.any(1, keepdim=True), inner, mask).unsqueeze(-1).float()
-    return (path * use).sum(1) / use.sum(1).clamp_min(1)
 
 
 def word_spans(text: str, language: str | None) -> list[tuple[str, int, int]]:
@@ -103,28 +97,26 @@ def words_from_tokens(text: str, language: str | None, offsets: list, special: l
             for (w, s, e), t in zip(words, totals)]
 
 
-def _occlude(model: FusionModel, batch: dict, m: str, index_sets: list[np.ndarray], target: int) -> np.ndarray:
-    """Drop in target probability when the given items of modality m are replaced by the mean."""
-    full = _target_prob(model, batch, target)
-    drops = []
-    for idx in index_sets:
-        b = dict(batch)
-        seq = batch[m].clone()
-        seq[0, idx] = _mean_input(model, m)
-        b[m] = seq
-        drops.append(full - _target_prob(model, b, target))
-    return np.asarray(drops)
+def occlusion_drops(model: FusionModel, batch: dict, m: str, index_sets: list[np.ndarray], target: int) -> np.ndarray:
+    """Drop in the target probability when each set of items of modality m is removed."""
+    full = target_prob(model, batch, target)
+    return np.asarray([full - target_prob(model, without_items(batch, m, idx), target) for idx in index_sets])
+
+
+def audio_windows(times: np.ndarray) -> tuple[list[np.ndarray], float]:
+    """1 s windows every 0.5 s over the audio items, and the item rate."""
+    rate = 1.0 / float(np.median(np.diff(times))) if len(times) > 1 else 10.0
+    win, stride = max(1, int(AUDIO_WINDOW_S * rate)), max(1, int(AUDIO_STRIDE_S * rate))
+    starts = list(range(0, max(1, len(times) - win + 1), stride))
+    return [np.arange(s, min(len(times), s + win)) for s in starts], rate
 
 
 def audio_spans(model, batch, clip: ClipFeatures, target: int, top: int = 3) -> list[dict]:
     times = clip.times.get("audio", np.zeros(0))
     if not clip.present[1] or len(times) == 0:
         return []
-    rate = 1.0 / float(np.median(np.diff(times))) if len(times) > 1 else 10.0
-    win, stride = max(1, int(AUDIO_WINDOW_S * rate)), max(1, int(AUDIO_STRIDE_S * rate))
-    starts = list(range(0, max(1, len(times) - win + 1), stride))
-    windows = [np.arange(s, min(len(times), s + win)) for s in starts]
-    drops = _occlude(model, batch, "audio", windows, target)
+    windows, rate = audio_windows(times)
+    drops = occlusion_drops(model, batch, "audio", windows, target)
     order = np.argsort(-drops)[:top]
     return [{"start": round(float(times[windows[i][0]]), 2), "end": round(float(times[windows[i][-1]] + 1.0 / rate), 2),
              "score": round(float(drops[i]), 6)} for i in order]
@@ -134,18 +126,47 @@ def key_frames(model, batch, clip: ClipFeatures, target: int, attn: np.ndarray, 
     times = clip.times.get("vision", np.zeros(0))
     if not clip.present[2] or len(times) == 0:
         return []
-    drops = _occlude(model, batch, "vision", [np.array([i]) for i in range(len(times))], target)
+    drops = occlusion_drops(model, batch, "vision", [np.array([i]) for i in range(len(times))], target)
     cue = clip.cues.get("vision", {})
-    labels, scores = cue.get("labels", []), cue.get("scores", np.zeros((0, 0)))
+    labels, scores, boxes = cue.get("labels", []), cue.get("scores", np.zeros((0, 0))), cue.get("boxes")
     out = []
     for i in np.argsort(-drops)[:top]:
         cues = {lb: round(float(scores[i, j]), 4) for j, lb in enumerate(labels)} if len(scores) > i else {}
-        out.append({"index": int(i), "time": round(float(times[i]), 2), "score": round(float(drops[i]), 6),
-                    "attention": round(float(attn[i]), 4), "cues": cues})
+        frame = {"index": int(i), "time": round(float(times[i]), 2), "score": round(float(drops[i]), 6),
+                 "attention": round(float(attn[i]), 4), "cues": cues}
+        if boxes is not None and len(boxes) > i and boxes[i][0] >= 0:
+            frame["face_box"] = [int(v) for v in boxes[i]]
+        out.append(frame)
     return out
 
 
-def explain_clip(model: FusionModel, dims: dict, clip: ClipFeatures, info: ClipInfo, model_info: dict | None = None) -> dict:
+def prosody(clip: ClipFeatures, stats: dict | None) -> dict:
+    """Readable prosody from the audio cues, as z-scores against the training set (small profile)."""
+    cue = clip.cues.get("audio", {})
+    if cue.get("kind") != "prosody" or not clip.present[1] or not len(cue.get("scores", [])):
+        return {}
+    stats = stats or {}
+    out = {}
+    for j, name in enumerate(cue["labels"]):
+        value = float(np.asarray(cue["scores"]).reshape(-1)[j])
+        mean, std = stats.get("mean", {}).get(name), stats.get("std", {}).get(name)
+        z = (value - mean) / std if mean is not None and std else None
+        out[name] = {"value": round(value, 4), "z": None if z is None else round(z, 3), "words": describe_z(z)}
+    return out
+
+
+def describe_z(z: float | None) -> str:
+    if z is None:
+        return "no reference"
+    for bound, words in ((-1.5, "well below average"), (-0.5, "below average"), (0.5, "about average"),
+                         (1.5, "above average")):
+        if z < bound:
+            return words
+    return "well above average"
+
+
+def explain_clip(model: FusionModel, dims: dict, clip: ClipFeatures, info: ClipInfo, model_info: dict | None = None,
+                 cue_stats: dict | None = None) -> dict:
     """The explanation document for one clip (see data_contracts/explanation.schema.json)."""
     model.eval()
     batch = _batch(clip, dims)
@@ -160,12 +181,13 @@ def explain_clip(model: FusionModel, dims: dict, clip: ClipFeatures, info: ClipI
     words = []
     if present[0] and clip.tokens:
         special = clip.special or [0] * len(clip.tokens)
-        scores = integrated_gradients(model, batch, target, special)
+        scores = integrated_gradients(model, batch, target)
         words = words_from_tokens(info.transcript, info.language, clip.offsets, special, scores)
         words = sorted(words, key=lambda w: -w["score"])[:8]
     audio_cues = clip.cues.get("audio", {})
-    a_scores = audio_cues.get("scores", np.zeros((0, 0)))
-    doc = {
+    a_scores = np.asarray(audio_cues.get("scores", np.zeros((0, 0))))
+    emotion_cues = (audio_cues.get("kind") != "prosody" and present[1] and a_scores.size > 0)
+    return {
         "schema_version": SCHEMA_VERSION,
         "clip": info.clip, "file": info.file, "language": info.language, "transcript": info.transcript,
         "prediction": {
@@ -174,12 +196,14 @@ def explain_clip(model: FusionModel, dims: dict, clip: ClipFeatures, info: ClipI
             "regression": round(float(out["reg"][0]), 6),
         },
         "present": {m: bool(p) for m, p in zip(MODALITIES, present)},
-        "modality_shares": {m: round(float(w), 6) for m, w in zip(MODALITIES, weights)},
+        "modality_shares": {m: round(float(s), 6) for m, s in zip(MODALITIES, shares_from_shapley(shap["shapley"][0], present))},
         "shapley": {m: round(float(v), 6) for m, v in zip(MODALITIES, shap["shapley"][0])},
+        "fusion_weights": {m: round(float(w), 6) for m, w in zip(MODALITIES, weights)},
         "top_words": words,
         "audio_spans": audio_spans(model, batch, clip, target),
-        "audio_cues": ({lb: round(float(a_scores[0, j]), 4) for j, lb in enumerate(audio_cues.get("labels", []))}
-                       if present[1] and len(a_scores) else {}),
+        "audio_cues": ({lb: round(float(a_scores.reshape(-1)[j]), 4) for j, lb in enumerate(audio_cues.get("labels", []))}
+                       if emotion_cues else {}),
+        "prosody": prosody(clip, (cue_stats or {}).get("audio")),
         "key_frames": key_frames(model, batch, clip, target, out["attn"]["vision"][0].numpy()),
         "decision_path": {
             "features": {m: {"items": int(batch[f"{m}_mask"][0].sum()), "dim": int(dims[m][0]), "present": bool(p)}
@@ -194,7 +218,6 @@ def explain_clip(model: FusionModel, dims: dict, clip: ClipFeatures, info: ClipI
         "reasoning": None,
         "model": model_info or {},
     }
-    return doc
 
 
 def validate_explanation(doc: dict) -> None:

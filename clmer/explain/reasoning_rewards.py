@@ -18,8 +18,10 @@ import re
 
 FORMAT = re.compile(r"^\s*<think>(?P<think>.*?)</think>\s*<answer>(?P<answer>.*?)</answer>\s*$", re.DOTALL)
 QUOTE = re.compile(r"[\"“”「『']([^\"“”「」『』']{1,40})[\"“”」』']")
-DECISIVE = re.compile(r"decisive\s*[:=]?\s*(text|audio|vision|words?|voice|face|visual)", re.IGNORECASE)
-ALIASES = {"word": "text", "words": "text", "voice": "audio", "face": "vision", "visual": "vision"}
+DECISIVE = re.compile(r"(?:decisive|决定性)\s*[:=：]?\s*(text|audio|vision|words?|voice|face|visual|文本|语音|声音|面部|画面|视觉)",
+                      re.IGNORECASE)
+ALIASES = {"word": "text", "words": "text", "voice": "audio", "face": "vision", "visual": "vision", "文本": "text",
+           "语音": "audio", "声音": "audio", "面部": "vision", "画面": "vision", "视觉": "vision"}
 POLARITIES = ("negative", "neutral", "positive")
 
 

@@ -135,6 +135,13 @@ def _model_info(model: dict) -> str:
     return "<table>" + "".join(rows) + "</table>"
 
 
+def _profile_warning(doc: dict) -> str:
+    if (doc.get("model") or {}).get("profile") != "tiny":
+        return ""
+    return ('<p class="warn" id="tiny-profile">This model uses the <b>tiny</b> profile: its encoders have random '
+            "weights, so its predictions and explanations mean nothing. Use the small or full profile.</p>")
+
+
 def _header(doc: dict) -> str:
     pred = doc.get("prediction") or {}
     polarity = str(pred.get("polarity", "n/a"))
@@ -202,7 +209,7 @@ def _shares_svg(doc: dict) -> str:
     top = max([abs(_num(shap.get(m))) for m in MODALITIES] + [1e-9])
     # Columns: label | share bar (0..1) and value | Shapley bar around a zero line | Shapley value.
     bar_x, bar_w, mid, half, value_x, width = 90, 200, 500, 120, 700, 710
-    body = [_text(bar_x, 14, "policy weight (share)"), _text(mid, 14, "Shapley value", "middle"),
+    body = [_text(bar_x, 14, "share of the decision"), _text(mid, 14, "Shapley value", "middle"),
             f'<line x1="{mid}" y1="20" x2="{mid}" y2="{22 + 34 * 3}" stroke="#999"/>']
     for row, m in enumerate(MODALITIES):
         y = 26 + 34 * row
@@ -250,6 +257,19 @@ def _audio_svg(spans: list[dict], frame_times: list[float]) -> str:
     return _svg(width, axis_y + 34, "key audio spans on the time axis", body)
 
 
+def _weights_line(doc: dict) -> str:
+    weights = doc.get("fusion_weights") or {}
+    return ", ".join(f"{_esc(m)} {_fmt(weights.get(m))}" for m in MODALITIES if m in weights) or "n/a"
+
+
+def _prosody(prosody: dict) -> str:
+    rows = "".join(f'<tr><td>{_esc(name.replace("_", " "))}</td><td class="num">{_fmt(v.get("value"))}</td>'
+                   f'<td class="num">{_fmt(v.get("z"), 2)}</td><td>{_esc(v.get("words"))}</td></tr>'
+                   for name, v in prosody.items())
+    return ('<table id="prosody"><tr><th>eGeMAPS measure</th><th>value</th><th>z vs training set</th><th>in words</th>'
+            f"</tr>{rows}</table>")
+
+
 def _audio_cues(cues: dict) -> str:
     if not cues:
         return _empty("no emotion2vec cues")
@@ -271,6 +291,8 @@ def _audio_section(doc: dict) -> str:
             "Purple marks: key frames.</figcaption>")
     else:
         plot = _empty("no audio track" if not has_audio else "no key audio spans")
+    if doc.get("prosody"):
+        return f'<figure id="plot-audio">{plot}</figure><h3>Prosody</h3>{_prosody(doc["prosody"])}'
     return (f'<figure id="plot-audio">{plot}</figure>'
             f"<h3>emotion2vec cues</h3>{_audio_cues(cues)}")
 
@@ -278,7 +300,7 @@ def _audio_section(doc: dict) -> str:
 def _frame_card(kf: dict, thumb: Thumbnail | None, blur: bool) -> str:
     cues = kf.get("cues") or {}
     best = max(cues.items(), key=lambda kv: _num(kv[1]), default=None)
-    cue = f"{best[0]} ({_fmt(best[1])})" if best else "no SigLIP cues"
+    cue = f"{best[0]} ({_fmt(best[1])})" if best else "no expression cues"
     raw_index = kf.get("index")
     index = _esc(raw_index)
     if thumb is not None:
@@ -354,10 +376,12 @@ def _warnings(doc: dict) -> str:
 
 def _page(doc: dict, thumbs: dict[int, Thumbnail], blur: bool) -> str:
     sections = [
-        _warnings(doc), _header(doc),
+        _profile_warning(doc), _warnings(doc), _header(doc),
         "<h2>Modality shares</h2>",
-        f'<figure id="plot-shares">{_shares_svg(doc)}<figcaption>Left: the policy\'s fusion weights (what the '
-        "model fused with). Right: exact Shapley values of each modality for the prediction.</figcaption></figure>",
+        f'<figure id="plot-shares">{_shares_svg(doc)}<figcaption>Left: each modality\'s share of the decision '
+        "(its Shapley value for the predicted class, normalised over the modalities that support it). Right: the "
+        "exact Shapley values. The policy's fusion weights (how the modality vectors were mixed, which is not the "
+        f"same as what mattered): {_weights_line(doc)}</figcaption></figure>",
         "<h2>Audio timeline</h2>", _audio_section(doc),
         "<h2>Key frames</h2>", _frames_section(doc, thumbs, blur),
         "<h2>Key words</h2>", _top_words(doc),

@@ -111,10 +111,7 @@ def _extract(job: ClipJob, settings: Settings, store: FeatureStore, res: ClipRes
     def decoded_media() -> media.DecodedMedia:
         nonlocal decoded
         if decoded is None:
-            m = settings.media
-            decoded = media.decode(path, sample_rate=m.sample_rate, frame_interval_s=m.frame_interval_s,
-                                   frame_max_side=m.frame_max_side, max_frames=m.max_frames,
-                                   max_bytes=settings.limits.max_file_bytes, max_duration_s=settings.limits.max_duration_s)
+            decoded = media.decode_for(path, settings)
             res.warnings += decoded.warnings
             res.duration_s = round(decoded.duration_s, 3)
             if frames_out is not None:

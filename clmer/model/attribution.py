@@ -27,15 +27,29 @@ SUBSETS = [tuple(s) for r in range(N + 1) for s in itertools.combinations(range(
 def subset_probs(model: FusionModel, batch: dict) -> dict[tuple, torch.Tensor]:
     """Class probabilities (B, C) for every subset of modalities (intersected with what is present)."""
     model.eval()
-    h, _ = model.encode(batch)
+    h, _, stats = model.encode(batch)
+    available = model.effective_present(batch, batch["present"])
     out = {}
     for s in SUBSETS:
-        keep = torch.zeros_like(batch["present"])
+        keep = torch.zeros_like(available)
         keep[:, list(s)] = True
-        present = batch["present"] & keep
-        w = model.policy.weights(model.policy(h, present), present)
+        present = available & keep
+        w = model.policy.weights(model.policy_mean(h, present, stats), present)
         out[s] = torch.softmax(model.heads(h, w)["logits"], -1)
     return out
+
+
+def shares_from_shapley(phi: np.ndarray, present: np.ndarray) -> np.ndarray:
+    """What users see as "how much each modality contributed": the positive Shapley values (support for
+    the explained class) normalised to sum to 1 over the present modalities. Where nothing supports it,
+    the magnitudes are normalised instead. Absent modalities get 0."""
+    phi = np.where(present, phi, 0.0)
+    pos = np.clip(phi, 0.0, None)
+    base = pos if pos.sum() > 1e-12 else np.abs(phi)
+    total = base.sum()
+    if total <= 1e-12:
+        return np.where(present, 1.0 / max(int(present.sum()), 1), 0.0)
+    return base / total
 
 
 def shapley_from_values(values: dict[tuple, np.ndarray], present: np.ndarray) -> np.ndarray:
@@ -59,7 +73,7 @@ def shapley_from_values(values: dict[tuple, np.ndarray], present: np.ndarray) ->
 def explain_batch(model: FusionModel, batch: dict, target: torch.Tensor | None = None) -> dict[str, np.ndarray]:
     """Shapley values, single-removal drops and weights for the target class (default: predicted)."""
     probs = subset_probs(model, batch)
-    present = batch["present"].cpu().numpy()
+    present = model.effective_present(batch, batch["present"]).cpu().numpy()
     full = probs[tuple(range(N))]
     target = full.argmax(-1) if target is None else target
     idx = target.view(-1, 1)
@@ -123,6 +137,8 @@ def faithfulness_report(model: FusionModel, data: FeatureSet, device: str = "cpu
         report["variant_clips"] = len(var)
         report["variant_top_shapley_is_carrier"] = _share([top(r["shapley"], r) == c for c, r in var])
         report["variant_top_weight_is_carrier"] = _share([top(r["weights"], r) == c for c, r in var])
+        report["variant_top_share_is_carrier"] = _share(
+            [top(shares_from_shapley(r["shapley"], r["present"]), r) == c for c, r in var])
     return report
 
 

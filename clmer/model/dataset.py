@@ -1,9 +1,16 @@
 """Stored features -> padded tensors for the fusion model.
 
-A clip is three sequences (text tokens, audio frames at 10 Hz, video frames every 2 s), a global
-vector per modality (sentence embedding; utterance embedding + emotion2vec cues; mean frame
-embedding + SigLIP expression cues) and which modalities are present. An absent modality is
-flagged, never filled with zeros that the model could mistake for data.
+A clip is, per modality, a sequence of items and optional utterance-level extras:
+
+    text    items: token embeddings (every token; long transcripts were encoded in windows)
+    audio   items: 10 Hz frames (emotion2vec embeddings or eGeMAPS descriptors); extras: utterance-level
+            values (emotion2vec's 9 emotion scores, or the 88 eGeMAPS functionals)
+    vision  items: per sampled frame, the embedding followed by its cue scores (SigLIP's expression
+            prompts or FER's seven expression probabilities)
+
+The modality's overall vector is computed *inside* the model from the items it is given, so
+occluding items (explanations) or dropping them removes their whole contribution. An absent modality
+is flagged, never filled with zeros that the model could mistake for data.
 """
 
 from __future__ import annotations
@@ -17,52 +24,63 @@ from clmer.features.feature_store import FeatureStore
 
 MODALITIES = ("text", "audio", "vision")
 LANG_INDEX = {"zh": 0, "en": 1}
-MAX_LEN = {"text": 128, "audio": 300, "vision": 64}
+# Items kept per clip (evenly spread over the clip when there are more): 60 s of audio at 10 Hz and
+# two minutes of frames at 2 per second. Text keeps every token.
+MAX_ITEMS = {"text": None, "audio": 600, "vision": 240}
 
 
 @dataclass
 class ClipFeatures:
     seq: dict[str, np.ndarray]  # modality -> (T, d) float32 (T may be 0)
-    glob: dict[str, np.ndarray]  # modality -> (g,) float32
+    extra: dict[str, np.ndarray]  # modality -> (g,) float32 (g may be 0)
     present: np.ndarray  # (3,) bool
     times: dict[str, np.ndarray] = field(default_factory=dict)  # audio/vision item times (s)
     tokens: list[str] = field(default_factory=list)
     offsets: list = field(default_factory=list)
-    special: list = field(default_factory=list)  # 1 for [CLS]/[SEP]-like tokens
-    cues: dict[str, dict] = field(default_factory=dict)  # modality -> {"labels": [...], "scores": array}
+    special: list = field(default_factory=list)  # 1 for [CLS]/[SEP]-like tokens and the model's prompt prefix
+    cues: dict[str, dict] = field(default_factory=dict)  # modality -> {"labels", "scores", "kind", ...}
 
 
-def _subsample(x: np.ndarray, n: int) -> np.ndarray:
-    """Keep at most n rows, evenly spread (long clips keep their whole time span)."""
-    if len(x) <= n:
-        return x
-    return x[np.linspace(0, len(x) - 1, n).round().astype(int)]
+def _spread(n: int, cap: int | None) -> np.ndarray:
+    """Indices of at most `cap` of n items, evenly spread (long clips keep their whole time span)."""
+    if cap is None or n <= cap:
+        return np.arange(n)
+    return np.linspace(0, n - 1, cap).round().astype(int)
+
+
+def _extras(arrays: dict) -> np.ndarray:
+    """Utterance-level extras: an extractor's `extras`, else its utterance cue scores (emotion2vec)."""
+    for key in ("extras", "cue_scores"):
+        if key in arrays and arrays[key].ndim == 2 and len(arrays[key]) == 1:
+            return arrays[key][0].astype(np.float32)
+    return np.zeros(0, np.float32)
 
 
 def load_clip(store: FeatureStore, text_key: str, audio_key: str, vision_key: str) -> ClipFeatures:
     t, a, v = store.get(text_key), store.get(audio_key), store.get(vision_key)
-    seq, glob, times = {}, {}, {}
-    seq["text"] = t.arrays["token_embeddings"][: MAX_LEN["text"]]
-    glob["text"] = t.arrays["sentence_embedding"][0] if len(t.arrays["sentence_embedding"]) else None
-    seq["audio"] = _subsample(a.arrays["frame_embeddings"], MAX_LEN["audio"])
-    times["audio"] = _subsample(a.arrays["frame_times"], MAX_LEN["audio"])
-    if len(a.arrays["utterance_embedding"]):
-        glob["audio"] = np.concatenate([a.arrays["utterance_embedding"][0], a.arrays["cue_scores"][0]])
-    else:
-        glob["audio"] = None
-    seq["vision"] = _subsample(v.arrays["frame_embeddings"], MAX_LEN["vision"])
-    times["vision"] = _subsample(v.arrays["frame_times"], MAX_LEN["vision"])
-    if len(v.arrays["frame_embeddings"]):
-        glob["vision"] = np.concatenate([v.arrays["frame_embeddings"].mean(0), v.arrays["cue_scores"].mean(0)])
-    else:
-        glob["vision"] = None
+    seq, extra, times = {}, {}, {}
+    seq["text"] = t.arrays["token_embeddings"]
+    extra["text"] = np.zeros(0, np.float32)
+    keep_a = _spread(len(a.arrays["frame_embeddings"]), MAX_ITEMS["audio"])
+    seq["audio"] = a.arrays["frame_embeddings"][keep_a]
+    times["audio"] = a.arrays["frame_times"][keep_a]
+    extra["audio"] = _extras(a.arrays)
+    keep_v = _spread(len(v.arrays["frame_embeddings"]), MAX_ITEMS["vision"])
+    frames, cue_v = v.arrays["frame_embeddings"][keep_v], v.arrays["cue_scores"]
+    cue_v = cue_v[keep_v] if len(cue_v) == len(v.arrays["frame_embeddings"]) else np.zeros((len(frames), 0), np.float32)
+    seq["vision"] = np.concatenate([frames, cue_v], axis=1) if len(frames) else frames
+    times["vision"] = v.arrays["frame_times"][keep_v]
+    extra["vision"] = np.zeros(0, np.float32)
     present = np.array([t.status == "ok" and len(seq["text"]) > 0, a.status == "ok" and len(seq["audio"]) > 0,
                         v.status == "ok" and len(seq["vision"]) > 0])
-    cues = {"audio": {"labels": a.meta.get("cue_labels", []), "scores": a.arrays["cue_scores"]},
-            "vision": {"labels": v.meta.get("cue_labels", []), "scores": v.arrays["cue_scores"],
-                       "times": v.arrays["frame_times"]}}
+    boxes = v.arrays.get("face_boxes")
+    cues = {"audio": {"labels": a.meta.get("cue_labels", []), "scores": a.arrays["cue_scores"],
+                      "kind": a.meta.get("cue_kind", "emotion")},
+            "vision": {"labels": v.meta.get("cue_labels", []), "scores": cue_v, "times": times["vision"],
+                       "kind": v.meta.get("cue_kind", "expression"),
+                       "boxes": boxes[keep_v] if boxes is not None and len(boxes) == len(keep_v) else None}}
     n_tok = len(seq["text"])
-    return ClipFeatures(seq=seq, glob=glob, present=present, times=times, tokens=t.meta.get("tokens", [])[:n_tok],
+    return ClipFeatures(seq=seq, extra=extra, present=present, times=times, tokens=t.meta.get("tokens", [])[:n_tok],
                         offsets=t.meta.get("offsets", [])[:n_tok], special=t.meta.get("special", [])[:n_tok], cues=cues)
 
 
@@ -94,30 +112,34 @@ def infer_dims(clips: list[ClipFeatures]) -> dict[str, tuple[int, int]]:
         ex = next((c for c in clips if c.present[MODALITIES.index(m)]), None)
         if ex is None:
             raise ValueError(f"no clip has any {m} features: cannot size the {m} encoder")
-        dims[m] = (int(ex.seq[m].shape[1]), int(ex.glob[m].shape[0]))
+        dims[m] = (int(ex.seq[m].shape[1]), int(ex.extra[m].shape[0]))
     return dims
 
 
 def collate(clips: list[ClipFeatures], dims: dict, labels: pd.DataFrame | None, device: str = "cpu") -> dict:
+    """Padded tensors: `{m}` (B, T, d), `{m}_mask` (B, T), `{m}_count` (B,) items the clip has, `{m}_extra`
+    (B, g); `present` (B, 3); with labels also `y`, `y_modality` (B, 3), `reg`, `lang`."""
     import torch
 
     out: dict = {}
     b = len(clips)
     for i, m in enumerate(MODALITIES):
-        d_seq, d_glob = dims[m]
+        d_seq, d_extra = dims[m]
         lengths = [len(c.seq[m]) if c.present[i] else 0 for c in clips]
         t = max(1, max(lengths))
         seq = np.zeros((b, t, d_seq), np.float32)
         mask = np.zeros((b, t), bool)
-        glob = np.zeros((b, d_glob), np.float32)
+        extra = np.zeros((b, d_extra), np.float32)
         for j, c in enumerate(clips):
             if lengths[j]:
                 seq[j, : lengths[j]] = c.seq[m]
                 mask[j, : lengths[j]] = True
-                glob[j] = c.glob[m]
+                if d_extra and len(c.extra[m]) == d_extra:
+                    extra[j] = c.extra[m]
         out[m] = torch.from_numpy(seq).to(device)
         out[f"{m}_mask"] = torch.from_numpy(mask).to(device)
-        out[f"{m}_global"] = torch.from_numpy(glob).to(device)
+        out[f"{m}_count"] = torch.tensor(lengths, dtype=torch.float32, device=device)
+        out[f"{m}_extra"] = torch.from_numpy(extra).to(device)
     out["present"] = torch.from_numpy(np.stack([c.present for c in clips])).to(device)
     if labels is not None:
         out["y"] = torch.tensor(labels["class_index"].to_numpy(np.int64), device=device)

@@ -1,8 +1,14 @@
-"""Verifiable rewards for the modality policy: computed from data and the model, no learned judge.
+"""Verifiable rewards for the modality policy: each is computed from the label, a corruption we made
+ourselves, or the model's own deletion test. No learned judge.
 
-* accuracy: the prediction under the sampled weights is the gold class;
-* faithfulness: removing the modality with the largest weight lowers the gold-class probability
-  at least as much as removing any other present modality (the weight points at what mattered).
+* accuracy:     the prediction under the sampled weights is the gold class (0/1);
+* likelihood:   the gold-class probability under the sampled weights (dense: it tells two correct
+                weightings apart, so a group's advantages are not all zero);
+* reliability:  on a clip where we corrupted modality c, the weight on c is no more than its fair
+                share 1 / (modalities present). Known true or false, because we did the corrupting;
+* faithfulness: the top-weighted modality is the one whose removal lowers the gold-class
+                probability most, removal meaning what the evaluation means by it: the modality
+                is absent and the policy re-weights the rest.
 """
 
 from __future__ import annotations
@@ -15,22 +21,33 @@ def accuracy_reward(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return (logits.argmax(-1) == y).float()
 
 
-def faithfulness_reward(p_full: torch.Tensor, p_without: torch.Tensor, weights: torch.Tensor,
-                        present: torch.Tensor) -> torch.Tensor:
-    """1 where the top-weighted modality's removal hurts the gold class most (ties count as faithful).
+def likelihood_reward(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """(..., B, C) logits -> (..., B) probability of the gold class."""
+    probs = torch.softmax(logits, -1)
+    return probs.gather(-1, y.expand(probs.shape[:-1]).unsqueeze(-1)).squeeze(-1)
 
-    p_full (..., B) gold probability with every present modality; p_without (..., B, 3) with one
-    modality removed; weights (..., B, 3); present (B, 3). A clip with a single modality is
-    trivially faithful.
-    """
-    present = present.bool().expand_as(weights)
-    drop = (p_full.unsqueeze(-1) - p_without).masked_fill(~present, float("-inf"))
-    top = weights.masked_fill(~present, float("-inf")).argmax(-1, keepdim=True)
-    top_drop = drop.gather(-1, top).squeeze(-1)
-    others = drop.scatter(-1, top, float("-inf")).amax(-1)
+
+def reliability_reward(weights: torch.Tensor, corrupted: torch.Tensor, present: torch.Tensor,
+                       tol: float = 1e-6) -> torch.Tensor:
+    """1 where the corrupted modality's weight is at most its fair share, 0 where above; 0 on clean clips.
+
+    weights (..., B, 3); corrupted (B,) modality index or -1; present (B, 3)."""
+    fair = 1.0 / present.float().sum(-1).clamp_min(1.0)  # (B,)
+    idx = corrupted.clamp_min(0).view(*([1] * (weights.dim() - 2)), -1, 1).expand(*weights.shape[:-1], 1)
+    w_c = weights.gather(-1, idx).squeeze(-1)
+    ok = (w_c <= fair + tol).float()
+    return torch.where(corrupted >= 0, ok, torch.zeros_like(ok))
+
+
+def faithfulness_reward(weights: torch.Tensor, drops: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
+    """1 where the top-weighted modality has the largest removal drop (ties count as faithful).
+
+    weights (..., B, 3); drops (B, 3) = p(gold | all) - p(gold | all but m), -inf for absent ones.
+    A clip with a single modality is trivially faithful."""
+    present = present.bool()
+    w = weights.masked_fill(~present, float("-inf"))
+    top = w.argmax(-1, keepdim=True)
+    best = drops.masked_fill(~present, float("-inf")).amax(-1)  # (B,)
+    top_drop = drops.expand(*weights.shape).gather(-1, top).squeeze(-1)
     single = present.sum(-1) <= 1
-    return ((top_drop >= others - 1e-6) | single).float()
-
-
-def combined_reward(acc: torch.Tensor, faith: torch.Tensor, w_acc: float, w_faith: float) -> torch.Tensor:
-    return w_acc * acc + w_faith * faith
+    return ((top_drop >= best - 1e-6) | single).float()

@@ -1,8 +1,15 @@
-"""Training: stage 1 supervised warm-up (+ cross-lingual alignment), stage 2 RLVR on the policy.
+"""Training: stage 1 supervised warm-up (+ cross-lingual alignment), stage 2 the policy stage.
 
-Seeds are fixed; the best epoch on the validation split is kept (early stopping); a checkpoint
-(weights-only torch file: tensors and plain numbers, nothing pickled) is written every few epochs
-and `resume=True` continues from it.
+    train split --(calibration_fraction of its videos)--> fit clips   : warm-up (encoders, heads, policy)
+                                                       \-> calib clips : policy stage (RLVR or the
+                                                                        supervised gate), heads frozen
+
+The policy stage's rewards come from clips the heads never fitted (see `clmer.model.rlvr`). With
+`policy_stage="none"` the whole train split goes to the warm-up. An optional unlabelled set (the
+target language's training clips in the adaptation protocol) joins every warm-up step for the
+alignment losses; its labels are never read. Seeds are fixed; epochs are chosen on the validation
+split; a checkpoint (weights-only torch file: tensors and plain numbers, nothing pickled) is written
+every few epochs and `resume=True` continues from it.
 """
 
 from __future__ import annotations
@@ -18,13 +25,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from clmer.model.alignment import cross_lingual_supcon, language_adversarial
+from clmer.model.alignment import coral, cross_lingual_supcon, language_adversarial, pseudo_labels
 from clmer.config import Settings
 from clmer.model.dataset import FeatureSet
 from clmer.model.fusion import MODALITIES, FusionModel, build_model
 from clmer.data.labels import CLASSES
 from clmer.model.metrics import classification
-from clmer.model.rlvr import PolicyTrainer
 
 CHECKPOINT = "checkpoint.pt"
 
@@ -46,6 +52,8 @@ class TrainResult:
     history: list[dict] = field(default_factory=list)
     best: dict = field(default_factory=dict)  # stage -> {"epoch", "score"}
     seconds: float = 0.0
+    fit_clips: list[str] = field(default_factory=list)  # what the encoders and heads trained on
+    calib_clips: list[str] = field(default_factory=list)  # what the policy stage's rewards were computed on
 
 
 def batches(n: int, size: int, gen: torch.Generator, shuffle: bool = True) -> list[list[int]]:
@@ -67,8 +75,10 @@ def drop_modalities(present: torch.Tensor, p: float, gen: torch.Generator) -> to
 def _noisy(batch: dict, scale: float, gen: torch.Generator) -> dict:
     out = dict(batch)
     for m in MODALITIES:
-        for key in (m, f"{m}_global"):
+        for key in (m, f"{m}_extra"):
             x = batch[key]
+            if x.numel() < 2:  # no utterance-level values for this modality
+                continue
             std = x.detach().std().clamp_min(1e-6)
             out[key] = x + torch.randn(x.shape, generator=gen).to(x.device) * std * scale
     return out
@@ -76,7 +86,7 @@ def _noisy(batch: dict, scale: float, gen: torch.Generator) -> dict:
 
 def _fgsm(model: FusionModel, batch: dict, present: torch.Tensor, y: torch.Tensor, eps: float) -> dict:
     """Adversarial copy of the inputs: one signed-gradient step of size eps x feature std."""
-    keys = [k for m in MODALITIES for k in (m, f"{m}_global")]
+    keys = [k for m in MODALITIES for k in (m, f"{m}_extra")]
     adv = {k: batch[k].detach().clone().requires_grad_(True) for k in keys}
     loss = F.cross_entropy(model(dict(batch) | adv, present=present)["logits"], y)
     grads = torch.autograd.grad(loss, [adv[k] for k in keys])
@@ -92,7 +102,9 @@ def class_weights(y: np.ndarray) -> torch.Tensor:
     return torch.tensor(w, dtype=torch.float32)
 
 
-def supervised_loss(model: FusionModel, batch: dict, present: torch.Tensor, cfg, weights: torch.Tensor) -> tuple[torch.Tensor, dict]:
+def supervised_loss(model: FusionModel, batch: dict, present: torch.Tensor, cfg, weights: torch.Tensor,
+                    unlabeled: dict | None = None, pseudo: bool = False) -> tuple[torch.Tensor, dict]:
+    """Labelled losses on `batch`; alignment losses on it together with an unlabelled batch (if any)."""
     out = model(batch, present=present)
     y = batch["y"]
     parts = {"ce": F.cross_entropy(out["logits"], y, weight=weights.to(y.device)),
@@ -104,16 +116,27 @@ def supervised_loss(model: FusionModel, batch: dict, present: torch.Tensor, cfg,
         logits_m = model.classifier(out["h"])  # (B, 3, C)
         ce_m = F.cross_entropy(logits_m.flatten(0, 1), batch["y_modality"].flatten(), weight=weights.to(y.device),
                                reduction="none").view(y.shape[0], 3)
-        mask = present.float()
+        mask = out["present"].float()
         parts["unimodal"] = (ce_m * mask).sum() / mask.sum().clamp_min(1)
         loss = loss + cfg.unimodal_weight * parts["unimodal"]
+    fused, labels, lang, valid = out["fused"], y, batch["lang"], torch.ones_like(y, dtype=torch.bool)
+    if unlabeled is not None:
+        u_out = model(unlabeled)
+        u_labels, confident = pseudo_labels(u_out["logits"], cfg.pseudo_label_threshold)
+        fused = torch.cat([fused, u_out["fused"]])
+        labels, lang = torch.cat([labels, u_labels]), torch.cat([lang, unlabeled["lang"]])
+        valid = torch.cat([valid, confident & pseudo])
+        parts["pseudo_labelled"] = float((confident & pseudo).float().mean())
     if cfg.supcon:
-        parts["supcon"] = cross_lingual_supcon(out["fused"], y, batch["lang"], cfg.supcon_temperature)
+        parts["supcon"] = cross_lingual_supcon(fused, labels, lang, cfg.supcon_temperature, valid)
         loss = loss + cfg.supcon_weight * parts["supcon"]
-    if cfg.lang_adversary:
-        parts["lang_adv"] = language_adversarial(model.language_logits(out["fused"], cfg.grl_lambda), batch["lang"])
+    if cfg.lang_adversary and len(torch.unique(lang)) > 1:
+        parts["lang_adv"] = language_adversarial(model.language_logits(fused, cfg.grl_lambda), lang)
         loss = loss + cfg.lang_adversary_weight * parts["lang_adv"]
-    return loss, {k: v.item() for k, v in parts.items()}
+    if cfg.coral_weight > 0 and len(torch.unique(lang)) > 1:
+        parts["coral"] = coral(fused[lang == 0], fused[lang == 1])
+        loss = loss + cfg.coral_weight * parts["coral"]
+    return loss, {k: (v.item() if torch.is_tensor(v) else v) for k, v in parts.items()}
 
 
 @torch.no_grad()
@@ -153,14 +176,20 @@ def _save_checkpoint(path: Path, model, optimizer, stage: str, epoch: int, best_
 
 
 def train(train_set: FeatureSet, valid_set: FeatureSet, settings: Settings, out_dir: str | Path,
-          resume: bool = False, log: Callable[[dict], None] | None = None) -> TrainResult:
+          resume: bool = False, log: Callable[[dict], None] | None = None,
+          unlabeled: FeatureSet | None = None) -> TrainResult:
+    """Warm-up on the fit clips, then the policy stage on the calibration clips (see the module doc)."""
+    from clmer.model.policy_stage import run_policy_stage, split_calibration
+
     cfg = settings.train
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     device = train_device(cfg.device)
     gen = seed_everything(cfg.seed)
+    fit, calib = split_calibration(train_set, cfg)
     model = FusionModel(train_set.dims, settings.fusion).to(device)
-    model.fit_normalizers(train_set.batch(range(len(train_set)), device))
+    stats_from = fit if unlabeled is None else _concat(fit, unlabeled)  # target statistics are unsupervised
+    model.fit_normalizers(stats_from.batch(range(len(stats_from)), device))
     t0 = time.perf_counter()
     history: list[dict] = []
     best: dict = {}
@@ -173,14 +202,23 @@ def train(train_set: FeatureSet, valid_set: FeatureSet, settings: Settings, out_
 
     start_stage = state["stage"] if state else "warmup"
     if start_stage == "warmup":
-        _warmup(model, train_set, valid_set, settings, device, gen, out_dir, state, history, best, emit)
+        _warmup(model, fit, valid_set, settings, device, gen, out_dir, state, history, best, emit, unlabeled)
         state = None
     elif state:
         model.load_state_dict(state["model"])
-    if cfg.rl_epochs > 0:
-        _rl(model, train_set, valid_set, settings, device, gen, out_dir, state, history, best, emit)
+    if calib is not None and cfg.policy_stage != "none":
+        run_policy_stage(model, calib, valid_set, settings, device, gen, out_dir, state, history, best, emit)
     (out_dir / CHECKPOINT).unlink(missing_ok=True)
-    return TrainResult(model=model, history=history, best=best, seconds=time.perf_counter() - t0)
+    result = TrainResult(model=model, history=history, best=best, seconds=time.perf_counter() - t0)
+    result.fit_clips = fit.frame["clip"].tolist()
+    result.calib_clips = calib.frame["clip"].tolist() if calib is not None else []
+    return result
+
+
+def _concat(a: FeatureSet, b: FeatureSet) -> FeatureSet:
+    import pandas as pd
+
+    return FeatureSet(a.clips + b.clips, pd.concat([a.frame, b.frame], ignore_index=True), a.dims)
 
 
 def _load_checkpoint(path: Path) -> dict | None:
@@ -189,7 +227,8 @@ def _load_checkpoint(path: Path) -> dict | None:
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
-def _warmup(model, train_set, valid_set, settings, device, gen, out_dir, state, history, best, emit) -> None:
+def _warmup(model, train_set, valid_set, settings, device, gen, out_dir, state, history, best, emit,
+            unlabeled: FeatureSet | None = None) -> None:
     cfg = settings.train
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     weights = class_weights(train_set.frame["class_index"].to_numpy())
@@ -212,7 +251,12 @@ def _warmup(model, train_set, valid_set, settings, device, gen, out_dir, state, 
                 batch = _noisy(batch, cfg.noise_scale, gen)
             elif cfg.feature_noise == "fgsm" and cfg.noise_scale > 0:
                 batch = _fgsm(model, batch, present, batch["y"], cfg.noise_scale)
-            loss, parts = supervised_loss(model, batch, present, cfg, weights)
+            u_batch = None
+            if unlabeled is not None and len(unlabeled):
+                u_idx = torch.randint(len(unlabeled), (min(cfg.batch_size, len(unlabeled)),), generator=gen).tolist()
+                u_batch = unlabeled.batch(u_idx, device)
+            loss, parts = supervised_loss(model, batch, present, cfg, weights, u_batch,
+                                          pseudo=epoch >= cfg.pseudo_label_after)
             optimizer.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
@@ -234,58 +278,6 @@ def _warmup(model, train_set, valid_set, settings, device, gen, out_dir, state, 
         if stale >= cfg.patience:
             break
     model.load_state_dict(best_state)
-
-
-def _rl(model, train_set, valid_set, settings, device, gen, out_dir, state, history, best, emit) -> None:
-    cfg = settings.train
-    for name, p in model.named_parameters():
-        p.requires_grad_(name.startswith("policy."))
-    trainer = PolicyTrainer(model, cfg)
-    first = 0
-    val = _rl_validation(model, valid_set, device, cfg)
-    best.setdefault("rl", {"epoch": -1, "score": val["score"]})
-    best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    if state:
-        trainer.optimizer.load_state_dict(state["optimizer"])
-        trainer.ref.load_state_dict(state["ref_policy"])  # KL stays anchored to the warm-up policy
-        best_state, first = state["best_state"], state["epoch"] + 1
-    for epoch in range(first, cfg.rl_epochs):
-        started = time.perf_counter()
-        rows = [trainer.step(train_set.batch(idx, device)) for idx in batches(len(train_set), cfg.batch_size, gen)]
-        seconds = time.perf_counter() - started
-        stats = {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
-        val = _rl_validation(model, valid_set, device, cfg)
-        emit({"stage": "rl", "epoch": epoch, "epoch_seconds": seconds, **{f"train_{k}": v for k, v in stats.items()},
-              **{f"valid_{k}": v for k, v in val.items()}})
-        if val["score"] > best["rl"]["score"] + 1e-9:
-            best["rl"] = {"epoch": epoch, "score": val["score"]}
-            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        if (epoch + 1) % cfg.checkpoint_every == 0:
-            _save_checkpoint(out_dir / CHECKPOINT, model, trainer.optimizer, "rl", epoch, best_state, best, history, gen,
-                             ref_policy=trainer.ref.state_dict())
-    model.load_state_dict(best_state)
-    for p in model.parameters():
-        p.requires_grad_(True)
-
-
-@torch.no_grad()
-def _rl_validation(model: FusionModel, data: FeatureSet, device: str, cfg) -> dict:
-    """Rewards of the deterministic policy on the validation split (plus WAR/UAR)."""
-    from clmer.model.rlvr import score_samples
-
-    model.eval()
-    accs, faiths = [], []
-    for start in range(0, len(data), 64):
-        batch = data.batch(list(range(start, min(len(data), start + 64))), device)
-        h, _ = model.encode(batch)
-        mu = model.policy(h, batch["present"])
-        r = score_samples(model, h, batch["present"], batch["y"], mu.unsqueeze(0), cfg)
-        accs.append(r.accuracy[0])
-        faiths.append(r.faithfulness[0])
-    acc, faith = torch.cat(accs).mean().item(), torch.cat(faiths).mean().item()
-    base = validation_score(model, data, device)
-    return {"war": base["war"], "uar": base["uar"], "faithfulness": faith,
-            "score": cfg.reward_accuracy * acc + cfg.reward_faithfulness * faith}
 
 
 def save_model(model: FusionModel, out_dir: str | Path, extra: dict) -> Path:

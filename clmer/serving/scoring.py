@@ -91,9 +91,7 @@ class Scorer:
         if frames is None:
             from clmer.data import media
 
-            m = self.settings.media
-            frames = media.decode(path, sample_rate=m.sample_rate, frame_interval_s=m.frame_interval_s,
-                                  frame_max_side=m.frame_max_side, max_frames=m.max_frames).frames
+            frames = media.decode_for(path, self.settings).frames
         return {i: frames[i] for i in indices if i < len(frames)}
 
     def predict_features(self, features: pd.DataFrame) -> pd.DataFrame:
@@ -139,7 +137,7 @@ class Scorer:
         clip = load_clip(self.store, row.text_key, row.audio_key, row.vision_key)
         info = ClipInfo(clip=str(row.clip), file=str(row.path), language=row.language if row.language in ("zh", "en") else None,
                         transcript=row.transcript if isinstance(row.transcript, str) else "")
-        doc = explain_clip(self.model, self.model.dims, clip, info, self.model_info())
+        doc = explain_clip(self.model, self.model.dims, clip, info, self.model_info(), self.doc.get("cue_stats"))
         doc["reasoning"] = self.reasoning(doc)
         doc["status"] = "partial" if row.status == "partial" else "ok"
         doc["warnings"] = [w for w in str(row.warnings or "").split("; ") if w]
@@ -167,6 +165,7 @@ class Scorer:
     def model_info(self) -> dict:
         train = self.doc.get("train", {})
         return {"version": self.model_version, "corpus": train.get("corpus"), "corpus_digest": train.get("corpus_digest"),
+                "profile": self.doc.get("profile"),
                 "encoders": {r: {"name": e["name"], "revision": e["revision"]} for r, e in self.doc.get("encoders", {}).items()}}
 
 

@@ -170,8 +170,7 @@ def make_demo_corpus(out: str | Path, n: int = 24, seed: int = 0, variant_fracti
     rng = np.random.default_rng(seed)
     plan = plan_corpus(n, seed, variant_fraction)
     modes = _assign_modes([r.video_id for r in plan], rng)
-    decks = {(lang, name): list(rng.permutation(len(SENTENCES[lang][name])))
-             for lang in SENTENCES for name in SENTENCES[lang]}
+    decks = sentence_decks(rng)
     jobs = [_plan_row(out, row, modes[row.video_id], decks, rng, seed, i, width, height, fps) for i, row in enumerate(plan)]
     ctx = multiprocessing.get_context("forkserver")
     ctx.set_forkserver_preload(["clmer.synthetic.demo_worker"])
@@ -188,8 +187,26 @@ def make_demo_corpus(out: str | Path, n: int = 24, seed: int = 0, variant_fracti
     return frame
 
 
-def _draw(decks: dict, lang: str, name: str) -> str:
-    deck = decks[(lang, name)]
+SPLIT_SHARES = {"train": 0.6, "valid": 0.15, "test": 0.25}
+
+
+def sentence_decks(rng: np.random.Generator) -> dict[tuple[str, str, str], list[int]]:
+    """Each (language, polarity) sentence list cut into disjoint train / valid / test parts: a test clip
+    never says a sentence a training clip said, so the text modality is tested on unseen words."""
+    decks = {}
+    for lang in SENTENCES:
+        for name, sentences in SENTENCES[lang].items():
+            order = list(rng.permutation(len(sentences)))
+            n_test = max(1, round(SPLIT_SHARES["test"] * len(order)))
+            n_valid = max(1, round(SPLIT_SHARES["valid"] * len(order)))
+            decks[(lang, name, "test")] = order[:n_test]
+            decks[(lang, name, "valid")] = order[n_test: n_test + n_valid]
+            decks[(lang, name, "train")] = order[n_test + n_valid:]
+    return decks
+
+
+def _draw(decks: dict, lang: str, name: str, mode: str) -> str:
+    deck = decks[(lang, name, mode)]
     idx = deck.pop(0)
     deck.append(idx)  # cycle once every sentence has been used
     return SENTENCES[lang][name][idx]
@@ -206,7 +223,7 @@ def _plan_row(out: Path, row: _Row, mode: str, decks: dict, rng: np.random.Gener
     label = row.polarity * magnitude
     carries = {m: (row.variant in ("all", m)) for m in ("text", "audio", "vision")}
     vals = {m: (label if carries[m] else 0.0) for m in carries}
-    text = _draw(decks, row.language, POLARITY_NAMES[int(np.sign(vals["text"]))])
+    text = _draw(decks, row.language, POLARITY_NAMES[int(np.sign(vals["text"]))], mode)
     speaker = int(row.video_id.split("spk")[1])
     spec = ClipSpec(
         text=text, language=row.language, text_valence=vals["text"], audio_valence=vals["audio"],

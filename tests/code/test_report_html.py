@@ -36,12 +36,13 @@ def sample_doc(transcript: str = "I really love this wonderful sunny day, but th
     """A realistic explanation document, shaped like clmer.explain.clip.explain_clip's output."""
     probs = {"negative": 0.08, "neutral": 0.17, "positive": 0.75}
     return {
-        "schema_version": "1.0", "clip": "video_0001/0003", "file": "Raw/video_0001/0003.mp4",
+        "schema_version": "2.0", "clip": "video_0001/0003", "file": "Raw/video_0001/0003.mp4",
         "language": "en", "transcript": transcript,
         "prediction": {"polarity": "positive", "confidence": 0.75, "probabilities": probs, "regression": 0.62},
         "present": {"text": True, "audio": True, "vision": True},
-        "modality_shares": {"text": 0.52, "audio": 0.21, "vision": 0.27},
+        "modality_shares": {"text": 0.72, "audio": 0.0, "vision": 0.28},
         "shapley": {"text": 0.31, "audio": -0.04, "vision": 0.12},
+        "fusion_weights": {"text": 0.52, "audio": 0.21, "vision": 0.27},
         "top_words": _words(transcript, {"love": 0.21, "wonderful": 0.14, "awful": -0.09}),
         "audio_spans": [{"start": 1.0, "end": 2.0, "score": 0.12}, {"start": 2.5, "end": 3.5, "score": 0.05},
                         {"start": 0.0, "end": 1.0, "score": -0.02}],

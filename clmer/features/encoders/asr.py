@@ -128,14 +128,15 @@ def _record(segments: list[dict], info: dict) -> FeatureRecord:
     if not segments:
         return FeatureRecord("asr", {"segment_times": np.zeros((0, 2), np.float32)},
                              {"text": "", "language": None, "segments": []} | info, status="empty")
+    for s in segments:
+        if s["language"] == "zh":
+            s["text"] = _simplified(s["text"])
     weight: dict[str, float] = {}
     for s in segments:
         weight[s["language"]] = weight.get(s["language"], 0.0) + (s["end"] - s["start"]) + 1e-3
     language = max(weight, key=weight.get)
     joiner = "" if language == "zh" else " "
     text = joiner.join(s["text"] for s in segments)
-    if language == "zh":
-        text = _simplified(text)
     times = np.array([[s["start"], s["end"]] for s in segments], dtype=np.float32)
     return FeatureRecord("asr", {"segment_times": times},
                          {"text": text, "language": language, "segments": segments} | info)

@@ -14,7 +14,6 @@ import numpy as np
 
 from clmer.features.encoders import MODEL_CALLS, Extractor, FeatureRecord
 
-SAMPLE_RATE = 16000
 FRAME_RATE = 50  # emotion2vec frames per second
 WINDOW_S = 30.0
 MIN_SAMPLES = 1600  # 0.1 s: shorter audio has no frames worth scoring
@@ -30,9 +29,10 @@ class AudioExtractor(Extractor):
         from funasr import AutoModel
 
         # disable_update: otherwise funasr asks the network for a newer version at every load.
-        # ncpu: funasr sets torch's global thread count from it (default 4, whatever the machine has).
+        # ncpu: funasr calls torch.set_num_threads with it, for the whole process: take it from the
+        # settings (cores / workers on a Dask or Ray worker) instead of every core of the machine.
         self.model = AutoModel(model=str(ref.path), device=device, disable_update=True, log_level="ERROR",
-                               ncpu=os.cpu_count() or 1)
+                               ncpu=settings.models.cpu_threads or min(4, os.cpu_count() or 1))
 
     @classmethod
     def static_config(cls, settings, device) -> dict:
@@ -46,7 +46,7 @@ class AudioExtractor(Extractor):
     def extract(self, audio: np.ndarray) -> FeatureRecord:
         if audio.size < MIN_SAMPLES:
             return _empty()
-        window = int(WINDOW_S * SAMPLE_RATE)
+        window = int(WINDOW_S * self.settings.media.sample_rate)
         frames, scores, weights, labels = [], [], [], []
         with self.lock:
             for start in range(0, len(audio), window):

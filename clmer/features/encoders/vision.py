@@ -32,7 +32,10 @@ class VisionExtractor(Extractor):
         from transformers import AutoModel, AutoProcessor
 
         self.processor = AutoProcessor.from_pretrained(str(ref.path), local_files_only=True)
-        self.model = AutoModel.from_pretrained(str(ref.path), local_files_only=True).eval().to(device)
+        from clmer.features.gpu import half_dtype
+
+        self.model = AutoModel.from_pretrained(str(ref.path), local_files_only=True,
+                                               dtype=half_dtype(device)).eval().to(device)
         with torch.inference_mode():
             text = self.processor(text=[PROMPT.format(e) for e in EXPRESSIONS], padding="max_length", return_tensors="pt")
             t = _features(self.model.get_text_features(**{k: v.to(device) for k, v in text.items()}))
@@ -42,6 +45,7 @@ class VisionExtractor(Extractor):
     def static_config(cls, settings, device) -> dict:
         m = settings.media
         return {"prompts": [PROMPT.format(e) for e in EXPRESSIONS], "frame_interval_s": m.frame_interval_s,
+                "dense_frame_interval_s": m.dense_frame_interval_s, "dense_max_duration_s": m.dense_max_duration_s,
                 "frame_max_side": m.frame_max_side}
 
     def embed(self, frames: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -52,12 +56,12 @@ class VisionExtractor(Extractor):
         bs = self.settings.extract.vision_batch_size
         for b in range(0, len(frames), bs):
             images = [Image.fromarray(f) for f in frames[b: b + bs]]
-            pixels = self.processor(images=images, return_tensors="pt")["pixel_values"].to(self.device)
+            pixels = self.processor(images=images, return_tensors="pt")["pixel_values"].to(self.device, self.model.dtype)
             with self.lock, torch.inference_mode():
                 MODEL_CALLS["vision"] += 1
                 feats = _features(self.model.get_image_features(pixel_values=pixels)).float()
                 normed = torch.nn.functional.normalize(feats, dim=-1)
-                logits = normed @ self.prompt_features.T * self.model.logit_scale.exp() + self.model.logit_bias
+                logits = normed @ self.prompt_features.T * self.model.logit_scale.exp().float() + self.model.logit_bias.float()
             embs.append(feats.cpu().numpy())
             cues.append(torch.sigmoid(logits).cpu().numpy())
         return np.concatenate(embs).astype(np.float32), np.concatenate(cues).astype(np.float32)
