@@ -298,6 +298,25 @@ class ServeConfig(_Section):
     watch_s3: list[str] = Field(default_factory=list, description="S3 prefixes (s3://bucket/prefix) the watcher watches.")
     corpus: str = Field("clmer_data/demo/corpus", description="Corpus the nightly-retrain deployment trains on.")
     worker_poll_seconds: float = Field(2.0, description="How often the worker asks for scheduled runs.")
+    startup_timeout_s: float = Field(120.0, gt=0, description="How long serve waits for each server to answer.")
+    auth: bool = Field(
+        False, description="Require logins: Prefect basic auth and MLflow's basic-auth app (admin, the pipeline's "
+        "writer, an optional read-only analyst). Required whenever host is not loopback. The secrets themselves "
+        "come from the environment or secrets_file, never from this file.")
+    secrets_file: Path | None = Field(
+        default_factory=lambda: Path(p) if (p := os.environ.get("CLMER_SECRETS_FILE")) else None,
+        description="A KEY=VALUE file with the logins (PREFECT_API_AUTH_STRING, MLFLOW_TRACKING_USERNAME/_PASSWORD, "
+        "MLFLOW_AUTH_ADMIN_PASSWORD, MLFLOW_FLASK_SERVER_SECRET_KEY, CLMER_MLFLOW_ANALYST_USERNAME/_PASSWORD); "
+        "refused unless only its owner can read it (chmod 600). Environment variables win. Env: CLMER_SECRETS_FILE.")
+    mlflow_auth_store: str = Field(
+        "sqlite:///mlflow/basic_auth.db", description="Where MLflow's basic-auth app keeps users and permissions "
+        "(SQLite file or postgresql://...); relative SQLite paths are relative to the project.")
+    drop_attempts: int = Field(
+        3, ge=1, description="The watcher sends a drop at most this often when its scoring run crashes or never "
+        "starts; it records a drop as done only when a run for it completed.")
+    drop_run_grace_s: float = Field(
+        120.0, gt=0, description="Seconds the watcher waits for a run to appear after sending a drop before "
+        "it sends the drop again.")
 
 
 class Settings(_Section):

@@ -14,6 +14,18 @@ def settings_from(config: str | None = None, overrides: dict | None = None) -> S
     return load_settings(config, overrides)
 
 
+def with_profile(config: str | None, overrides: dict | None, log=print) -> tuple:
+    """The one profile rule (`clmer.pipeline.prepare_profile`, the demo's and serve's too), said at the
+    start of the run; returns the settings and overrides that carry the concrete profile on to subflows."""
+    from clmer.pipeline import prepare_profile
+
+    settings, message = prepare_profile(settings_from(config, overrides))
+    log(message)
+    overrides = dict(overrides or {})
+    overrides["models"] = dict(overrides.get("models") or {}) | {"profile": settings.models.profile}
+    return settings, overrides
+
+
 def run_folder(settings: Settings, kind: str, out: str | None = None) -> Path:
     path = Path(out) if out else settings.paths.runs / f"{kind}-{time.strftime('%Y%m%d-%H%M%S')}"
     path.mkdir(parents=True, exist_ok=True)

@@ -10,7 +10,7 @@ import argparse
 import pandas as pd
 from prefect import flow, get_run_logger, task
 
-from flows.common import cli_overrides, retry_on_io, run_folder, settings_from, task_runner
+from flows.common import cli_overrides, retry_on_io, run_folder, settings_from, task_runner, with_profile
 
 
 @task(name="extract-chunk", retries=2, retry_delay_seconds=5, retry_condition_fn=retry_on_io)
@@ -38,13 +38,12 @@ def extract_flow(target: str, out: str | None = None, config: str | None = None,
     from clmer.features.extract import chunked, plan_jobs, summarise, write_run
     from clmer.features.feature_store import FeatureStore
 
-    overrides = overrides or {}
-    settings = settings_from(config, overrides)
+    logger = get_run_logger()
+    settings, overrides = with_profile(config, overrides, logger.info)
     run = run_folder(settings, "extract", out)
     jobs, kind = plan_jobs(target, settings)
     chunks = chunked([asdict(j) for j in jobs], settings.extract.chunk_size)
     (run / "chunks").mkdir(exist_ok=True)
-    logger = get_run_logger()
     logger.info("extracting %d clips from a %s in %d chunks", len(jobs), kind, len(chunks))
     futures = [extract_chunk_task.submit(c, config, overrides, str(run / "chunks" / f"chunk-{i:05d}.parquet"))
                for i, c in enumerate(chunks)]

@@ -16,11 +16,12 @@ from pathlib import Path
 
 from prefect import flow, get_run_logger
 
-from flows.common import cli_overrides, settings_from, task_runner, write_json
+from flows.common import cli_overrides, task_runner, with_profile, write_json
 from flows.evaluate import evaluate_flow
 from flows.extract import extract_flow
 from flows.reasoning import reasoning_flow
 from flows.register import register_flow
+from flows.reporting import gate_artifact
 from flows.train import train_flow
 from flows.validate import validate_flow
 
@@ -28,9 +29,8 @@ from flows.validate import validate_flow
 @flow(name="nightly-retrain")
 def nightly_retrain(corpus: str, config: str | None = None, overrides: dict | None = None,
                     cross_lingual: bool = True) -> dict:
-    overrides = overrides or {}
-    settings = settings_from(config, overrides)
     logger = get_run_logger()
+    settings, overrides = with_profile(config, overrides, logger.info)
     run = settings.paths.runs / f"nightly-{time.strftime('%Y%m%d-%H%M%S')}"
     validate_flow(corpus, str(run / "validate"), config, overrides)
     features = extract_flow.with_options(task_runner=task_runner(settings))(corpus, str(run / "extract"), config, overrides)
@@ -48,6 +48,7 @@ def nightly_retrain(corpus: str, config: str | None = None, overrides: dict | No
     summary = {"corpus": corpus, "features": features, "model_dir": model_dir, "evaluation": evaluation,
                "registration": registration}
     write_json(run / "summary.json", summary)
+    gate_artifact(registration, settings.mlflow.tracking_uri, summary)
     logger.info("nightly retrain done: %s", registration.get("decision"))
     return summary
 

@@ -3,7 +3,9 @@
     python -m flows.score_drop DROP [--model models:/clmer@champion] [--out DIR] [--config FILE]
 
 Triggered by the `clmer.drop.ready` event (prefect.yaml). Files whose content was scored before
-are skipped, so a repeated event or a re-run changes nothing.
+are skipped, so a repeated event or a re-run changes nothing. A run where some files failed ends in
+a Completed state named "Partial" (with a message saying how many); every run publishes a summary
+and a results table as artifacts.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import json
 from prefect import flow, get_run_logger, task
 
 from flows.common import retry_on_io, settings_from
+from flows.reporting import drop_artifacts, drop_state
 
 _scorers: dict = {}
 
@@ -68,7 +71,8 @@ def score_drop(drop: str, model: str = "models:/clmer@champion", out: str | None
     chunks = [f.result() for f in futures]
     summary = publish_task(p, chunks, out, model, config, overrides)
     logger.info("drop %s: %s", p["drop"], summary["status_counts"])
-    return summary
+    drop_artifacts(summary, chunks, out)
+    return drop_state(summary)
 
 
 def main() -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from prefect import flow, get_run_logger, task
 
-from flows.common import cli_overrides, settings_from
+from flows.common import cli_overrides, settings_from, with_profile
 
 
 def training_key(corpus: str, features: str, settings) -> str:
@@ -53,8 +53,7 @@ def train_task(corpus: str, features: str, out: str, config: str | None, overrid
 @flow(name="train")
 def train_flow(corpus: str, features: str, out: str | None = None, config: str | None = None,
                overrides: dict | None = None) -> str:
-    overrides = overrides or {}
-    settings = settings_from(config, overrides)
+    settings, overrides = with_profile(config, overrides, get_run_logger().info)
     out = out or str(settings.paths.runs / f"train-{training_key(corpus, features, settings)}")
     return train_task(corpus, features, out, config, overrides)
 

@@ -1,10 +1,13 @@
-"""Watch a folder and/or S3 prefixes for drops; emit `clmer.drop.ready` once per settled drop.
+"""Watch a folder and/or S3 prefixes for drops; emit `clmer.drop.ready` once per settled drop, and
+follow it until a scoring run for it completed.
 
     python -m flows.watcher [--folder Test_Data] [--s3 s3://bucket/prefix ...] [--settle 5] [--interval 2]
 
 A drop is ready when its listing (names, sizes, mtimes/ETags) stayed the same for `--settle`
-seconds. Each ready listing is emitted once (remembered in a state file across restarts); the
-scoring flow itself skips content it scored before, so a repeated event is harmless.
+seconds. Each ready listing is sent once and remembered in a state file across restarts, first as
+"sent", and as "done" only once a score-drop run for it completed: a run that crashed (a stop in the
+middle of scoring) or never appeared gets the drop sent again, up to `--attempts` times. The scoring
+flow skips content it scored before, so a repeated event never scores a file twice.
 Webhooks are Prefect Cloud only, hence a watcher process.
 """
 
@@ -16,6 +19,7 @@ import json
 import signal
 import time
 from pathlib import Path
+from typing import Callable
 
 from clmer import atomic
 from clmer.serving.drops import Settler, drop_source, listing_digest
@@ -32,16 +36,41 @@ def emit_ready(uri: str, digest: str, n_files: int) -> None:
                payload={"drop": uri, "listing": digest, "files": n_files})
 
 
+RunsFor = Callable[[str, float], list[dict]]  # (drop uri, sent at epoch s) -> score-drop runs since then
+WAITING = {"SCHEDULED", "PENDING", "RUNNING", "CANCELLING", "PAUSED"}
+
+
+def prefect_runs(deployment: str = "score-drop") -> RunsFor:
+    """Score-drop runs of one drop created since it was sent, read from the Prefect API (PREFECT_API_URL,
+    with PREFECT_API_AUTH_STRING when logins are on)."""
+    from clmer.serving.prefect_api import PrefectAPI, parse_time
+
+    api = PrefectAPI()
+
+    def runs(uri: str, since: float) -> list[dict]:
+        dep = api.deployments([deployment]).get(deployment)
+        if dep is None:
+            return []
+        return [r for r in api.flow_runs([dep["id"]], limit=100)
+                if r["parameters"].get("drop") == uri and parse_time(r["created"]).timestamp() >= since - 5]
+
+    return runs
+
+
 class Watcher:
-    def __init__(self, locations: list[str], settle: float, state_file: Path, emit=emit_ready):
+    def __init__(self, locations: list[str], settle: float, state_file: Path, emit=emit_ready,
+                 runs: RunsFor | None = None, attempts: int = 3, grace: float = 120.0, clock=time.time):
         self.sources = {loc: drop_source(loc) for loc in locations}
         self.settlers = {loc: Settler(settle) for loc in locations}
         self.state_file = state_file
-        self.emitted: dict[str, str] = json.loads(state_file.read_text()) if state_file.exists() else {}
-        self.emit = emit
+        loaded = json.loads(state_file.read_text()) if state_file.exists() else {}
+        # an older state file held only the digest: those drops were sent and are taken as done
+        self.state: dict[str, dict] = {k: v if isinstance(v, dict) else {"digest": v, "status": "done", "attempts": 1,
+                                                                          "sent_at": 0.0} for k, v in loaded.items()}
+        self.emit, self.runs, self.attempts, self.grace, self.clock = emit, runs, attempts, grace, clock
 
     def poll(self) -> list[str]:
-        """One look at every location; returns the drops emitted now."""
+        """One look at every location; returns the drops sent (or sent again) now."""
         fired = []
         for loc, source in self.sources.items():
             try:
@@ -49,12 +78,50 @@ class Watcher:
             except Exception as exc:  # S3 hiccup or a folder being moved: look again next time
                 print(f"watcher: cannot list {loc}: {exc}", flush=True)
                 continue
-            if self.settlers[loc].observe(files) and self.emitted.get(loc) != listing_digest(files):
-                self.emit(source.uri, listing_digest(files), len(files))
-                self.emitted[loc] = listing_digest(files)
-                atomic.write_text(self.state_file, json.dumps(self.emitted, indent=1))
+            entry = self.state.get(loc)
+            if self.settlers[loc].observe(files) and (entry is None or entry["digest"] != listing_digest(files)):
+                self._send(loc, source.uri, listing_digest(files), len(files), 1)
+                fired.append(loc)
+            elif entry is not None and entry["status"] == "sent" and self._follow(loc, source.uri, entry):
                 fired.append(loc)
         return fired
+
+    def _send(self, loc: str, uri: str, digest: str, n_files: int, attempt: int) -> None:
+        self.emit(uri, digest, n_files)
+        self.state[loc] = {"digest": digest, "files": n_files, "status": "sent", "attempts": attempt,
+                           "sent_at": self.clock()}
+        self._save()
+
+    def _follow(self, loc: str, uri: str, entry: dict) -> bool:
+        """Done once a run for the drop completed; sent again if its runs all ended otherwise, or none
+        appeared within the grace time. Returns True when it sent the drop again."""
+        if self.runs is None:  # nobody to ask: sending is all we can do
+            entry["status"] = "done"
+            self._save()
+            return False
+        try:
+            states = {r["state_type"] for r in self.runs(uri, entry["sent_at"])}
+        except Exception as exc:  # the server is restarting: ask again next time
+            print(f"watcher: cannot read the runs of {uri}: {type(exc).__name__}", flush=True)
+            return False
+        if "COMPLETED" in states:
+            entry["status"] = "done"
+            self._save()
+            print(f"drop scored: {uri}", flush=True)
+            return False
+        if states & WAITING or (not states and self.clock() - entry["sent_at"] < self.grace):
+            return False
+        if entry["attempts"] >= self.attempts:
+            entry["status"] = "gave_up"
+            self._save()
+            print(f"watcher: giving up on {uri} after {entry['attempts']} attempts (runs: {sorted(states)})", flush=True)
+            return False
+        print(f"watcher: sending {uri} again (runs so far: {sorted(states) or 'none'})", flush=True)
+        self._send(loc, uri, entry["digest"], entry.get("files", 0), entry["attempts"] + 1)
+        return True
+
+    def _save(self) -> None:
+        atomic.write_text(self.state_file, json.dumps(self.state, indent=1))
 
 
 def main() -> None:
@@ -64,12 +131,15 @@ def main() -> None:
     ap.add_argument("--settle", type=float, default=5.0)
     ap.add_argument("--interval", type=float, default=2.0)
     ap.add_argument("--state", default=".run/watcher_state.json")
+    ap.add_argument("--attempts", type=int, default=3, help="Send a drop at most this often (serve.drop_attempts).")
+    ap.add_argument("--grace", type=float, default=120.0, help="Seconds to wait for a run to appear (serve.drop_run_grace_s).")
     args = ap.parse_args()
     locations = args.folder + args.s3 or ["Test_Data"]
     for folder in args.folder:
         Path(folder).mkdir(parents=True, exist_ok=True)
     Path(args.state).parent.mkdir(parents=True, exist_ok=True)
-    watcher = Watcher(locations, args.settle, Path(args.state))
+    watcher = Watcher(locations, args.settle, Path(args.state), runs=prefect_runs(), attempts=args.attempts,
+                      grace=args.grace)
     stop = []
     signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
     print(f"watching {', '.join(locations)} (settle {args.settle} s)", flush=True)

@@ -1,6 +1,7 @@
-"""The `clmer` command: one sub-command per stage (`commands`), the model store (`models`)."""
+"""The `clmer` command: one sub-command per stage (`commands`), the model store (`models`), the
+services (`ops`)."""
 
-from clmer.cli import commands, models  # noqa: F401  (importing registers the sub-commands)
-from clmer.cli.common import app
+from clmer.cli import commands, models, ops  # noqa: F401  (importing registers the sub-commands)
+from clmer.cli.common import app, main
 
-__all__ = ["app"]
+__all__ = ["app", "main"]

@@ -2,7 +2,7 @@
 
 import sys
 
-from clmer.cli import app
+from clmer.cli import main
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(app())
+    sys.exit(main())

@@ -1,5 +1,6 @@
 """The stage commands: demo-data, validate, decode, extract, train, evaluate, train-explainer, register,
-explain, score, serve, stop, benchmark. Every heavy import happens inside a command."""
+explain, score, benchmark (serve, stop and status are in `ops`). Every heavy import happens inside a command;
+what a user typed is checked first (clmer/cli/errors.py), so a wrong path is one line, not a traceback."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import typer
 from rich.table import Table
 
 from clmer.cli.common import app, console, run_dir, settings
+from clmer.cli.errors import UserError, need_corpus, need_path
 
 
 @app.command("demo-data")
@@ -45,6 +47,7 @@ def validate(
     """Check a corpus: manifest rules, media probes, data contracts. Exit 1 if unusable."""
     from clmer.data.validate import validate_corpus
 
+    need_path(corpus, "a corpus folder (label.csv + Raw/)")
     run = run_dir("validate", out)
     report = validate_corpus(corpus, run, flavour=flavour, max_reject_fraction=max_reject,
                              max_bytes=settings().limits.max_file_bytes)
@@ -78,8 +81,11 @@ def decode(
     from clmer.data import media
 
     cfg = settings()
+    need_path(target, "a media file or a corpus folder")
     files = [target] if target.is_file() else sorted(
         p for p in (target / "Raw").rglob("*") if p.suffix.lower() in cfg.scoring.video_extensions)
+    if not files:
+        raise UserError(f"{target}: no video files under {target / 'Raw'}; give a media file or a corpus folder")
     rows = []
     t0 = time.perf_counter()
     for f in files:
@@ -121,7 +127,10 @@ def extract(
     from clmer.features.feature_store import FeatureStore
 
     cfg = settings(_profile_overrides(profile))
+    need_path(target, "a corpus folder, a folder of videos or a video file")
     jobs, kind = plan_jobs(target, cfg)
+    if not jobs:
+        raise UserError(f"{target}: no videos found (extensions {', '.join(cfg.scoring.video_extensions[:4])}, ...)")
     store = FeatureStore(cfg.paths.feature_store)
     run = run_dir("extract", out)
     with Progress(console=console, transient=True) as bar:
@@ -167,6 +176,7 @@ def train(
     """Train the fusion model: supervised warm-up + cross-lingual alignment, then RLVR on the policy."""
     from clmer import pipeline
 
+    need_corpus(corpus)
     cfg = settings(_profile_overrides(profile))
     run = run_dir("train", out)
     feats = _features_for(corpus, features, cfg, run)
@@ -190,6 +200,8 @@ def evaluate(
     from clmer import pipeline
     from clmer.model.evaluate import table
 
+    need_corpus(corpus)
+    need_path(model, "a model folder (with model.json) or a train run folder")
     cfg = settings(_profile_overrides(profile))
     model_dir = model / "model" if (model / "model" / "model.json").exists() else model
     run = run_dir("evaluate", out)
@@ -216,6 +228,7 @@ def train_explainer(
 
     overrides = _profile_overrides(profile) | ({"reasoning": {"max_steps": steps}} if steps else {})
     cfg = settings(overrides)
+    need_corpus(corpus)
     feats = _features_for(corpus, features, cfg, run)
     path = pipeline.train_reasoning(run, corpus, feats, cfg,
                                     log=lambda r: console.print(f"  step {r.get('step')}: reward {r['reward']:.3f}")
@@ -235,6 +248,9 @@ def register(
     """Log a training run to MLflow and register it: challenger, champion only if it beats the champion."""
     from clmer import pipeline
 
+    need_corpus(corpus)
+    if not (run / "model" / "model.json").exists():
+        raise UserError(f"{run}: not a train run folder (no model/model.json); give the folder `clmer train` wrote")
     cfg = settings(_profile_overrides(profile))
     if evaluation is None:
         feats = _features_for(corpus, None, cfg, run)
@@ -259,6 +275,7 @@ def explain(
     from clmer.features.extract import ClipJob
     from clmer.explain.report_html import write_report
 
+    need_path(clip, "a video file")
     cfg = settings()
     scorer = pipeline.load_scorer(model, cfg)
     features = scorer.extract([ClipJob(clip=clip.name, path=str(clip), transcript=transcript, language=language)])
@@ -287,6 +304,7 @@ def score(
     from clmer import pipeline
     from clmer.serving.drop_scoring import score_drop
 
+    need_path(path, "a folder of videos, a video file or an s3://bucket/prefix")
     cfg = settings()
     out_dir = out or cfg.scoring.out_dir
     scorer = pipeline.load_scorer(model, cfg)
@@ -294,30 +312,6 @@ def score(
     console.print(f"{summary['scored']} file(s) scored, {summary['skipped']} already scored; "
                   + ", ".join(f"{k}: {v}" for k, v in summary["status_counts"].items()))
     console.print(f"results: {summary['combined_results']}")
-
-
-@app.command()
-def serve(
-    s3: Optional[list[str]] = typer.Option(None, "--s3", help="Also watch these S3 prefixes (s3://bucket/prefix)."),
-    no_watcher: bool = typer.Option(False, help="Do not start the drop watcher."),
-) -> None:
-    """Start Prefect server + worker, MLflow server and the drop watcher on 127.0.0.1; deploy prefect.yaml."""
-    from clmer.serving import services
-
-    cfg = settings({"serve": {"watch_s3": s3}} if s3 else None)
-    info = services.serve(cfg, watcher=not no_watcher)
-    console.print(f"Prefect UI: {info['prefect_ui']}\nMLflow UI:  {info['mlflow_ui']}\n"
-                  f"logs and pid files: {info['run_dir']}\ndrop videos into: {', '.join(cfg.serve.watch_folders)}"
-                  + (f", {', '.join(cfg.serve.watch_s3)}" if cfg.serve.watch_s3 else "") + "\nstop with: clmer stop")
-
-
-@app.command()
-def stop() -> None:
-    """Stop exactly the processes `clmer serve` started (by pid file)."""
-    from clmer.serving import services
-
-    stopped = services.stop(settings())
-    console.print("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
 
 
 @app.command()

@@ -1,7 +1,9 @@
-"""What every `clmer` sub-command shares: the Typer app, the console, the settings from --config."""
+"""What every `clmer` sub-command shares: the Typer app, the console, the settings from --config, and
+`main`, which turns any error into one line (exit 1) unless --debug asks for the traceback."""
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 from typing import Optional
@@ -12,17 +14,30 @@ from rich.console import Console
 app = typer.Typer(
     help="CLMER: cross-lingual multimodal explainable emotion recognition on video.",
     no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain click help: flags without a '<bool>' type column
 )
 console = Console(soft_wrap=True)
-_state: dict = {"config": None}
+err_console = Console(stderr=True, soft_wrap=True)
+_state: dict = {"config": None, "debug": False}
+
+
+def _version(value: bool) -> None:
+    if value:
+        from clmer import __version__
+
+        console.print(f"clmer {__version__}")
+        raise typer.Exit()
 
 
 @app.callback()
 def _main(
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML settings file (see clmer/config.py)."),
+    debug: bool = typer.Option(False, "--debug", help="Show the full traceback when a command fails."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
 ) -> None:
     """Global options."""
     _state["config"] = config
+    _state["debug"] = debug
 
 
 def settings(overrides: dict | None = None):
@@ -36,3 +51,22 @@ def run_dir(kind: str, out: Path | None) -> Path:
         return out
     stamp = time.strftime("%Y%m%d-%H%M%S")
     return settings().paths.runs / f"{kind}-{stamp}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The `clmer` console script: one line and exit 1 on any error; `--debug` re-raises it."""
+    from clmer.cli.errors import one_line
+
+    try:
+        app(args=argv)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+        return 130
+    except Exception as exc:
+        if _state["debug"] or "--debug" in (argv if argv is not None else sys.argv):
+            raise
+        err_console.print(f"error: {one_line(exc)}", markup=False, highlight=False)
+        return 1
+    return 0

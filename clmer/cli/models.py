@@ -11,7 +11,8 @@ from rich.table import Table
 
 from clmer.cli.common import app, console, settings
 
-models_app = typer.Typer(help="The local model store: list, pull (network), make-tiny.", no_args_is_help=True)
+models_app = typer.Typer(help="The local model store: list, pull (network), make-tiny.", no_args_is_help=True,
+                        rich_markup_mode=None)
 app.add_typer(models_app, name="models")
 
 

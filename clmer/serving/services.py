@@ -1,44 +1,69 @@
-"""`clmer serve` / `clmer stop`: the local services of a CLMER installation, on 127.0.0.1.
+"""`clmer serve` / `clmer stop`: the local services of a CLMER installation.
 
-Starts a Prefect server, the MLflow server (mlflow/server.sh), deploys prefect.yaml into a process
-work pool, then starts a worker for that pool and the drop watcher. Each process gets its own
-session (so stop ends its children too), a pid file and a log under `serve.run_dir`.
-This module launches programs; it imports neither Prefect nor MLflow.
+Starts a Prefect server and the MLflow server (mlflow/server.sh), recovers runs orphaned by an earlier
+stop, deploys prefect.yaml into a process work pool, then starts a worker for that pool and the drop
+watcher. Ports are checked first; beyond loopback, logins are required (clmer/serving/auth.py).
+`serve` remembers the settings it started with (`serve.json` in serve.run_dir): called again with
+other settings it restarts what depends on them. This module launches programs; it imports neither
+Prefect nor MLflow.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
-import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 from clmer.config import Settings
+from clmer.serving import auth as auth_mod
+from clmer.serving import processes as proc
+from clmer.serving.prefect_api import PrefectAPI
 
 PROJECT = Path(__file__).resolve().parents[2]
+SERVERS = ("prefect-server", "mlflow")
+RUNNERS = ("worker", "watcher")
 SERVICES = ("watcher", "worker", "mlflow", "prefect-server")  # stop order: reverse of start
+STATE = "serve.json"
 
 
-def _env(settings: Settings, extra: dict | None = None) -> dict:
+def run_dir_of(settings: Settings) -> Path:
+    path = Path(settings.serve.run_dir)
+    return path if path.is_absolute() else PROJECT / path
+
+
+def urls(settings: Settings) -> dict[str, str]:
     s = settings.serve
-    env = dict(os.environ)
+    host = "127.0.0.1" if s.host in ("0.0.0.0", "::") else s.host  # where this machine reaches them
+    return {"prefect_api": f"http://{host}:{s.prefect_port}/api", "prefect_ui": f"http://{host}:{s.prefect_port}",
+            "mlflow": f"http://{host}:{s.mlflow_port}"}
+
+
+def _env(settings: Settings, extra: dict | None = None, auth: auth_mod.Auth | None = None) -> dict:
+    """A client's environment (worker, watcher, flows, deploy): the stack's addresses and, with auth on,
+    the Prefect auth string and the pipeline's MLflow account; never a server-only secret."""
+    s = settings.serve
+    u = urls(settings)
+    env = auth_mod.client_env_without_server_secrets(dict(os.environ) | (extra or {}))
     env.update({
-        "PREFECT_API_URL": f"http://{s.host}:{s.prefect_port}/api",
+        "PREFECT_API_URL": u["prefect_api"],
         "PREFECT_HOME": env.get("PREFECT_HOME", str(PROJECT / ".prefect")),
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "PREFECT_WORKER_QUERY_SECONDS": str(s.worker_poll_seconds),
-        "MLFLOW_TRACKING_URI": f"http://{s.host}:{s.mlflow_port}",
+        "MLFLOW_TRACKING_URI": u["mlflow"],
         "CLMER_PROJECT_DIR": str(PROJECT),
         "CLMER_WORK_POOL": s.work_pool,
         "CLMER_CORPUS": s.corpus,
+        "CLMER_PROFILE": settings.models.profile,
         "GX_ANALYTICS_ENABLED": "False",
         "MLFLOW_ENABLE_TELEMETRY": "false",
         "DO_NOT_TRACK": "1",
     })
-    env.update(extra or {})
+    if auth is not None:
+        env.update(auth.client_env())
     return env
 
 
@@ -47,110 +72,151 @@ def _bin(name: str) -> str:
     return str(here) if here.exists() else name
 
 
-def _project_sqlite(uri: str) -> str:
-    """A relative sqlite:/// path means relative to the project (where mlflow/server.sh lives)."""
-    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
-        return "sqlite:///" + str((PROJECT / uri.removeprefix("sqlite:///")).resolve())
-    return uri
+def _project_path(value: str) -> str:
+    """A relative sqlite:/// path or folder means relative to the project (where mlflow/server.sh lives)."""
+    if value.startswith("sqlite:///") and not value.startswith("sqlite:////"):
+        return "sqlite:///" + str((PROJECT / value.removeprefix("sqlite:///")).resolve())
+    return value if "://" in value else str((PROJECT / value).resolve())
 
 
-def _start(name: str, cmd: list[str], env: dict, run_dir: Path) -> int:
-    run_dir.mkdir(parents=True, exist_ok=True)
-    pid_file = run_dir / f"{name}.pid"
-    if pid_file.exists() and _alive(int(pid_file.read_text())):
-        return int(pid_file.read_text())
-    log = open(run_dir / f"{name}.log", "ab")
-    proc = subprocess.Popen(cmd, env=env, cwd=PROJECT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    pid_file.write_text(str(proc.pid))
-    return proc.pid
+def _fingerprints(settings: Settings, auth: auth_mod.Auth, watcher: bool) -> dict[str, str]:
+    """What each group of services was started with: a change means a restart of that group."""
+    s = settings.serve
+    servers = {"host": s.host, "ports": [s.prefect_port, s.mlflow_port], "auth": auth.enabled,
+               "backend": os.environ.get("MLFLOW_BACKEND_STORE_URI", s.mlflow_backend_store),
+               "artifacts": os.environ.get("MLFLOW_ARTIFACTS_DESTINATION", s.mlflow_artifacts)}
+    runners = {"settings": settings.model_dump(mode="json"), "watcher": watcher,
+               "config": os.environ.get("CLMER_CONFIG")}
+    digest = lambda d: hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return {"servers": digest(servers), "runners": digest(runners)}
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except OSError:
-        return False
-    try:  # a zombie child of ours is not alive
-        return os.waitpid(pid, os.WNOHANG) == (0, 0)
-    except ChildProcessError:
-        return True
-
-
-def _wait_http(url: str, seconds: float, name: str, run_dir: Path) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as resp:
-                if resp.status < 500:
-                    return
-        except OSError:
-            time.sleep(0.5)
-    log = (run_dir / f"{name}.log").read_text(errors="replace")[-2000:] if (run_dir / f"{name}.log").exists() else ""
-    raise RuntimeError(f"{name} did not answer at {url} within {seconds:.0f} s\n{log}")
+def _restart_changed(run_dir: Path, new: dict, log) -> list[str]:
+    """Stop the groups whose fingerprint changed since the last serve; returns what was stopped."""
+    path = run_dir / STATE
+    old = json.loads(path.read_text()) if path.exists() else {}
+    if not old:
+        return []
+    if old.get("servers") != new["servers"] and any(proc.running(run_dir, n) for n in SERVERS):
+        log("server settings (host, ports, stores or auth) changed since the last serve: restarting every service")
+        return [n for n in SERVICES if proc.stop(run_dir, n, 30)]
+    if old.get("runners") != new["runners"] and any(proc.running(run_dir, n) for n in RUNNERS):
+        log("settings or model profile changed since the last serve: restarting the worker and the watcher")
+        return [n for n in ("watcher", "worker") if proc.stop(run_dir, n, 30)]
+    return []
 
 
 def _run(cmd: list[str], env: dict, what: str) -> None:
-    proc = subprocess.run(cmd, env=env, cwd=PROJECT, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise RuntimeError(f"{what} failed ({' '.join(cmd)}):\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+    done = subprocess.run(cmd, env=env, cwd=PROJECT, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise proc.ServiceError(f"{what} failed ({' '.join(cmd[:4])} ...):\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
 
 
-def serve(settings: Settings, extra_env: dict | None = None, watcher: bool = True) -> dict:
-    """Start everything; returns the addresses. Idempotent: running services are left alone."""
+def _start_servers(settings: Settings, env: dict, auth: auth_mod.Auth, run_dir: Path) -> dict[str, float]:
+    """Prefect server and MLflow server (ports checked before either starts); returns health times."""
     s = settings.serve
-    run_dir = PROJECT / s.run_dir if not Path(s.run_dir).is_absolute() else Path(s.run_dir)
-    env = _env(settings, extra_env)
-    prefect = _bin("prefect")
-    _start("prefect-server", [prefect, "server", "start", "--host", s.host, "--port", str(s.prefect_port)], env, run_dir)
-    mlflow_env = env | {"MLFLOW_HOST": s.host, "MLFLOW_PORT": str(s.mlflow_port), "PYTHON": sys.executable}
-    mlflow_env.setdefault("MLFLOW_BACKEND_STORE_URI", _project_sqlite(s.mlflow_backend_store))
-    mlflow_env.setdefault("MLFLOW_ARTIFACTS_DESTINATION", str((PROJECT / s.mlflow_artifacts).resolve())
-                          if "://" not in s.mlflow_artifacts else s.mlflow_artifacts)
-    _start("mlflow", ["bash", str(PROJECT / "mlflow" / "server.sh")], mlflow_env, run_dir)
-    _wait_http(f"http://{s.host}:{s.prefect_port}/api/health", 120, "prefect-server", run_dir)
-    _wait_http(f"http://{s.host}:{s.mlflow_port}/health", 120, "mlflow", run_dir)
-    _run([prefect, "work-pool", "create", s.work_pool, "--type", "process", "--overwrite"], env, "creating the work pool")
-    _run([prefect, "--no-prompt", "deploy", "--all", "--prefect-file", str(PROJECT / "prefect.yaml")], env, "deploying")
-    _start("worker", [prefect, "worker", "start", "--pool", s.work_pool, "--type", "process"], env, run_dir)
-    if watcher:
+    need = [n for n in SERVERS if not proc.running(run_dir, n)]
+    ports = {"prefect-server": (s.prefect_port, "serve.prefect_port"), "mlflow": (s.mlflow_port, "serve.mlflow_port")}
+    for name in need:
+        proc.check_port_free(s.host, ports[name][0], name, ports[name][1])
+    if "prefect-server" in need:
+        proc.start("prefect-server", [_bin("prefect"), "server", "start", "--host", s.host, "--port", str(s.prefect_port)],
+                   env | auth.prefect_server_env(), run_dir, PROJECT)
+    if "mlflow" in need:
+        mlflow_env = env | {"MLFLOW_HOST": s.host, "MLFLOW_PORT": str(s.mlflow_port), "PYTHON": sys.executable,
+                            "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}  # no job-runner pool: CLMER runs no MLflow jobs
+        mlflow_env.setdefault("MLFLOW_BACKEND_STORE_URI", _project_path(s.mlflow_backend_store))
+        mlflow_env.setdefault("MLFLOW_ARTIFACTS_DESTINATION", _project_path(s.mlflow_artifacts))
+        if auth.enabled:
+            ini = auth_mod.write_mlflow_auth_config(run_dir / "mlflow_auth.ini", _project_path(s.mlflow_auth_store))
+            mlflow_env |= auth.mlflow_server_env(ini) | {"MLFLOW_APP_NAME": "basic-auth"}
+        proc.start("mlflow", ["bash", str(PROJECT / "mlflow" / "server.sh")], mlflow_env, run_dir, PROJECT)
+    u = urls(settings)
+    timings = {}
+    for name, url, port in (("prefect-server", f"{u['prefect_api']}/health", s.prefect_port),
+                            ("mlflow", f"{u['mlflow']}/health", s.mlflow_port)):
+        pid = proc.running(run_dir, name)
+        if pid is None:
+            raise proc.ServiceError(f"{name} is not running; its log ends:\n{proc.log_tail(run_dir, name)}")
+        timings[name] = round(proc.wait_healthy(url, pid, port, s.startup_timeout_s, name, run_dir), 1)
+    return timings
+
+
+def serve(settings: Settings, extra_env: dict | None = None, watcher: bool = True, log=print) -> dict:
+    """Start what is not running; returns the addresses, timings and what was recovered. Idempotent."""
+    t0 = time.monotonic()
+    s = settings.serve
+    auth = auth_mod.resolve(settings, dict(os.environ) | (extra_env or {}))  # before anything starts
+    run_dir = run_dir_of(settings)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    env = _env(settings, extra_env, auth)
+    fingerprints = _fingerprints(settings, auth, watcher)
+    restarted = _restart_changed(run_dir, fingerprints, log)
+    timings = _start_servers(settings, env, auth, run_dir)
+    accounts = auth_mod.ensure_mlflow_accounts(urls(settings)["mlflow"], auth)
+    recovered = {"crashed": [], "resent": []}
+    if not proc.running(run_dir, "worker"):
+        prefect = _bin("prefect")
+        _run([prefect, "work-pool", "create", s.work_pool, "--type", "process", "--overwrite"], env, "creating the work pool")
+        _run([prefect, "--no-prompt", "deploy", "--all", "--prefect-file", str(PROJECT / "prefect.yaml")], env, "deploying")
+        recovered = recover_orphans(settings, auth)
+        proc.start("worker", [prefect, "worker", "start", "--pool", s.work_pool, "--type", "process"], env, run_dir, PROJECT)
+    if watcher and not proc.running(run_dir, "watcher"):
         cmd = [sys.executable, "-m", "flows.watcher", "--state", str(run_dir / "watcher_state.json"),
-               "--settle", str(settings.scoring.settle_seconds)]
+               "--settle", str(settings.scoring.settle_seconds), "--attempts", str(s.drop_attempts),
+               "--grace", str(s.drop_run_grace_s)]
         for folder in s.watch_folders:
             cmd += ["--folder", folder]
         for prefix in s.watch_s3:
             cmd += ["--s3", prefix]
-        _start("watcher", cmd, env, run_dir)
-    return {"prefect_ui": f"http://{s.host}:{s.prefect_port}", "mlflow_ui": f"http://{s.host}:{s.mlflow_port}",
-            "run_dir": str(run_dir)}
+        proc.start("watcher", cmd, env, run_dir, PROJECT)
+    (run_dir / STATE).write_text(json.dumps(fingerprints | {"profile": settings.models.profile, "auth": auth.enabled,
+                                                            "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+                                 + "\n")
+    u = urls(settings)
+    return {"prefect_ui": u["prefect_ui"], "mlflow_ui": u["mlflow"], "run_dir": str(run_dir), "auth": auth.enabled,
+            "accounts": accounts, "recovered": recovered, "restarted": restarted, "health_s": timings,
+            "seconds": round(time.monotonic() - t0, 1), "profile": settings.models.profile,
+            "exports": exports(settings, env, auth)}
+
+
+def recover_orphans(settings: Settings, auth: auth_mod.Auth) -> dict:
+    from clmer.serving.recovery import recover
+
+    return recover(PrefectAPI(urls(settings)["prefect_api"], auth.client_env().get(auth_mod.PREFECT_AUTH)),
+                   settings.serve.work_pool)
+
+
+def exports(settings: Settings, env: dict, auth: auth_mod.Auth) -> str:
+    """The shell line that points the `prefect` and `mlflow` CLIs at this stack (never a secret)."""
+    line = (f"export PREFECT_API_URL={env['PREFECT_API_URL']} PREFECT_HOME={env['PREFECT_HOME']} "
+            f"MLFLOW_TRACKING_URI={env['MLFLOW_TRACKING_URI']}")
+    if auth.enabled:
+        line += (f"\n# logins on: also export {auth_mod.PREFECT_AUTH}, {auth_mod.WRITER_USER} and "
+                 f"{auth_mod.WRITER_PASSWORD} (or your own account) from your secrets file")
+    return line
 
 
 def stop(settings: Settings, timeout: float = 30.0) -> list[str]:
-    """End exactly the processes `serve` started (by pid file), their children with them."""
-    s = settings.serve
-    run_dir = PROJECT / s.run_dir if not Path(s.run_dir).is_absolute() else Path(s.run_dir)
+    """End exactly the processes `serve` started (by pid file), their children with them. Runs the
+    stopped worker left active are marked crashed while the server still answers; the next serve
+    sends their drops again."""
+    run_dir = run_dir_of(settings)
     stopped = []
     for name in SERVICES:
-        pid_file = run_dir / f"{name}.pid"
-        if not pid_file.exists():
-            continue
-        pid = int(pid_file.read_text())
-        if _alive(pid):
-            _signal_group(pid, signal.SIGTERM)
-            deadline = time.monotonic() + timeout
-            while _alive(pid) and time.monotonic() < deadline:
-                time.sleep(0.2)
-            if _alive(pid):  # the Prefect worker waits ~20 s on the first SIGTERM; a second ends it
-                _signal_group(pid, signal.SIGKILL)
+        if name == "mlflow" and "worker" in stopped and proc.running(run_dir, "prefect-server"):
+            _crash_left_runs(settings)
+        if proc.stop(run_dir, name, timeout):
             stopped.append(name)
-        pid_file.unlink(missing_ok=True)
     return stopped
 
 
-def _signal_group(pid: int, sig: int) -> None:
+def _crash_left_runs(settings: Settings) -> None:
+    from clmer.serving.recovery import crash_orphans
+
     try:
-        os.killpg(pid, sig)
-    except OSError:
-        try:
-            os.kill(pid, sig)
-        except OSError:
-            pass
+        auth = auth_mod.resolve(settings)
+        crash_orphans(PrefectAPI(urls(settings)["prefect_api"], auth.client_env().get(auth_mod.PREFECT_AUTH)),
+                      settings.serve.work_pool)
+    except Exception as exc:  # the next serve recovers them anyway
+        print(f"could not mark the stopped worker's runs crashed now ({type(exc).__name__}); the next serve will")

@@ -3,6 +3,8 @@
 import subprocess
 import sys
 
+import pytest
+
 from typer.testing import CliRunner
 
 from clmer.cli import app
@@ -62,3 +64,45 @@ def test_validate_passes_demo_and_fails_bad_corpus_naming_all_three(demo_corpus,
 
     q = pd.read_csv(tmp_path / "badrun" / "quarantine.csv")
     assert {"v1", "v5", "v6"} <= set(q["video_id"])
+
+
+def _clmer(args, tmp_path, **env):
+    import os
+
+    from tests.conftest import ROOT
+
+    full = dict(os.environ) | {"PYTHONPATH": str(ROOT)} | env
+    return subprocess.run([sys.executable, "-m", "clmer.cli", *args], capture_output=True, text=True, env=full,
+                          cwd=tmp_path, timeout=300)
+
+
+def test_wrong_paths_fail_in_one_line_naming_the_path(tmp_path):
+    (tmp_path / "nolabel" / "Raw").mkdir(parents=True)
+    cases = [(["score", "/nope"], "/nope"), (["decode", "/nope"], "/nope"), (["extract", "/nope"], "/nope"),
+             (["train", "--corpus", "/nope"], "/nope"), (["train", "--corpus", str(tmp_path / "nolabel")], "no label.csv"),
+             (["validate", "/nope"], "/nope")]
+    for args, needle in cases:
+        proc = _clmer(args, tmp_path)
+        assert proc.returncode == 1, (args, proc.stdout, proc.stderr)
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: ") and needle in lines[0], (args, proc.stderr)
+        assert not (tmp_path / "Test_Results").exists()  # nothing written
+    debug = _clmer(["--debug", "score", "/nope"], tmp_path)
+    assert debug.returncode == 1 and "Traceback" in debug.stderr and "UserError" in debug.stderr
+
+
+def test_version_and_plain_help():
+    from clmer import __version__
+
+    assert runner.invoke(app, ["--version"]).output.strip() == f"clmer {__version__}"
+    text = runner.invoke(app, ["serve", "--help"]).output
+    assert "--no-no-watcher" not in text and "<bool>" not in text and "--no-watcher" in text
+
+
+@pytest.mark.slow
+def test_scoring_before_any_model_is_registered_says_what_to_do(tmp_path):
+    (tmp_path / "drop").mkdir()
+    proc = _clmer(["score", str(tmp_path / "drop")], tmp_path, MLFLOW_TRACKING_URI=f"sqlite:///{tmp_path / 'm.db'}")
+    assert proc.returncode == 1
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: no registered model") and "nightly" in last and "Traceback" not in proc.stderr

@@ -1,0 +1,85 @@
+"""What an operator sees on a flow run's Artifacts tab, and the state that tells a partial drop from a
+clean one. Every run publishes a markdown summary; score-drop adds its results table, the nightly
+retrain the champion gate's decision with both models' numbers and links into MLflow.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.states import Completed, State
+
+RESULT_COLUMNS = ["file", "status", "polarity", "confidence", "language", "model_version", "error"]
+
+
+def public_url(url: str) -> str:
+    """A URL without any user:password@ in it: artifacts are readable by everyone with UI access."""
+    parts = urlsplit(url)
+    if parts.username or parts.password:
+        parts = parts._replace(netloc=parts.hostname + (f":{parts.port}" if parts.port else ""))
+    return urlunsplit(parts)
+
+
+def drop_artifacts(summary: dict, chunks: list[dict], out: str) -> None:
+    counts = summary["status_counts"]
+    reports = Path(out) / "Test_Supplements" / "video_emotion_results"
+    lines = [f"# Drop `{summary['drop']}`", "",
+             f"{summary['scored']} file(s) scored now, {summary['skipped']} scored before (same content).", "",
+             "| status | files |", "|---|---|"] + [f"| {k} | {v} |" for k, v in sorted(counts.items())]
+    lines += ["", f"* results table: [{summary['combined_results']}]({Path(summary['combined_results']).resolve().as_uri()})",
+              f"* per-clip reports (JSON + HTML): [{reports}]({reports.resolve().as_uri()})"]
+    failed = [r for c in chunks for r in c["predictions"] if r.get("status") == "failed"]
+    if failed:
+        lines += ["", "## Failed files", ""] + [f"* `{r['file']}`: {r.get('error')}" for r in failed[:50]]
+    create_markdown_artifact("\n".join(lines), key="score-drop-summary", description="what this drop run did")
+    rows = [{c: _cell(r.get(c)) for c in RESULT_COLUMNS} for c_ in chunks for r in c_["predictions"]]
+    if rows:
+        create_table_artifact(rows, key="score-drop-results", description="one row per file scored in this run")
+
+
+def _cell(value):
+    if value is None or (isinstance(value, float) and value != value):
+        return ""
+    return round(value, 3) if isinstance(value, float) else value
+
+
+def drop_state(summary: dict) -> State:
+    """Completed, named "Partial" with a message when some files failed: a green run must mean every
+    file was scored."""
+    counts = summary["status_counts"]
+    failed = counts.get("failed", 0)
+    if failed:
+        return Completed(name="Partial", data=summary,
+                         message=f"{failed} of {summary['scored']} file(s) failed; see {summary['combined_results']}")
+    return Completed(data=summary, message=f"{summary['scored']} file(s) scored, {summary['skipped']} skipped")
+
+
+def gate_artifact(registration: dict, tracking_uri: str, summary: dict) -> None:
+    """The champion gate's decision, challenger vs champion, and where to look in MLflow."""
+    new, old = registration.get("challenger") or {}, registration.get("champion") or {}
+    name, version = registration.get("name"), registration.get("version")
+    lines = [f"# Nightly retrain: {registration.get('decision')}", "",
+             f"Model `{name}` version {version}; gate split `{new.get('split', '?')}`.", "",
+             "| model | WAR | UAR | clips |", "|---|---|---|---|",
+             f"| challenger v{version} | {_num(new.get('war'))} | {_num(new.get('uar'))} | {new.get('n', '')} |"]
+    if old:
+        lines.append(f"| champion | {_num(old.get('war'))} | {_num(old.get('uar'))} | {old.get('n', '')} |")
+    else:
+        lines.append("| champion | none yet | | |")
+    ui = public_url(tracking_uri)
+    if ui.startswith(("http://", "https://")):
+        run = f"{ui}/#/experiments/{registration.get('experiment_id')}/runs/{registration.get('run_id')}"
+        lines += ["", f"* MLflow run: [{registration.get('run_id')}]({run})",
+                  f"* model version: [{name} v{version}]({ui}/#/models/{name}/versions/{version})"]
+    else:
+        lines += ["", f"* MLflow run `{registration.get('run_id')}` in the local store `{ui}` "
+                  f"(open it with `mlflow ui --backend-store-uri {ui}`)"]
+    lines += ["", "## Inputs", "", f"* corpus: `{summary.get('corpus')}`", f"* features: `{summary.get('features')}`",
+              f"* model folder: `{summary.get('model_dir')}`", f"* evaluation: `{summary.get('evaluation')}`"]
+    create_markdown_artifact("\n".join(lines), key="nightly-gate", description="champion gate decision")
+
+
+def _num(value) -> str:
+    return f"{value:.3f}" if isinstance(value, (int, float)) else ""

@@ -1,0 +1,172 @@
+"""`clmer serve` before anything starts: ports, logins, secrets files, pid files, restarts on changed
+settings, and the watcher that records a drop as done only when its run completed."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from clmer.config import load_settings
+from clmer.serving import auth, processes, services
+from tests.conftest import ROOT
+
+SENTINELS = {auth.PREFECT_AUTH: "pipeline:SENTINEL-PREFECT-1a2b", auth.WRITER_USER: "clmer-pipeline",
+             auth.WRITER_PASSWORD: "SENTINEL-WRITER-3c4d", auth.ADMIN_PASSWORD: "SENTINEL-ADMIN-5e6f",
+             auth.FLASK_KEY: "SENTINEL-FLASK-7a8b"}
+
+
+def _settings(tmp_path, **serve):
+    return load_settings(None, {"serve": {"run_dir": str(tmp_path / "run")} | serve})
+
+
+@pytest.fixture
+def clean_env(monkeypatch):
+    for name in auth.KNOWN + (auth.SECRETS_FILE,):
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_a_taken_port_fails_before_anything_starts_naming_port_and_holder(tmp_path, clean_env):
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        s = _settings(tmp_path, prefect_port=port, mlflow_port=port + 1 if port < 65000 else port - 1)
+        with pytest.raises(processes.ServiceError) as err:
+            services.serve(s, watcher=False)
+    text = str(err.value)
+    assert f"port {port}" in text and f"pid {os.getpid()}" in text and "serve.prefect_port" in text
+    assert not list((tmp_path / "run").glob("*.pid"))  # nothing was started
+
+
+def test_non_loopback_without_auth_is_refused_naming_the_settings(tmp_path, clean_env):
+    with pytest.raises(auth.AuthError) as err:
+        services.serve(_settings(tmp_path, host="0.0.0.0"), watcher=False)
+    text = str(err.value)
+    assert "serve.auth" in text and all(name in text for name in auth.REQUIRED)
+    assert not list((tmp_path / "run").glob("*.pid"))
+
+
+def test_serve_cli_refuses_an_open_bind_in_one_line(tmp_path, clean_env):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("serve:\n  host: 0.0.0.0\n")
+    env = dict(os.environ) | {"PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, "-m", "clmer.cli", "--config", str(cfg), "serve"], capture_output=True,
+                          text=True, env=env, cwd=tmp_path, timeout=120)
+    assert proc.returncode == 1
+    assert proc.stderr.startswith("error: serve.host=0.0.0.0") and "Traceback" not in proc.stderr + proc.stdout
+
+
+def test_auth_on_names_exactly_the_missing_secrets(tmp_path, clean_env, monkeypatch):
+    monkeypatch.setenv(auth.PREFECT_AUTH, SENTINELS[auth.PREFECT_AUTH])
+    with pytest.raises(auth.AuthError) as err:
+        auth.resolve(_settings(tmp_path, auth=True))
+    text = str(err.value)
+    assert auth.PREFECT_AUTH not in text and auth.WRITER_PASSWORD in text and auth.FLASK_KEY in text
+    assert "SENTINEL" not in text
+
+
+def test_secrets_file_must_be_private_and_the_environment_wins(tmp_path, clean_env, monkeypatch):
+    path = tmp_path / "secrets.env"
+    path.write_text("".join(f"export {k}='{v}'\n" for k, v in SENTINELS.items()) + "# comment\nOTHER=x\n")
+    path.chmod(0o644)
+    s = _settings(tmp_path, auth=True, secrets_file=str(path))
+    with pytest.raises(auth.AuthError, match="chmod 600"):
+        auth.resolve(s)
+    path.chmod(0o600)
+    monkeypatch.setenv(auth.WRITER_USER, "from-env")
+    a = auth.resolve(s)
+    assert a.enabled and a.secrets[auth.WRITER_USER] == "from-env" and "OTHER" not in a.secrets
+    assert a.secrets[auth.ADMIN_PASSWORD] == SENTINELS[auth.ADMIN_PASSWORD]
+    assert "SENTINEL" not in repr(a)
+    client = a.client_env()
+    assert set(client) == {auth.PREFECT_AUTH, auth.WRITER_USER, auth.WRITER_PASSWORD}
+    assert a.prefect_server_env() == {auth.PREFECT_SERVER_AUTH: SENTINELS[auth.PREFECT_AUTH]}
+
+
+def test_clients_never_get_server_secrets(tmp_path, clean_env, monkeypatch):
+    for k, v in SENTINELS.items():
+        monkeypatch.setenv(k, v)
+    s = _settings(tmp_path, auth=True)
+    env = services._env(s, None, auth.resolve(s))
+    assert auth.ADMIN_PASSWORD not in env and auth.FLASK_KEY not in env and auth.PREFECT_SERVER_AUTH not in env
+    assert env[auth.PREFECT_AUTH] == SENTINELS[auth.PREFECT_AUTH] and env["CLMER_PROFILE"] == s.models.profile
+
+
+def test_pid_files_end_with_a_newline_and_stop_ends_the_whole_family(tmp_path):
+    run = tmp_path / "run"
+    # a child in a session of its own, as a Prefect worker starts each flow run
+    code = ("import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'], "
+            "start_new_session=True); time.sleep(60)")
+    pid = processes.start("worker", [sys.executable, "-c", code], dict(os.environ), run, tmp_path)
+    assert (run / "worker.pid").read_text() == f"{pid}\n"
+    import psutil
+
+    deadline = time.monotonic() + 10
+    while not psutil.Process(pid).children() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    child = psutil.Process(pid).children()[0]
+    assert processes.stop(run, "worker", timeout=5)
+    assert not processes.alive(pid) and not child.is_running() or child.status() == psutil.STATUS_ZOMBIE
+    assert not (run / "worker.pid").exists()
+
+
+def test_changed_settings_restart_the_runners_only(tmp_path):
+    run = tmp_path / "run"
+    for name in ("worker", "watcher", "mlflow"):
+        processes.start(name, [sys.executable, "-c", "import time; time.sleep(60)"], dict(os.environ), run, tmp_path)
+    (run / services.STATE).write_text('{"servers": "a", "runners": "b"}\n')
+    try:
+        assert services._restart_changed(run, {"servers": "a", "runners": "b"}, print) == []
+        stopped = services._restart_changed(run, {"servers": "a", "runners": "c"}, print)
+        assert sorted(stopped) == ["watcher", "worker"] and processes.running(run, "mlflow")
+    finally:
+        processes.stop(run, "mlflow", 5)
+
+
+def test_watcher_marks_a_drop_done_only_when_its_run_completed(tmp_path):
+    from flows.watcher import Watcher
+
+    folder = tmp_path / "Test_Data"
+    folder.mkdir()
+    (folder / "a.mp4").write_bytes(b"1")
+    sent, runs, clock = [], [], [1000.0]
+    w = Watcher([str(folder)], 0.0, tmp_path / "state.json", emit=lambda *a: sent.append(a),
+                runs=lambda uri, since: list(runs), attempts=3, grace=30, clock=lambda: clock[0])
+    w.poll(), w.poll()
+    assert len(sent) == 1 and w.state[str(folder)]["status"] == "sent"
+    runs.append({"state_type": "RUNNING"})
+    w.poll()
+    assert len(sent) == 1  # still running: wait
+    runs[:] = [{"state_type": "CRASHED"}]  # `clmer stop` in the middle of scoring
+    w.poll()
+    assert len(sent) == 2 and w.state[str(folder)]["attempts"] == 2
+    runs[:] = []
+    clock[0] += 10
+    w.poll()
+    assert len(sent) == 2  # no run yet, within the grace time
+    clock[0] += 30
+    w.poll()
+    assert len(sent) == 3  # the event was lost: sent again
+    runs[:] = [{"state_type": "COMPLETED"}]
+    w.poll()
+    restarted = Watcher([str(folder)], 0.0, tmp_path / "state.json", emit=lambda *a: sent.append(a),
+                        runs=lambda uri, since: [], clock=lambda: clock[0] + 1000)
+    restarted.poll(), restarted.poll()
+    assert restarted.state[str(folder)]["status"] == "done" and len(sent) == 3
+
+
+def test_watcher_gives_up_after_its_attempts(tmp_path):
+    from flows.watcher import Watcher
+
+    folder = tmp_path / "d"
+    folder.mkdir()
+    (folder / "a.mp4").write_bytes(b"1")
+    sent = []
+    w = Watcher([str(folder)], 0.0, tmp_path / "s.json", emit=lambda *a: sent.append(a),
+                runs=lambda uri, since: [{"state_type": "FAILED"}], attempts=2, grace=0)
+    for _ in range(6):
+        w.poll()
+    assert len(sent) == 2 and w.state[str(folder)]["status"] == "gave_up"
