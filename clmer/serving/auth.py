@@ -124,6 +124,9 @@ def resolve(settings: Settings, environ: dict | None = None) -> Auth:
                         f"serve.secrets_file / {SECRETS_FILE}")
     if ":" not in secrets[PREFECT_AUTH]:
         raise AuthError(f"{PREFECT_AUTH} must have the form user:password")
+    short = [k for k in (ADMIN_PASSWORD, WRITER_PASSWORD, ANALYST_PASSWORD) if 0 < len(secrets.get(k, "")) < 12]
+    if short:
+        raise AuthError(f"{', '.join(short)}: MLflow accepts passwords of 12 characters or more")
     if bool(secrets.get(ANALYST_USER)) != bool(secrets.get(ANALYST_PASSWORD)):
         raise AuthError(f"set both {ANALYST_USER} and {ANALYST_PASSWORD}, or neither")
     return Auth(True, secrets)

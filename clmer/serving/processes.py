@@ -79,6 +79,8 @@ def port_holder(port: int) -> str | None:
 def check_port_free(host: str, port: int, what: str, setting: str) -> None:
     """Fail before starting anything if `port` is taken, naming its holder and the setting to change."""
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+        # as the servers do: connections of a just-stopped server in TIME_WAIT must not count as taken
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((host, port))
             return

@@ -31,7 +31,7 @@ def resend_crashed_drops(api: PrefectAPI) -> list[str]:
     if deployment is None:
         return []
     newest: dict[str, dict] = {}
-    for run in api.flow_runs([deployment["id"]], limit=500):  # newest first
+    for run in api.flow_runs([deployment["id"]], limit=200):  # newest first
         newest.setdefault(str(run["parameters"].get("drop")), run)
     sent = []
     for drop, run in newest.items():

@@ -15,7 +15,7 @@ import urllib.request
 from clmer.config import Settings
 from clmer.serving import auth as auth_mod
 from clmer.serving import processes as proc
-from clmer.serving.prefect_api import PrefectAPI
+from clmer.serving.prefect_api import ACTIVE, FINISHED, PrefectAPI
 from clmer.serving.services import RUNNERS, SERVERS, STATE, run_dir_of, urls
 
 
@@ -46,7 +46,7 @@ def _prefect(api_url: str, auth: auth_mod.Auth) -> dict:
         deployments = api.deployments(["nightly-retrain", "score-drop"])
         out = {}
         for name, dep in deployments.items():
-            runs = api.flow_runs([dep["id"]], limit=1)
+            runs = api.flow_runs([dep["id"]], ACTIVE + FINISHED, limit=1)  # not the next scheduled one
             out[name] = _run_line(runs[0]) if runs else "no runs yet"
         return out
     except (OSError, urllib.error.URLError, ValueError) as exc:
@@ -72,7 +72,8 @@ def _champion(mlflow_url: str, model_name: str, auth: auth_mod.Auth) -> dict:
         with urllib.request.urlopen(req, timeout=10) as resp:
             mv = json.loads(resp.read())["model_version"]
     except urllib.error.HTTPError as exc:
-        return {"champion": "none yet" if exc.code == 404 else f"cannot read (HTTP {exc.code})"}
+        # MLflow answers 403 instead of 404 for a model that does not exist yet when logins are on
+        return {"champion": "none yet" if exc.code in (403, 404) else f"cannot read (HTTP {exc.code})"}
     except (OSError, urllib.error.URLError) as exc:
         return {"champion": f"cannot read the MLflow API ({type(exc).__name__})"}
     tags = {t["key"]: t["value"] for t in mv.get("tags", [])}
