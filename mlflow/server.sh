@@ -3,7 +3,7 @@
 #
 # Default (embedded): SQLite in mlflow/mlflow.db and artifacts in mlflow/artifacts, on 127.0.0.1.
 # Team setup: point it at Postgres and an S3 bucket with environment variables:
-#   MLFLOW_BACKEND_STORE_URI=postgresql://user@db-host/mlflow   (password from ~/.pgpass or PGPASSWORD)
+#   MLFLOW_BACKEND_STORE_URI=postgresql+psycopg://user@db-host/mlflow   (password from ~/.pgpass or PGPASSWORD)
 #   MLFLOW_ARTIFACTS_DESTINATION=s3://bucket/mlflow             (credentials from the AWS environment/profile)
 #   MLFLOW_S3_ENDPOINT_URL=https://minio.internal:9000           (optional: any S3 API)
 #   MLFLOW_HOST=0.0.0.0 MLFLOW_PORT=5000 MLFLOW_WORKERS=4

@@ -170,3 +170,40 @@ def test_watcher_gives_up_after_its_attempts(tmp_path):
     for _ in range(6):
         w.poll()
     assert len(sent) == 2 and w.state[str(folder)]["status"] == "gave_up"
+
+
+class _FakeAPI:
+    """The four Prefect REST calls recovery makes, on a list of runs."""
+
+    def __init__(self, runs):
+        self.runs, self.states, self.created = runs, {}, []
+
+    def deployments(self, names=None):
+        deps = {"score-drop": {"id": "d1", "work_pool_name": "pool"}, "nightly-retrain": {"id": "d2", "work_pool_name": "pool"}}
+        return {k: v for k, v in deps.items() if not names or k in names}
+
+    def flow_runs(self, ids, states=None, limit=200):
+        return [r for r in self.runs if r["deployment_id"] in ids and (not states or r["state_type"] in states)]
+
+    def set_state(self, run_id, state_type, name, message):
+        self.states[run_id] = (state_type, message)
+        next(r for r in self.runs if r["id"] == run_id)["state_type"] = state_type
+
+    def create_run(self, deployment_id, parameters, tags=None):
+        self.created.append((deployment_id, parameters))
+
+
+def test_recovery_crashes_orphans_and_resends_only_their_drops():
+    from clmer.serving.recovery import recover
+
+    runs = [  # newest first, as the API sorts them
+        {"id": "r1", "name": "a", "deployment_id": "d1", "state_type": "RUNNING", "parameters": {"drop": "/in/x"}},
+        {"id": "r2", "name": "b", "deployment_id": "d1", "state_type": "COMPLETED", "parameters": {"drop": "/in/y"}},
+        {"id": "r3", "name": "c", "deployment_id": "d1", "state_type": "CRASHED", "parameters": {"drop": "/in/y"}},
+        {"id": "r4", "name": "d", "deployment_id": "d2", "state_type": "PENDING", "parameters": {"corpus": "/c"}},
+        {"id": "r5", "name": "e", "deployment_id": "d1", "state_type": "FAILED", "parameters": {"drop": "/in/z"}},
+    ]
+    api = _FakeAPI(runs)
+    out = recover(api, "pool")
+    assert sorted(out["crashed"]) == ["a", "d"] and all("orphaned" in m for _, m in api.states.values())
+    assert out["resent"] == ["/in/x"] and api.created == [("d1", {"drop": "/in/x"})]  # y completed later; z failed

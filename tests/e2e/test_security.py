@@ -1,5 +1,6 @@
-"""Security: no network at training or scoring, safe model formats only, limits, and credentials
-that never reach outputs, logs or MLflow."""
+"""Security: no network at training or scoring, safe model formats only, limits, and credentials (S3
+keys and the stack's logins) that never reach outputs, logs or MLflow. The same with a whole stack
+running, logins on: tests/e2e/test_services.py."""
 
 import json
 import os
@@ -125,8 +126,17 @@ def test_credentials_never_reach_outputs_logs_or_mlflow(trained_demo, moto_s3, t
     from clmer import pipeline
     from clmer.serving.drop_scoring import score_drop
 
+    from clmer.config import flatten
+    from clmer.serving import auth
+
     secret = "SENTINEL-SECRET-9f8e7d"
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", secret)  # moto accepts any key
+    logins = {auth.PREFECT_AUTH: "clmer:SENTINEL-PREFECT-0a1b2c", auth.WRITER_PASSWORD: "SENTINEL-WRITER-3d4e5f",
+              auth.ADMIN_PASSWORD: "SENTINEL-ADMIN-6a7b8c", auth.FLASK_KEY: "SENTINEL-FLASK-9d0e1f",
+              auth.ANALYST_PASSWORD: "SENTINEL-ANALYST-2a3b4c"}
+    for name, value in logins.items():  # the logins of a team stack, as a worker's environment holds them
+        monkeypatch.setenv(name, value)
+    secrets = [secret] + [v.split(":", 1)[-1] for v in logins.values()]
     boto3.client("s3").upload_file(str(next((trained_demo["corpus"] / "Raw").rglob("*.mp4"))), "clmer-test", "creds/a.mp4")
     s = trained_demo["settings"].model_copy(deep=True)
     s.mlflow.tracking_uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
@@ -139,8 +149,11 @@ def test_credentials_never_reach_outputs_logs_or_mlflow(trained_demo, moto_s3, t
     from mlflow import MlflowClient
 
     run = MlflowClient(s.mlflow.tracking_uri).get_run(reg["run_id"])
-    assert secret not in json.dumps(run.data.params) + json.dumps(run.data.tags)
-    for path in tmp_path.rglob("*"):
-        if path.is_file():
-            assert secret.encode() not in path.read_bytes(), path
-    assert secret not in caplog.text
+    version = MlflowClient(s.mlflow.tracking_uri).get_model_version(reg["name"], reg["version"])
+    logged = json.dumps(run.data.params) + json.dumps(run.data.tags) + json.dumps(version.tags)
+    settings_text = json.dumps(flatten(s), default=str)
+    for value in secrets:
+        assert value not in logged and value not in settings_text and value not in caplog.text
+        for path in tmp_path.rglob("*"):
+            if path.is_file():
+                assert value.encode() not in path.read_bytes(), path

@@ -52,7 +52,7 @@ def postgres():
     try:
         subprocess.run([_pg_bin("createdb") or "createdb", "-h", "127.0.0.1", "-p", str(port), "-U", "clmer", "mlflow"],
                        check=True, capture_output=True, timeout=60)
-        yield {"uri": f"postgresql://clmer@127.0.0.1:{port}/mlflow", "port": port}
+        yield {"uri": f"postgresql+psycopg://clmer@127.0.0.1:{port}/mlflow", "port": port}
     finally:
         subprocess.run(run_as + [pg_ctl, "-D", str(data), "-m", "immediate", "stop"], capture_output=True, timeout=60)
         shutil.rmtree(base, ignore_errors=True)
