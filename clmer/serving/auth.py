@@ -141,6 +141,8 @@ def write_mlflow_auth_config(path: Path, database_uri: str) -> Path:
     """MLflow's basic-auth ini: everyone who logs in may read, writes need a grant. No password in it:
     the admin login comes from MLFLOW_AUTH_ADMIN_* in the server's environment."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600, exist_ok=True)  # the users store's URI may carry a database password
+    path.chmod(0o600)
     path.write_text("[mlflow]\ndefault_permission = READ\n"
                     f"database_uri = {database_uri}\nadmin_username = admin\n"
                     "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n", encoding="utf-8")
