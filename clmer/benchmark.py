@@ -1,9 +1,9 @@
 """`clmer benchmark`: the whole protocol on a corpus, over several seeds, mean ± std.
 
 Always: the default pipeline's test WAR/UAR (and the benchmark's own regression metrics) beside the
-majority and chance baselines and each single modality. With `--ablations`, the three studies that
-decide what is in the default pipeline (see `clmer.model.ablation`, `clmer.model.cross_lingual`,
-`clmer.explain.quality`). Tables are printed, written as CSV and Markdown under the run folder and
+majority and chance baselines, each single modality and each corruption; with both languages, the
+cross-lingual protocols (`clmer.model.cross_lingual`). With `--ablations`, also the studies that decide
+what is in the default pipeline (`clmer.model.ablation`, `clmer.explain.quality`). Tables are printed, written as CSV and Markdown under the run folder and
 logged to MLflow as one run (`benchmark-<corpus>-<date>`). Models are selected on the validation
 split; the test split is only reported.
 """
@@ -95,24 +95,27 @@ def run(flavour: str, root: Path, settings: Settings, out_dir: Path, other_root:
         trained = train(splits["train"], splits["valid"], s, out_dir / f"default-seed{seed}", log=log)
         report = evaluate(trained.model, splits["test"], splits["train"].frame["class_index"].to_numpy(), device)
         default_rows.append(table(report).assign(seed=seed))
+        cross_rows += cross_lingual.run_seed(splits, settings, seed, out_dir / "cross_lingual", log)
         if ablations:
             from clmer.explain.quality import explanation_quality
 
             ablation_rows += ablation.run_seed(splits, settings, seed, out_dir / "ablation", log)
-            cross_rows += cross_lingual.run_seed(splits, settings, seed, out_dir / "cross_lingual", log)
             quality_rows.append({"seed": seed, "system": f"default ({s.train.policy_stage})"}
                                 | explanation_quality(trained.model, splits["test"], seed))
     raw = pd.concat(default_rows, ignore_index=True)
-    result.raw["in-language"] = raw
+    result.raw["in_language"] = raw
     result.tables["in-language test split: default pipeline vs baselines, single modalities, corruption"] = mean_std(
         raw.drop(columns=["n"]), ["split", "system"])
-    if ablations:
-        for name, rows, by in (("ablation", ablation_rows, ["variant"]),
-                               ("cross-lingual", cross_rows, ["train", "test", "protocol"]),
-                               ("explanations", quality_rows, ["system"])):
+    if not cross_rows:
+        result.notes.append("only one language available: pass --other-root with a corpus of the other language "
+                            "for the cross-lingual table")
+    for name, rows, by in (("ablation", ablation_rows, ["variant"]),
+                           ("cross_lingual", cross_rows, ["train", "test", "protocol"]),
+                           ("explanations", quality_rows, ["system"])):
+        if rows:
             frame = pd.DataFrame(rows)
             result.raw[name] = frame
-            result.tables[name] = mean_std(frame, by)
+            result.tables[name.replace("_", "-")] = mean_std(frame, by)
     _write(result, out_dir)
     _log_to_mlflow(result, settings, Path(root).name, seeds)
     return result
@@ -140,7 +143,7 @@ def _log_to_mlflow(result: BenchmarkResult, settings: Settings, corpus: str, see
         mlflow.set_tags({"kind": "benchmark", "corpus": corpus, "profile": settings.models.profile, "seeds": seeds})
         metrics = {}
         for table_name, frame in result.raw.items():
-            key = {"ablation": "variant", "explanations": "system"}.get(table_name)
+            key = {"ablation": "variant", "explanations": "system", "cross_lingual": "protocol"}.get(table_name)
             if key is None:
                 continue
             for group, rows in frame.groupby(key):

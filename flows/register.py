@@ -24,7 +24,7 @@ def register_task(train_dir: str, evaluation: str, corpus: str, split: str, conf
 
 @flow(name="register")
 def register_flow(train_dir: str, evaluation: str, corpus: str, config: str | None = None,
-                  overrides: dict | None = None, split: str = "test") -> dict:
+                  overrides: dict | None = None, split: str = "valid") -> dict:
     return register_task(train_dir, evaluation, corpus, split, config, overrides or {})
 
 
@@ -34,7 +34,7 @@ def main() -> None:
     ap.add_argument("evaluation")
     ap.add_argument("corpus")
     ap.add_argument("--config")
-    ap.add_argument("--profile", choices=["full", "tiny"])
+    ap.add_argument("--profile", choices=["auto", "full", "small", "tiny"])
     args = ap.parse_args()
     print(json.dumps(register_flow(args.train_dir, args.evaluation, args.corpus, args.config, cli_overrides(args.profile)),
                      indent=2))

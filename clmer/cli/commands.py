@@ -112,7 +112,7 @@ def _profile_overrides(profile: Optional[str]) -> dict:
 def extract(
     target: Path = typer.Argument(..., help="A corpus root (label.csv), a folder of videos, or one file."),
     out: Optional[Path] = typer.Option(None, "--out", help="Run folder (default: a new one under paths.runs)."),
-    profile: Optional[str] = typer.Option(None, help="Model profile: full | tiny (default: settings)."),
+    profile: Optional[str] = typer.Option(None, help="Model profile: auto | full | small | tiny (default: settings)."),
 ) -> None:
     """Extract features into the store (what is already there is reused), one row per clip."""
     from rich.progress import Progress
@@ -159,7 +159,7 @@ def train(
     corpus: Path = typer.Option(..., "--corpus", help="Corpus root (MMSA layout)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Run folder (default: a new one under paths.runs)."),
     features: Optional[Path] = typer.Option(None, help="features.parquet from `clmer extract` (default: extract now)."),
-    profile: Optional[str] = typer.Option(None, help="Model profile: full | tiny."),
+    profile: Optional[str] = typer.Option(None, help="Model profile: auto | full | small | tiny."),
     language: Optional[list[str]] = typer.Option(None, help="Train on these languages only (zh, en)."),
     resume: bool = typer.Option(False, help="Continue from the run folder's checkpoint."),
     quiet: bool = typer.Option(False, help="Do not print per-epoch lines."),
@@ -182,7 +182,7 @@ def evaluate(
     features: Optional[Path] = typer.Option(None, help="features.parquet (default: extract now)."),
     split: str = typer.Option("test", help="train | valid | test."),
     out: Optional[Path] = typer.Option(None, "--out", help="Where to write evaluation.json/.csv."),
-    profile: Optional[str] = typer.Option(None, help="Model profile: full | tiny."),
+    profile: Optional[str] = typer.Option(None, help="Model profile: auto | full | small | tiny."),
 ) -> None:
     """Evaluate a model: WAR/UAR/F1 + MMSA metrics per language, baselines, faithfulness."""
     import json as _json
@@ -208,7 +208,7 @@ def train_explainer(
     run: Path = typer.Option(..., "--run", help="A train run folder (from `clmer train`)."),
     corpus: Path = typer.Option(..., "--corpus", help="Corpus the model was trained on."),
     features: Optional[Path] = typer.Option(None, help="features.parquet (default: extract now)."),
-    profile: Optional[str] = typer.Option(None, help="Model profile: full | tiny."),
+    profile: Optional[str] = typer.Option(None, help="Model profile: auto | full | small | tiny."),
     steps: Optional[int] = typer.Option(None, help="GRPO steps (default: reasoning.max_steps)."),
 ) -> None:
     """Train the reasoning-text explainer with trl GRPO (verifiable rewards) beside a trained model."""
@@ -221,7 +221,13 @@ def train_explainer(
                                     log=lambda r: console.print(f"  step {r.get('step')}: reward {r['reward']:.3f}")
                                     if "reward" in r else None)
     doc = json.loads((run / "reasoning.json").read_text())
-    console.print(f"explainer: {path}  ({doc['steps_per_second']:.2f} steps/s)")
+    before, after = doc["held_out"]["before"], doc["held_out"]["after"]
+    console.print(f"explainer adapter: {path}  ({doc['steps']} steps, {doc['seconds_per_step']:.1f} s/step)")
+    for name, m in (("before", before), ("after", after)):
+        if m:
+            console.print(f"  {name}: parsed {m['parsed']:.0%}, grounded {m['grounded']:.0%}, right polarity "
+                          f"{m['right_polarity']:.0%}, mean reward {m['mean_reward']:.2f}, "
+                          f"{m['seconds_per_report']:.1f} s/report")
 
 
 @app.command()
@@ -229,8 +235,8 @@ def register(
     run: Path = typer.Option(..., "--run", help="A train run folder (from `clmer train`)."),
     corpus: Path = typer.Option(..., "--corpus", help="Corpus whose split the champion gate compares on."),
     evaluation: Optional[Path] = typer.Option(None, help="evaluation.json (default: evaluate now)."),
-    split: str = typer.Option("test", help="Split the gate compares on."),
-    profile: Optional[str] = typer.Option(None, help="Model profile: full | tiny."),
+    split: str = typer.Option("valid", help="Split the gate compares on (validation: test is only reported)."),
+    profile: Optional[str] = typer.Option(None, help="Model profile: auto | full | small | tiny."),
 ) -> None:
     """Log a training run to MLflow and register it: challenger, champion only if it beats the champion."""
     from clmer import pipeline

@@ -82,7 +82,8 @@ class _Budget:
             raise media.LimitExceededError(self.path, f"over the per-file time limit of {self.seconds:.0f} s (at {stage})")
 
 
-def extract_one(job: ClipJob, settings: Settings, store: FeatureStore, frames_out: dict | None = None) -> ClipResult:
+def extract_one(job: ClipJob, settings: Settings, store: FeatureStore, frames_out: dict | None = None,
+                sha: str | None = None) -> ClipResult:
     """Features for one clip, from the store where they exist; a failure becomes a failed row.
 
     With `frames_out`, the sampled frames of a clip that had to be decoded are left there (by path),
@@ -90,7 +91,7 @@ def extract_one(job: ClipJob, settings: Settings, store: FeatureStore, frames_ou
     start = time.perf_counter()
     res = ClipResult(clip=job.clip, path=job.path)
     try:
-        _extract(job, settings, store, res, frames_out)
+        _extract(job, settings, store, res, frames_out, sha)
     except media.MediaError as exc:
         res.status, res.error = "failed", f"{exc.path}: {exc.reason}"
     except Exception as exc:  # one bad clip never takes the chunk down
@@ -101,11 +102,12 @@ def extract_one(job: ClipJob, settings: Settings, store: FeatureStore, frames_ou
     return res
 
 
-def _extract(job: ClipJob, settings: Settings, store: FeatureStore, res: ClipResult, frames_out: dict | None) -> None:
+def _extract(job: ClipJob, settings: Settings, store: FeatureStore, res: ClipResult, frames_out: dict | None,
+             sha: str | None = None) -> None:
     path = Path(job.path)
     media._check_file(path, settings.limits.max_file_bytes)
     budget = _Budget(job.path, settings.limits.per_file_timeout_s)
-    res.sha256 = sha = sha256_file(path)
+    res.sha256 = sha = sha or sha256_file(path)
     decoded: media.DecodedMedia | None = None
 
     def decoded_media() -> media.DecodedMedia:
@@ -162,14 +164,49 @@ def _cached_or_run(store: FeatureStore, sha: str, role: str, settings: Settings,
     return key, record.status, record.meta
 
 
+def text_key(sha: str, transcript: str, settings: Settings) -> tuple[str, dict]:
+    ident = identity("text", settings, {"transcript_sha256": hashlib.sha256(transcript.encode()).hexdigest()})
+    return record_key(sha, ident), ident
+
+
+def prefetch_texts(jobs: list[ClipJob], settings: Settings, store: FeatureStore) -> tuple[dict[str, str], set[str]]:
+    """Encode the chunk's given transcripts that the store lacks in batches (one forward pass for many
+    clips instead of one each); returns path -> video sha256 (so the clips are not hashed twice) and the
+    paths whose text was encoded now."""
+    shas, todo, paths = {}, {}, {}
+    for job in jobs:
+        if not job.transcript:
+            continue
+        try:
+            shas[job.path] = sha = sha256_file(job.path)
+        except OSError:
+            continue  # the per-clip pass reports it
+        key, ident = text_key(sha, job.transcript, settings)
+        if not store.has(key):
+            todo[key] = (sha, ident, job.transcript)
+            paths.setdefault(key, []).append(job.path)
+    if todo:
+        records = get_extractor("text", settings).extract_batch([text for _, _, text in todo.values()])
+        for (key, (sha, ident, _)), record in zip(todo.items(), records):
+            store.put(key, sha, ident, record)
+    return shas, {p for key in todo for p in paths[key]}
+
+
 def extract_chunk(jobs: list[ClipJob | dict], settings: Settings, store: FeatureStore | None = None,
                   progress: Callable[[ClipResult], None] | None = None, frames_out: dict | None = None) -> pd.DataFrame:
     """Extract a chunk of clips in this process (models load once, on first use)."""
     store = store or FeatureStore(settings.paths.feature_store)
+    jobs = [job if isinstance(job, ClipJob) else ClipJob(**job) for job in jobs]
+    try:
+        shas, encoded = prefetch_texts(jobs, settings, store)
+    except Exception:  # batching is an optimisation: each clip still gets its own try below
+        shas, encoded = {}, set()
     rows = []
     for job in jobs:
-        job = job if isinstance(job, ClipJob) else ClipJob(**job)
-        result = extract_one(job, settings, store, frames_out)
+        result = extract_one(job, settings, store, frames_out, shas.get(job.path))
+        if job.path in encoded and "text" not in result.computed:
+            result.computed.insert(0, "text")
+            result.cached = False
         rows.append(result.row())
         if progress:
             progress(result)

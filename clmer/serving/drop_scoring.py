@@ -114,6 +114,7 @@ def score_chunk(items: list[Planned | dict], scorer, out_dir: str | Path, blur: 
     Returns {"predictions": [...rows], "transcripts": [...rows], "log": [...lines]} (plain data).
     """
     from clmer.explain.clip import validate_explanation
+    from clmer.explain.reasoning_template import reasoning_plaintext
     from clmer.explain.report_html import write_report
 
     out_dir = Path(out_dir)
@@ -148,6 +149,7 @@ def score_chunk(items: list[Planned | dict], scorer, out_dir: str | Path, blur: 
                     write_report(doc, results_dir, item.stem, frames=frames, blur=blur)
                 else:
                     atomic.write_text(results_dir / f"{item.stem}.json", json.dumps(doc, ensure_ascii=False, indent=2))
+                atomic.write_text(results_dir / f"{item.stem}.reasoning.txt", reasoning_plaintext(doc))
             except Exception as exc:  # the prediction stands; the report is what failed
                 row["status"] = "partial"
                 row["error"] = f"{item.rel}: explanation failed ({exc.__class__.__name__}: {exc})"

@@ -1,7 +1,8 @@
 """The model registry and its champion gate.
 
 A new version gets the alias `challenger`. It becomes `champion` only if it beats the current
-champion on the same evaluation split: both are (re-)evaluated on the split of the corpus at hand,
+champion on the validation split (never the test split, which is only reported): both are
+(re-)evaluated on that split of the corpus at hand,
 each with its own encoders, and the challenger must be at least as good on WAR and on UAR and
 better on one of them. The decision and all four numbers are written as tags on the new version.
 """
@@ -15,7 +16,7 @@ from clmer.config import Settings
 from clmer.model.metrics import classification
 
 
-def split_scores(model_dir: str | Path, corpus_dir: str | Path, settings: Settings, split: str = "test") -> dict:
+def split_scores(model_dir: str | Path, corpus_dir: str | Path, settings: Settings, split: str = "valid") -> dict:
     """WAR/UAR of a model folder on a corpus split, extracting with the model's own encoders (cached)."""
     from clmer.data.corpus import read_corpus
     from clmer.features.extract import jobs_from_manifest
@@ -55,7 +56,7 @@ def beats(new: dict, old: dict) -> bool:
 
 
 def register_and_gate(model_uri: str, model_dir: str | Path, corpus_dir: str | Path, settings: Settings,
-                      split: str = "test") -> dict:
+                      split: str = "valid") -> dict:
     """Register `model_uri` as a new version of the configured model name and apply the gate."""
     import mlflow
     from mlflow import MlflowClient

@@ -70,6 +70,8 @@ class Scorer:
         beside = self.model_dir.parent / "explainer"  # a local train run keeps it next to the model
         self.explainer_dir = Path(explainer_dir) if explainer_dir else (beside if (beside / "config.json").exists() else None)
         self._explainer = None
+        self._explainer_tried = False
+        self.use_lm = True  # False: reasoning from the grounded template only
         self._frames: dict[str, list] = {}
 
     def resolve(self, path: str) -> str:
@@ -146,21 +148,39 @@ class Scorer:
         return doc
 
     def reasoning(self, doc: dict) -> dict:
-        """Reasoning text from the model's explainer; says so when there is none or it fails."""
-        from clmer.explain import reasoning
+        """Every report gets a reasoning text: the LM's when it passes its checks, else the grounded template."""
+        from clmer.explain.reasoning_template import template_reasoning
 
-        if self.explainer_dir is None:
-            return reasoning.absent("no reasoning explainer was registered with this model")
         try:
-            if self._explainer is None:
-                from clmer.features.encoders import quiet_loading, resolve_device
+            explainer = self._load_explainer()
+        except Exception as exc:  # the report stands on the template; the failure is recorded
+            return template_reasoning(doc) | {"lm": {"error": f"{exc.__class__.__name__}: {exc}"}}
+        if explainer is None:
+            return template_reasoning(doc)
+        try:
+            return explainer.reason(doc)
+        except Exception as exc:
+            return template_reasoning(doc) | {"lm": {"model": explainer.name, "error": f"{exc.__class__.__name__}: {exc}"}}
 
-                with quiet_loading():
-                    self._explainer = reasoning.Explainer(self.explainer_dir, resolve_device(self.settings.models.device),
-                                                          self.settings.reasoning.generate_max_new_tokens)
-            return self._explainer.reason(doc)
-        except Exception as exc:  # the rest of the report stands without it
-            return reasoning.failed(exc)
+    def _load_explainer(self):
+        """The registered explainer (a LoRA adapter), else the store's LM when reasoning is on, else None."""
+        if self._explainer is not None or self._explainer_tried or not self.use_lm:
+            return self._explainer
+        self._explainer_tried = True
+        from clmer.explain import reasoning
+        from clmer.features.encoders import model_ref, quiet_loading, resolve_device
+
+        path, name = self.explainer_dir, None
+        if path is None and reasoning.enabled(self.settings):
+            ref = model_ref("explainer", self.settings)
+            path, name = ref.path, ref.name
+        if path is None:
+            return None
+        with quiet_loading():
+            self._explainer = reasoning.Explainer(path, resolve_device(self.settings.models.device),
+                                                  self.settings.reasoning.generate_max_new_tokens, name=name,
+                                                  settings=self.settings)
+        return self._explainer
 
     def model_info(self) -> dict:
         train = self.doc.get("train", {})

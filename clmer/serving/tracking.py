@@ -57,12 +57,13 @@ def _metrics_from_report(report: dict, prefix: str) -> dict[str, float]:
     out = {}
     for split, entry in report["splits"].items():
         for system, m in [("model", entry["model"]), ("majority", entry["majority"]), ("chance", entry["chance"])] + \
-                [(f"only_{k}", v) for k, v in entry.get("single_modality", {}).items()]:
-            for key in ("war", "uar", "macro_f1", "mae", "corr", "acc2_has0", "acc2_non0", "acc5", "acc7"):
-                value = m.get(key)
-                if isinstance(value, (int, float)) and value == value:
-                    name = f"{prefix}/{split}/{key}" if system == "model" else f"{prefix}/{split}/{system}_{key}"
-                    out[name] = float(value)
+                [(f"only_{k}", v) for k, v in entry.get("single_modality", {}).items()] + \
+                [(f"corrupted_{k.replace('/', '_')}", v) for k, v in entry.get("corrupted", {}).items()]:
+            for key, value in m.items():
+                if key in ("n", "confusion", "class") or not isinstance(value, (int, float)) or value != value:
+                    continue
+                name = f"{prefix}/{split}/{key}" if system == "model" else f"{prefix}/{split}/{system}_{key}"
+                out[name] = float(value)
     for key, value in report.get("faithfulness", {}).items():
         if isinstance(value, float) and value == value:
             out[f"{prefix}/faithfulness/{key}"] = value

@@ -63,7 +63,7 @@ def sample_doc(transcript: str = "I really love this wonderful sunny day, but th
             "weights": {"text": 0.52, "audio": 0.21, "vision": 0.27},
             "fused_norm": 3.4, "class_probabilities": probs,
         },
-        "reasoning": {"text": "The speaker says they love the day and smiles.", "source": "tiny-explainer",
+        "reasoning": {"text": "The speaker says they love the day and smiles.", "source": "lm",
                       "status": "ok", "think": "words: love, wonderful", "answer": "positive"},
         "model": {"profile": "tiny", "fusion": "policy", "run_id": "abc123", "encoders": {"text": "tiny-bert"}},
     }

@@ -83,4 +83,5 @@ def test_worse_run_becomes_challenger_and_champion_stays(registered, trained_dem
     tags = client.get_model_version("clmer", "2").tags
     assert tags["decision"].startswith("kept champion v1")
     assert {"challenger.war", "challenger.uar", "champion.war", "champion.uar", "eval.split"} <= set(tags)
+    assert tags["eval.split"] == "valid"  # models are gated on validation; test is only reported
     assert float(tags["champion.war"]) >= float(tags["challenger.war"]) or float(tags["champion.uar"]) >= float(tags["challenger.uar"])
