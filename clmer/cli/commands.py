@@ -242,6 +242,13 @@ def register(
         evaluation = pipeline.evaluate(run / "model", corpus, feats, cfg, run / "evaluate", split=split)
     out = pipeline.register(run, evaluation, corpus, cfg, split=split)
     console.print(f"run {out['run_id']}  model {out['name']} v{out['version']}: {out['decision']}")
+    if cfg.mlflow.tracking_uri.startswith(("http://", "https://")):  # a server: links that open the right views
+        from clmer.serving.tracking import model_version_url, run_url
+
+        ui = cfg.mlflow.tracking_uri
+        if out.get("experiment_id"):
+            console.print(f"run:   {run_url(ui, out['experiment_id'], out['run_id'])}")
+        console.print(f"model: {model_version_url(ui, out['name'], out['version'])}")
     if out["challenger"]:  # None when data, code and config match a registered version
         console.print(f"challenger WAR/UAR {out['challenger']['war']:.3f}/{out['challenger']['uar']:.3f}"
                       + (f"; champion {out['champion']['war']:.3f}/{out['champion']['uar']:.3f}" if out["champion"] else ""))

@@ -59,6 +59,21 @@ def _tag_experiment(exp) -> None:
             MlflowClient().set_experiment_tag(exp.experiment_id, key, value)
 
 
+def experiment_url(ui: str, experiment_id: str) -> str:
+    """A link that opens the experiment on its runs table. MLflow 3.17's UI keeps a per-browser
+    "GenAI" / "Model training" switch, GenAI by default, which wins over the experiment's kind tag;
+    only the `workflowType` parameter overrides it (checked in tests/e2e/test_mlflow_ui_browser.py)."""
+    return f"{ui.rstrip('/')}/#/experiments/{experiment_id}?workflowType=machine_learning"
+
+
+def run_url(ui: str, experiment_id: str, run_id: str) -> str:
+    return f"{ui.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}?workflowType=machine_learning"
+
+
+def model_version_url(ui: str, name: str, version: str) -> str:
+    return f"{ui.rstrip('/')}/#/models/{name}/versions/{version}?workflowType=machine_learning"
+
+
 def _metrics_from_history(history: list[dict]) -> list:
     from mlflow.entities import Metric
 
