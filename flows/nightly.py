@@ -36,6 +36,7 @@ def nightly_retrain(corpus: str, config: str | None = None, overrides: dict | No
     settings = settings_from(config, overrides)
     logger = get_run_logger()
     run = settings.paths.runs / f"nightly-{time.strftime('%Y%m%d-%H%M%S')}"
+    run.mkdir(parents=True, exist_ok=True)
     validate_flow(corpus, str(run / "validate"), config, overrides)
     from clmer import pipeline
     from clmer.serving.registry import training_fingerprint, version_with_fingerprint
