@@ -3,8 +3,8 @@
 Always: the default pipeline's test WAR/UAR (and the benchmark's own regression metrics) beside the
 majority and chance baselines, each single modality and each corruption; with both languages, the
 cross-lingual protocols (`clmer.model.cross_lingual`). With `--ablations`, also the studies that decide
-what is in the default pipeline (`clmer.model.ablation`, `clmer.explain.quality`). Tables are printed, written as CSV and Markdown under the run folder and
-logged to MLflow as one run (`benchmark-<corpus>-<date>`). Models are selected on the validation
+what is in the default pipeline (`clmer.model.ablation`, `clmer.explain.quality`). Tables are printed,
+written as CSV and Markdown under the run folder and logged to MLflow as one run (`benchmark-<corpus>-<date>`). Models are selected on the validation
 split; the test split is only reported.
 """
 
@@ -28,6 +28,7 @@ from clmer.data.validate import validate_corpus
 class BenchmarkResult:
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)  # name -> mean ± std table
     raw: dict[str, pd.DataFrame] = field(default_factory=dict)  # name -> one row per seed
+    timing: dict = field(default_factory=dict)  # "start" and "seed<k>" -> (start, end), epoch seconds
     notes: list[str] = field(default_factory=list)
 
     def render(self) -> str:
@@ -90,11 +91,14 @@ def run(flavour: str, root: Path, settings: Settings, out_dir: Path, other_root:
     splits = _splits(roots, features, settings)
     device = train_device(settings.train.device)
     default_rows, ablation_rows, cross_rows, quality_rows = [], [], [], []
+    result.timing["start"] = time.time()
     for seed in range(seeds):
+        seed_start = time.time()
         s = ablation.with_overrides(settings, {}, seed)
         trained = train(splits["train"], splits["valid"], s, out_dir / f"default-seed{seed}", log=log)
         report = evaluate(trained.model, splits["test"], splits["train"].frame["class_index"].to_numpy(), device)
         default_rows.append(table(report).assign(seed=seed))
+        result.timing[f"seed{seed}"] = (seed_start, time.time())  # its MLflow child run covers its training
         cross_rows += cross_lingual.run_seed(splits, settings, seed, out_dir / "cross_lingual", log)
         if ablations:
             from clmer.explain.quality import explanation_quality
@@ -132,15 +136,20 @@ def _write(result: BenchmarkResult, out_dir: Path) -> None:
 
 
 def _log_to_mlflow(result: BenchmarkResult, settings: Settings, corpus: str, seeds: int) -> None:
-    """One MLflow run with every table as an artifact and the means as metrics."""
+    """A parent run `benchmark-<corpus>` spanning the benchmark (every table as an artifact, the means as
+    metrics) and a child run per seed."""
     import mlflow
 
     from clmer.serving.tracking import configure
 
     experiment = configure(settings)
-    name = f"benchmark-{corpus}-{time.strftime('%Y-%m-%d')}"
-    with mlflow.start_run(experiment_id=experiment, run_name=name):
+    client = mlflow.MlflowClient()
+    start = result.timing.get("start")
+    parent = client.create_run(experiment, run_name=f"benchmark-{corpus}",
+                               start_time=int(start * 1000) if start else None)
+    with mlflow.start_run(run_id=parent.info.run_id):  # spans the whole benchmark, every seed's training included
         mlflow.set_tags({"kind": "benchmark", "corpus": corpus, "profile": settings.models.profile, "seeds": seeds})
+        _log_seed_runs(client, experiment, parent.info.run_id, result, corpus)
         metrics = {}
         for table_name, frame in result.raw.items():
             key = {"ablation": "variant", "explanations": "system", "cross_lingual": "protocol"}.get(table_name)
@@ -156,6 +165,29 @@ def _log_to_mlflow(result: BenchmarkResult, settings: Settings, corpus: str, see
             mlflow.log_text(frame.to_csv(index=False), f"benchmark/{_clean(table_name)}.csv")
         mlflow.log_text(json.dumps({k: v.to_dict(orient="records") for k, v in result.tables.items()}, indent=2),
                         "benchmark/tables.json")
+
+
+def _log_seed_runs(client, experiment: str, parent_id: str, result: BenchmarkResult, corpus: str) -> None:
+    """One child run per seed, `benchmark-<corpus>-seed<k>`, with that seed's in-language metrics and
+    the start and end of its training, so the runs table compares seeds and shows their durations."""
+    from mlflow.entities import Metric
+    from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
+
+    frame = result.raw.get("in-language")
+    if frame is None:
+        return
+    for seed, rows in frame.groupby("seed"):
+        start, end = result.timing.get(f"seed{seed}", (None, None))
+        child = client.create_run(experiment, run_name=f"benchmark-{corpus}-seed{seed}",
+                                  start_time=int(start * 1000) if start else None,
+                                  tags={MLFLOW_PARENT_RUN_ID: parent_id, "kind": "benchmark-seed", "seed": str(seed)})
+        now = int(time.time() * 1000)
+        metrics = [Metric(f"{_clean(r['split'])}/{_clean(r['system'])}/{col}", float(r[col]), now, 0)
+                   for _, r in rows.iterrows() for col in rows.select_dtypes("number").columns.drop(["seed", "n"], errors="ignore")
+                   if np.isfinite(r[col])]
+        for i in range(0, len(metrics), 900):
+            client.log_batch(child.info.run_id, metrics=metrics[i: i + 900])
+        client.set_terminated(child.info.run_id, end_time=int(end * 1000) if end else None)
 
 
 def _clean(name: str) -> str:

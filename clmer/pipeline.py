@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -66,6 +67,7 @@ def train(corpus_dir: str | Path, features_path: str | Path, settings: Settings,
     if len(splits["train"]) == 0 or len(splits["valid"]) == 0:
         raise ValueError(f"{corpus_dir}: need train and valid clips (languages={languages}); "
                          f"got {len(splits['train'])} train, {len(splits['valid'])} valid")
+    started_at = time.time()  # MLflow's run for this training starts here (tracking.log_training_run)
     result = fit(splits["train"], splits["valid"], settings, out_dir, resume=resume, log=log)
     corpus = read_corpus(corpus_dir, flavour=flavour, strict=False)
     model_dir = save_model(result.model, out_dir / "model", {
@@ -76,7 +78,8 @@ def train(corpus_dir: str | Path, features_path: str | Path, settings: Settings,
                   "languages": languages or sorted(splits["train"].frame["language"].unique()),
                   "n_train": len(splits["train"]), "n_valid": len(splits["valid"]), "best": result.best,
                   "n_fit": len(result.fit_clips), "n_calibration": len(result.calib_clips),
-                  "seconds": round(result.seconds, 2)},
+                  "seconds": round(result.seconds, 2), "started_at": round(started_at, 3),
+                  "finished_at": round(time.time(), 3)},
         "settings": {k: v for k, v in flatten(settings).items() if k.startswith(("train.", "fusion.", "models.", "media."))},
     })
     (out_dir / "history.json").write_text(json.dumps(result.history, indent=2), encoding="utf-8")
@@ -155,20 +158,39 @@ def cross_lingual(corpora: Corpora, settings: Settings, out_dir: str | Path,
 
 
 def register(train_dir: str | Path, eval_path: str | Path, corpus_dir: str | Path, settings: Settings,
-             split: str = "valid", run_name: str | None = None) -> dict:
+             split: str = "valid", run_name: str | None = None, tags: dict | None = None) -> dict:
     """Log the training run to MLflow (params, metrics, figures, tables, lineage, model) and apply
-    the champion gate in the registry. Returns the run and the registry decision."""
+    the champion gate in the registry. Returns the run and the registry decision.
+
+    When a registered version was already made from the same data, code and config, nothing is
+    logged or registered: the result names that version, with `unchanged` true. `tags` go on the
+    run (the nightly flow passes the git commit and its Prefect flow run)."""
     from clmer.data.corpus import read_corpus
-    from clmer.serving.registry import register_and_gate
+    from clmer.serving.registry import register_and_gate, training_fingerprint, version_with_fingerprint
     from clmer.serving.tracking import log_training_run
 
-    corpus = read_corpus(corpus_dir, strict=False)
-    example = Path(corpus_dir) / corpus.manifest.iloc[0]["media_path"]
-    run = log_training_run(train_dir, eval_path, corpus_dir, settings, example, run_name=run_name)
-    decision = register_and_gate(run["model_uri"], Path(train_dir) / "model", corpus_dir, settings, split=split)
-    out = run | decision
+    fingerprint = training_fingerprint(corpus_dir, settings)
+    same = version_with_fingerprint(fingerprint["digest"], settings)
+    if same is not None:
+        out = unchanged_result(same, settings)
+    else:
+        corpus = read_corpus(corpus_dir, strict=False)
+        example = Path(corpus_dir) / corpus.manifest.iloc[0]["media_path"]
+        run_tags = (tags or {}) | {f"clmer.fingerprint.{k}": v for k, v in fingerprint.items()}
+        run = log_training_run(train_dir, eval_path, corpus_dir, settings, example, run_name=run_name, tags=run_tags)
+        decision = register_and_gate(run["model_uri"], Path(train_dir) / "model", corpus_dir, settings, split=split,
+                                     fingerprint=fingerprint["digest"])
+        out = run | decision | {"unchanged": False}
     (Path(train_dir) / "registration.json").write_text(json.dumps(out, indent=2, default=str), encoding="utf-8")
     return out
+
+
+def unchanged_result(version, settings: Settings) -> dict:
+    """What register returns when data, code and config match registered `version` (an MLflow ModelVersion)."""
+    return {"name": settings.mlflow.model_name, "version": str(version.version), "run_id": version.run_id,
+            "model_uri": f"models:/{settings.mlflow.model_name}/{version.version}", "promoted": False, "unchanged": True,
+            "decision": f"unchanged: data, code and config match v{version.version}; no new version registered",
+            "challenger": None, "champion": None}
 
 
 def load_scorer(model: str, settings: Settings | None = None):
@@ -178,7 +200,7 @@ def load_scorer(model: str, settings: Settings | None = None):
     if "://" in model or model.startswith("models:/"):
         import mlflow
 
-        from clmer.serving.registry import resolve_version
+        from clmer.serving.registry import resolve_model
         from clmer.serving.tracking import configure
 
         if settings is not None:
@@ -187,7 +209,9 @@ def load_scorer(model: str, settings: Settings | None = None):
         if settings is not None:  # caller's paths and devices; the model keeps its encoders
             scorer.settings = _with_model_encoders(scorer.doc, settings)
             scorer.store = FeatureStore(scorer.settings.paths.feature_store)
-        scorer.model_version = resolve_version(model)
+        source = resolve_model(model)
+        scorer.model_version, scorer.model_alias, scorer.run_id = source["version"], source["alias"], source["run_id"]
+        scorer.model_uri = model
         return scorer
     path = Path(model)
     return Scorer(path / "model" if (path / "model" / "model.json").exists() else path, settings)

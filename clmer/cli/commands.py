@@ -3,6 +3,7 @@ explain, score, serve, stop, benchmark. Every heavy import happens inside a comm
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from pathlib import Path
@@ -247,8 +248,16 @@ def register(
         evaluation = pipeline.evaluate(run / "model", corpus, feats, cfg, run / "evaluate", split=split)
     out = pipeline.register(run, evaluation, corpus, cfg, split=split)
     console.print(f"run {out['run_id']}  model {out['name']} v{out['version']}: {out['decision']}")
-    console.print(f"challenger WAR/UAR {out['challenger']['war']:.3f}/{out['challenger']['uar']:.3f}"
-                  + (f"; champion {out['champion']['war']:.3f}/{out['champion']['uar']:.3f}" if out["champion"] else ""))
+    if cfg.mlflow.tracking_uri.startswith(("http://", "https://")):  # a server: links that open the right views
+        from clmer.serving.tracking import model_version_url, run_url
+
+        ui = cfg.mlflow.tracking_uri
+        if out.get("experiment_id"):
+            console.print(f"run:   {run_url(ui, out['experiment_id'], out['run_id'])}")
+        console.print(f"model: {model_version_url(ui, out['name'], out['version'])}")
+    if out["challenger"]:  # None when data, code and config match a registered version
+        console.print(f"challenger WAR/UAR {out['challenger']['war']:.3f}/{out['challenger']['uar']:.3f}"
+                      + (f"; champion {out['champion']['war']:.3f}/{out['champion']['uar']:.3f}" if out["champion"] else ""))
 
 
 @app.command()
@@ -282,6 +291,25 @@ def explain(
     console.print(f"json: {json_path}\nhtml: {html_path}")
 
 
+@contextlib.contextmanager
+def _score_progress():
+    """Files done / total and the file at hand: a live bar on a terminal, one line per finished file
+    otherwise (logs, CI), like `extract`."""
+    if not console.is_terminal:
+        yield lambda done, total, rel, what: console.print(f"[{done}/{total}] {rel}", markup=False) \
+            if what == "done" else None
+        return
+    from rich.progress import Progress
+
+    with Progress(console=console, transient=True) as bar:
+        task = bar.add_task("scoring", total=None)
+
+        def update(done: int, total: int, rel: str, what: str) -> None:
+            bar.update(task, total=total, completed=done, description=f"{done}/{total} {what} {rel}")
+
+        yield update
+
+
 @app.command()
 def score(
     path: str = typer.Argument(..., help="A folder of videos, one video, or an s3://bucket/prefix."),
@@ -296,7 +324,9 @@ def score(
     cfg = settings()
     out_dir = out or cfg.scoring.out_dir
     scorer = pipeline.load_scorer(model, cfg)
-    summary = score_drop(path, scorer, out_dir, scorer.settings, rescore=rescore, chunk_size=cfg.extract.chunk_size)
+    with _score_progress() as progress:
+        summary = score_drop(path, scorer, out_dir, scorer.settings, rescore=rescore, chunk_size=cfg.extract.chunk_size,
+                             progress=progress)
     console.print(f"{summary['scored']} file(s) scored, {summary['skipped']} already scored; "
                   + ", ".join(f"{k}: {v}" for k, v in summary["status_counts"].items()))
     console.print(f"results: {summary['combined_results']}")

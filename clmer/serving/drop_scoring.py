@@ -1,6 +1,6 @@
 """Score a drop and write the outputs users of the original system expect, under `out_dir`:
 
-    Test_Results/combined_results.csv                 one row per input file, failed ones included
+    Test_Results/combined_results.csv                 one row per input file, failed ones included, with scored_at
     Test_Supplements/transcription_results.csv        transcript, language, segments per file
     Test_Supplements/transcription_log.txt            one line per file and run
     Test_Supplements/video_emotion_results/<clip>.json + .html
@@ -20,6 +20,7 @@ import re
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import pandas as pd
 
@@ -33,6 +34,8 @@ SUPPLEMENTS = Path("Test_Supplements")
 TRANSCRIPT_COLUMNS = ["drop", "file", "video_id", "language", "transcript", "transcript_source", "segments", "status",
                       "error"]
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+COMBINED_COLUMNS = PREDICTION_COLUMNS + ["scored_at"]  # when the row was scored (ISO 8601 UTC), as in its JSON
+_SAFE_PART = re.compile(r"[\w-][\w.-]*")
 
 
 @dataclass
@@ -54,14 +57,23 @@ class Plan:
 
 
 def output_stem(drop: str, rel: str, taken: dict[str, str]) -> str:
-    """A safe file name for a clip's JSON/HTML: the clip's name where that is safe and still free,
-    else a readable version of its path plus a short hash of (drop, file). `taken`: stem -> owner."""
+    """A safe, readable file name for a clip's JSON/HTML, from its path in the drop: `clip.mp4` ->
+    `clip`, `day1/clip.mp4` -> `day1__clip`, so same-named clips in different folders get names that
+    say which is which, whatever order they arrive in. A name that had to be changed to be safe, or
+    that another file already owns (`clip.mkv` beside `clip.mp4`, the same path in another drop),
+    gets a short hash of (drop, file). `taken`: stem -> owner."""
     owner = f"{drop}|{rel}"
-    plain = rel.rsplit("/", 1)[-1].rsplit(".", 1)[0]
-    if re.fullmatch(r"[\w.-]{1,100}", plain) and not plain.startswith(".") and taken.get(plain, owner) == owner:
+    parts = rel.split("/")
+    parts[-1] = parts[-1].rsplit(".", 1)[0] if "." in parts[-1].lstrip(".") else parts[-1]
+    plain = "__".join(parts)
+    if all(_SAFE_PART.fullmatch(p) for p in parts) and len(plain) <= 100 and taken.get(plain, owner) == owner:
         return plain
-    base = re.sub(r"[^\w.-]+", "_", rel.rsplit(".", 1)[0].replace("/", "__")).strip("._") or "clip"
+    base = re.sub(r"[^\w.-]+", "_", plain).strip("._") or "clip"
     return f"{base[:80]}-{hashlib.sha256(owner.encode()).hexdigest()[:8]}"
+
+
+def _utc_now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
 def plan(drop: str, out_dir: str | Path, settings, rescore: bool = False) -> Plan:
@@ -108,8 +120,11 @@ def _stage(source, rel: str, staging: Path, exts: set[str], max_bytes: int) -> P
     return Planned(drop, rel, str(path), file_sha256(path))
 
 
-def score_chunk(items: list[Planned | dict], scorer, out_dir: str | Path, blur: bool = True, html: bool = True) -> dict:
+def score_chunk(items: list[Planned | dict], scorer, out_dir: str | Path, blur: bool = True, html: bool = True,
+                progress: Callable[[str, str], None] | None = None) -> dict:
     """Extract, predict and explain a chunk; per-clip JSON/HTML written as each finishes.
+
+    `progress(file, what)` hears "extracted", "explaining" and "done" for each file as it happens.
 
     Returns {"predictions": [...rows], "transcripts": [...rows], "log": [...lines]} (plain data).
     """
@@ -121,7 +136,9 @@ def score_chunk(items: list[Planned | dict], scorer, out_dir: str | Path, blur: 
     results_dir = out_dir / SUPPLEMENTS / "video_emotion_results"
     items = [i if isinstance(i, Planned) else Planned(**i) for i in items]
     runnable = [i for i in items if i.error is None]
-    features = scorer.extract([ClipJob(clip=i.rel, path=i.path) for i in runnable]) if runnable else pd.DataFrame()
+    tell = progress or (lambda rel, what: None)
+    features = (scorer.extract([ClipJob(clip=i.rel, path=i.path) for i in runnable],
+                               progress=lambda r: tell(r.clip, "extracted")) if runnable else pd.DataFrame())
     preds = scorer.predict_features(features) if len(features) else pd.DataFrame(columns=PREDICTION_COLUMNS)
     out = {"predictions": [], "transcripts": [], "log": []}
     now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
@@ -129,20 +146,22 @@ def score_chunk(items: list[Planned | dict], scorer, out_dir: str | Path, blur: 
         if item.error is not None:
             row = {c: None for c in PREDICTION_COLUMNS} | {"drop": item.drop, "file": item.rel, "video_id": item.stem,
                                                           "model_version": scorer.model_version, "status": "failed",
-                                                          "error": item.error}
+                                                          "error": item.error, "scored_at": _utc_now()}
             out["predictions"].append(row)
             out["transcripts"].append({"drop": item.drop, "file": item.rel, "video_id": item.stem, "status": "failed",
                                        "error": item.error})
             out["log"].append(f"{now}\t{item.drop}/{item.rel}\tfailed\t{item.error}")
+            tell(item.rel, "done")
     for (_, feat), (_, pred), item in zip(features.iterrows(), preds.iterrows(), runnable):
-        row = pred.to_dict() | {"drop": item.drop, "file": item.rel, "video_id": item.stem}
+        tell(item.rel, "explaining")
+        row = pred.to_dict() | {"drop": item.drop, "file": item.rel, "video_id": item.stem, "scored_at": _utc_now()}
         if isinstance(row.get("error"), str):  # name the file as the user knows it, not our local path
             row["error"] = row["error"].replace(item.path, item.rel)
         warnings = feat["warnings"] or ""
         if row["status"] != "failed":
             try:
                 doc = scorer.explain_row(feat_row(feat))
-                doc["file"] = item.rel
+                doc["file"], doc["scored_at"] = item.rel, row["scored_at"]
                 validate_explanation(doc)
                 frames = scorer.key_frames(item.path, [k["index"] for k in doc["key_frames"]]) if html else None
                 if html:
@@ -157,6 +176,7 @@ def score_chunk(items: list[Planned | dict], scorer, out_dir: str | Path, blur: 
         out["transcripts"].append(_transcript_row(item, feat, scorer))
         out["log"].append(f"{now}\t{item.drop}/{item.rel}\t{row['status']}\tlanguage={row.get('language')}\t"
                           f"duration={feat['duration_s']}\t{row.get('error') or ''}\t{warnings}".rstrip())
+        tell(item.rel, "done")
     return out
 
 
@@ -223,7 +243,7 @@ def _publish(plan_: Plan, chunks: list[dict], out_dir: Path, model_version: str,
 
     rows = [r for c in chunks for r in c["predictions"]]
     combined_path = out_dir / RESULTS / "combined_results.csv"
-    combined = _merge(combined_path, rows, PREDICTION_COLUMNS)
+    combined = _merge(combined_path, rows, COMBINED_COLUMNS)
     for col in ("confidence", "p_negative", "p_neutral", "p_positive", "share_text", "share_audio", "share_vision"):
         combined[col] = pd.to_numeric(combined[col], errors="coerce")
     combined = combined.replace({"": None})
@@ -252,16 +272,21 @@ def _publish(plan_: Plan, chunks: list[dict], out_dir: Path, model_version: str,
 
 
 def score_drop(drop: str, scorer, out_dir: str | Path, settings, rescore: bool = False, chunk_size: int = 16,
-               progress=None) -> dict:
-    """The whole drop in this process (what `clmer score` runs)."""
+               progress: Callable[[int, int, str, str], None] | None = None) -> dict:
+    """The whole drop in this process (what `clmer score` runs). `progress(done, total, file, what)`
+    follows every file: what is "extracted", "explaining" or "done"."""
     from clmer.features.extract import chunked
 
     p = plan(drop, out_dir, settings, rescore=rescore)
-    chunks = []
-    for chunk in chunked(p.todo, chunk_size):
-        chunks.append(score_chunk(chunk, scorer, out_dir, blur=settings.scoring.blur_faces, html=settings.scoring.html))
+    done = [0]
+
+    def tell(rel: str, what: str) -> None:
+        done[0] += what == "done"
         if progress:
-            progress(len(chunk))
+            progress(done[0], len(p.todo), rel, what)
+
+    chunks = [score_chunk(chunk, scorer, out_dir, blur=settings.scoring.blur_faces, html=settings.scoring.html,
+                          progress=tell) for chunk in chunked(p.todo, chunk_size)]
     return publish(p, chunks, out_dir, scorer.model_version)
 
 

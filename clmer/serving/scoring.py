@@ -9,6 +9,7 @@ silently wrong.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -65,6 +66,8 @@ class Scorer:
         self.settings = settings_for_model(self.doc, settings)
         check_encoders(self.doc, self.settings)
         self.model_version = model_version
+        # where the model came from, for reports: set by pipeline.load_scorer for registry URIs
+        self.model_uri, self.model_alias, self.run_id = str(model_dir), None, None
         self.examples_dir = Path(examples_dir) if examples_dir else None
         self.store = FeatureStore(self.settings.paths.feature_store)
         beside = self.model_dir.parent / "explainer"  # a local train run keeps it next to the model
@@ -141,6 +144,7 @@ class Scorer:
                         transcript=row.transcript if isinstance(row.transcript, str) else "")
         doc = explain_clip(self.model, self.model.dims, clip, info, self.model_info(), self.doc.get("cue_stats"))
         doc["reasoning"] = self.reasoning(doc)
+        doc["scored_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         doc["status"] = "partial" if row.status == "partial" else "ok"
         doc["warnings"] = [w for w in str(row.warnings or "").split("; ") if w]
         if row.missing:
@@ -184,7 +188,8 @@ class Scorer:
 
     def model_info(self) -> dict:
         train = self.doc.get("train", {})
-        return {"version": self.model_version, "corpus": train.get("corpus"), "corpus_digest": train.get("corpus_digest"),
+        return {"uri": self.model_uri, "alias": self.model_alias, "version": self.model_version, "run_id": self.run_id,
+                "corpus": train.get("corpus"), "corpus_digest": train.get("corpus_digest"),
                 "profile": self.doc.get("profile"),
                 "encoders": {r: {"name": e["name"], "revision": e["revision"]} for r, e in self.doc.get("encoders", {}).items()}}
 

@@ -65,7 +65,10 @@ def sample_doc(transcript: str = "I really love this wonderful sunny day, but th
         },
         "reasoning": {"text": "The speaker says they love the day and smiles.", "source": "lm",
                       "status": "ok", "think": "words: love, wonderful", "answer": "positive"},
-        "model": {"profile": "tiny", "fusion": "policy", "run_id": "abc123", "encoders": {"text": "tiny-bert"}},
+        "model": {"uri": "models:/clmer@champion", "alias": "champion", "version": "3", "run_id": "abc123",
+                  "profile": "tiny", "fusion": "policy",
+                  "encoders": {"text": {"name": "tiny-bert", "revision": "r1"}, "audio": {"name": "tiny-e2v", "revision": "r2"}}},
+        "scored_at": "2026-11-25T02:14:07Z",
     }
 
 
@@ -125,7 +128,8 @@ def test_page_has_three_drawn_plots_and_the_facts():
     assert index.descendants["plot-frames"].count("svg") == 3  # no frames given: placeholders
     assert page.startswith("<!DOCTYPE html>") and '<meta charset="utf-8">' in page
     for fact in ("video_0001/0003", "Raw/video_0001/0003.mp4", "positive", "0.750", "tiny-explainer",
-                 "The speaker says they love the day and smiles.", "happy", "smiling face (0.620)", "run_id"):
+                 "The speaker says they love the day and smiles.", "happy", "smiling face (0.620)", "abc123",
+                 "2026-11-25T02:14:07Z", "@champion v3 run abc123"):
         assert fact in page, fact
     assert "decision-path" in index.descendants and "top-words" in index.descendants
 
@@ -134,8 +138,8 @@ def test_top_words_are_highlighted_in_the_transcript():
     index = ElementIndex(render_html(sample_doc()))
     assert index.descendants["transcript"].count("mark") == 3
     marks = [a for t, a in index.tags if t == "mark"]
-    assert marks[0]["title"] == "score 0.2100" and "192,57,43" in marks[0]["style"]  # supports: red
-    assert "46,134,222" in marks[2]["style"]  # 'awful' spoke against: blue
+    assert marks[0]["title"] == "score 0.2100" and "51,34,136" in marks[0]["style"]  # supports: indigo
+    assert "221,204,119" in marks[2]["style"]  # 'awful' spoke against: sand
 
 
 def test_chinese_transcript_offsets():
@@ -277,3 +281,86 @@ def test_page_names_every_plot_once():
     page = render_html(sample_doc())
     for plot in PLOTS:
         assert page.count(f'id="{plot}"') == 1
+
+
+# -- what a person sees: colours, model table, axes, provenance, Chinese glyphs --------------------
+
+
+def _fills(index: ElementIndex, page: str, plot: str) -> set[str]:
+    """Fill colours of the data rects inside one plot's figure."""
+    figure = page[page.index(f'id="{plot}"'):]
+    figure = figure[:figure.index("</figure>")]
+    return set(re.findall(r'<rect [^>]*fill="(#[0-9a-f]{6})"', figure))
+
+
+def test_colours_mean_one_thing():
+    from clmer.explain.charts import CLASS_COLOURS, EVIDENCE_COLOURS, MODALITY_COLOURS
+
+    families = [set(CLASS_COLOURS.values()), set(MODALITY_COLOURS.values()), set(EVIDENCE_COLOURS.values())]
+    assert sum(len(f) for f in families) == len(set().union(*families))  # disjoint: no colour in two families
+    page = render_html(sample_doc())
+    index = ElementIndex(page)
+    evidence, modality = set(EVIDENCE_COLOURS.values()), set(MODALITY_COLOURS.values())
+    assert _fills(index, page, "plot-shares") == modality | evidence  # share bars | Shapley bars
+    assert _fills(index, page, "plot-audio") == evidence  # spans of both signs
+    assert "supports the prediction" in page and "speaks against it" in page  # the legend says which is which
+
+
+def test_encoders_are_a_table_not_json():
+    page = render_html(sample_doc())
+    index = ElementIndex(page)
+    assert index.descendants["encoders"].count("tr") == 3  # header + text + audio
+    assert "tiny-bert" in page and "r1" in page
+    assert "{&quot;" not in page and '{"name"' not in page  # no JSON blob anywhere in the page
+
+
+def test_audio_timeline_has_a_y_scale():
+    page = render_html(sample_doc())
+    figure = page[page.index('id="plot-audio"'):]
+    figure = figure[:figure.index("</figure>")]
+    labels = re.findall(r'<text [^>]*text-anchor="end"[^>]*>([^<]+)</text>', figure)
+    assert "0" in labels and "+0.1" in labels  # spans score 0.12, 0.05, -0.02: ticks round and cover them
+    assert any(label.startswith("-") for label in labels)  # the span that spoke against sits below zero
+    assert "Δp (predicted class)" in figure
+
+
+def test_scored_at_alias_and_run_id_in_page():
+    doc = sample_doc()
+    page = render_html(doc)
+    assert "2026-11-25T02:14:07Z" in page and "@champion v3 run abc123" in page
+    assert "models:/clmer@champion" in page and "MLflow run id" in page
+    validate_explanation(doc)
+
+
+def _embedded_font(page: str):
+    from fontTools.ttLib import TTFont
+
+    blob = re.search(r"url\(data:font/otf;base64,([A-Za-z0-9+/=]+)\)", page)
+    return None if blob is None else TTFont(io.BytesIO(base64.b64decode(blob[1])))
+
+
+def test_chinese_glyphs_are_embedded_in_the_page():
+    from clmer.explain.fonts import find_cjk_font
+
+    if find_cjk_font() is None:
+        pytest.skip("no CJK font here (the noto-cjk-sans-otc dependency is missing)")
+    text = "今天我非常开心，天气很好。"
+    doc = sample_doc(text)
+    doc["language"], doc["top_words"] = "zh", _words(text, {"开心": 0.3})
+    page = render_html(doc)
+    font = _embedded_font(page)
+    assert font is not None
+    cmap = font.getBestCmap()
+    assert all(ord(c) in cmap for c in text)  # every character of the transcript, punctuation included
+    assert len(cmap) < 60 and len(page) < 120_000  # a subset: only what the page uses
+    assert '<html lang="zh-Hans">' in page and "font-src data:" in page
+    assert _embedded_font(render_html(sample_doc())) is None  # English only: nothing embedded
+
+
+def test_missing_cjk_font_is_said(monkeypatch):
+    from clmer.explain import fonts
+
+    monkeypatch.setattr(fonts, "find_cjk_font", lambda: None)
+    page = render_html(sample_doc("很好"))
+    assert 'id="font-note"' in page and _embedded_font(page) is None
+    assert 'id="font-note"' not in render_html(sample_doc())
