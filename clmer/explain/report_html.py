@@ -285,14 +285,25 @@ def _decision_path(doc: dict) -> str:
 def _reasoning(doc: dict) -> str:
     reasoning = doc.get("reasoning")
     if not reasoning:
-        return _empty("no reasoning text (explainer absent)")
-    status, source = reasoning.get("status", "n/a"), reasoning.get("source", "n/a")
-    meta = f'<p class="muted">source {_esc(source)}, status {_esc(status)}</p>'
-    text = str(reasoning.get("text") or "")
-    body = f'<div class="reason">{_esc(text)}</div>' if text else _empty(f"no reasoning text (explainer {status})")
-    extra = "".join(f"<details><summary>{k}</summary><pre>{_esc(reasoning[k])}</pre></details>"
-                    for k in ("think", "answer") if reasoning.get(k))
-    return meta + body + extra
+        return _empty("no reasoning text")
+    lm = reasoning.get("lm") or {}
+    if reasoning.get("source") == "lm":
+        origin = f"written by the language model {_esc(lm.get('model', ''))}; it passed the format and grounding checks"
+    elif lm.get("error"):
+        origin = f"grounded template (the language model failed: {_esc(lm['error'])})"
+    elif lm:
+        checks = lm.get("checks") or {}
+        origin = (f"grounded template (the language model {_esc(lm.get('model', ''))}'s text failed its checks: "
+                  f"format {_esc(checks.get('format'))}, grounding {_esc(checks.get('grounding'))}, "
+                  f"answer is the prediction {_esc(checks.get('answer_is_prediction'))})")
+    else:
+        origin = "grounded template (no language model is configured for this model)"
+    think, answer = str(reasoning.get("think") or ""), str(reasoning.get("answer") or "")
+    body = (f'<div class="reason" id="reasoning-text">{_esc(think)}</div><p>answer: <b>{_esc(answer)}</b></p>'
+            if think else _empty("no reasoning text"))
+    attempt = (f"<details><summary>the language model's text</summary><pre>{_esc(lm['text'])}</pre></details>"
+               if reasoning.get("source") != "lm" and lm.get("text") else "")
+    return f'<p class="muted">{origin}</p>' + body + attempt
 
 
 def _warnings(doc: dict) -> str:

@@ -64,7 +64,8 @@ def sample_doc(transcript: str = "I really love this wonderful sunny day, but th
             "fused_norm": 3.4, "class_probabilities": probs,
         },
         "reasoning": {"text": "The speaker says they love the day and smiles.", "source": "lm",
-                      "status": "ok", "think": "words: love, wonderful", "answer": "positive"},
+                      "status": "ok", "think": "words: love, wonderful", "answer": "positive",
+                      "lm": {"model": "tiny-explainer"}},
         "model": {"uri": "models:/clmer@champion", "alias": "champion", "version": "3", "run_id": "abc123",
                   "profile": "tiny", "fusion": "policy",
                   "encoders": {"text": {"name": "tiny-bert", "revision": "r1"}, "audio": {"name": "tiny-e2v", "revision": "r2"}}},
@@ -93,7 +94,9 @@ def hostile_doc() -> dict:
     doc["audio_cues"] = {bad: 0.5}
     doc["key_frames"][0]["cues"] = {bad: 0.9}
     doc["model"] = {bad: bad, "nested": {"x": bad}}
-    doc["reasoning"] = {"text": bad, "source": bad, "status": "ok", "think": bad, "answer": bad}
+    # source and answer are enums in the schema; every free-text field carries the attack
+    doc["reasoning"] = {"text": bad, "source": "lm", "status": "ok", "think": bad, "answer": "positive",
+                        "lm": {"model": bad, "text": bad}}
     doc["status"], doc["warnings"] = "partial", [bad]
     return doc
 
@@ -101,7 +104,9 @@ def hostile_doc() -> dict:
 def empty_doc() -> dict:
     doc = sample_doc()
     doc["present"].update(audio=False, vision=False)
-    doc.update(audio_spans=[], audio_cues={}, key_frames=[], reasoning=None)
+    doc.update(audio_spans=[], audio_cues={}, key_frames=[])
+    doc["reasoning"] = {"text": "<think>words</think><answer>positive</answer>", "source": "template", "status": "ok",
+                        "think": "words", "answer": "positive"}
     return doc
 
 
@@ -128,7 +133,7 @@ def test_page_has_three_drawn_plots_and_the_facts():
     assert index.descendants["plot-frames"].count("svg") == 3  # no frames given: placeholders
     assert page.startswith("<!DOCTYPE html>") and '<meta charset="utf-8">' in page
     for fact in ("video_0001/0003", "Raw/video_0001/0003.mp4", "positive", "0.750", "tiny-explainer",
-                 "The speaker says they love the day and smiles.", "happy", "smiling face (0.620)", "abc123",
+                 "words: love, wonderful", "happy", "smiling face (0.620)", "abc123",
                  "2026-11-25T02:14:07Z", "@champion v3 run abc123"):
         assert fact in page, fact
     assert "decision-path" in index.descendants and "top-words" in index.descendants
