@@ -17,6 +17,7 @@ import pandas as pd
 
 from clmer.config import Settings, flatten
 from clmer.data.corpus import read_corpus
+from clmer.data.safe_csv import write_csv
 from clmer.model.dataset import FeatureSet, load_feature_set
 from clmer.features.feature_store import FeatureStore
 
@@ -120,7 +121,7 @@ def evaluate(model_dir: str | Path, corpus_dir: str | Path, features_path: str |
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "evaluation.json").write_text(json.dumps(report, indent=2, default=float), encoding="utf-8")
-    table(report).to_csv(out_dir / "evaluation.csv", index=False)
+    write_csv(table(report), out_dir / "evaluation.csv")
     return out_dir / "evaluation.json"
 
 
@@ -150,7 +151,7 @@ def cross_lingual(corpora: Corpora, settings: Settings, out_dir: str | Path,
         splits = part if splits is None else {k: xl.concat(splits[k], part[k]) for k in splits}
     frame = pd.DataFrame(xl.run_seed(splits, settings, settings.train.seed, out_dir, log))
     out_dir.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(out_dir / "cross_lingual.csv", index=False)
+    write_csv(frame, out_dir / "cross_lingual.csv")
     return out_dir / "cross_lingual.csv"
 
 

@@ -99,7 +99,9 @@ def decode(
                   f"({total / max(media_s / 60, 1e-9):.2f} s per minute of media)")
     if out:
         out.parent.mkdir(parents=True, exist_ok=True)
-        frame.to_csv(out, index=False)
+        from clmer.data.safe_csv import write_csv
+
+        write_csv(frame, out)
     if len(frame) and (frame["status"] == "failed").all():
         raise typer.Exit(1)
 

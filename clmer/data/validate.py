@@ -16,6 +16,7 @@ import pandas as pd
 from clmer.data import corpus as corpus_mod
 from clmer.data import media
 from clmer.data.contracts import ContractResult, validate_frame
+from clmer.data.safe_csv import write_csv
 
 
 @dataclass
@@ -97,13 +98,13 @@ def validate_corpus(root: str | Path, out_dir: str | Path, flavour: str | None =
         report.contracts.append(validate_frame("manifest", corpus.all_rows, out_dir))
         if len(probes):
             report.contracts.append(validate_frame("media_probe", probes, out_dir))
-    probes.to_csv(out_dir / "media_probe.csv", index=False)
+    write_csv(probes, out_dir / "media_probe.csv")
     _write(report, accepted)
     return report
 
 
 def _write(report: ValidationReport, accepted: pd.DataFrame | None) -> None:
-    report.quarantine.to_csv(report.out_dir / "quarantine.csv", index=False)
+    write_csv(report.quarantine, report.out_dir / "quarantine.csv")
     if accepted is not None and len(accepted):
         accepted.to_parquet(report.out_dir / "manifest.parquet", index=False)
     (report.out_dir / "summary.json").write_text(json.dumps(report.summary_dict(), indent=2, default=str), encoding="utf-8")
