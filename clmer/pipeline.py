@@ -44,7 +44,7 @@ def encoder_identities(settings: Settings) -> dict:
 
 def load_splits(corpus_dir: str | Path, features_path: str | Path, settings: Settings,
                 languages: list[str] | None = None, dims: dict | None = None, flavour: str | None = None) -> dict[str, FeatureSet]:
-    corpus = read_corpus(corpus_dir, flavour=flavour, strict=False)
+    corpus = read_corpus(corpus_dir, flavour=flavour, strict=False, external_media=settings.paths.external_media)
     features = pd.read_parquet(features_path)
     data = load_feature_set(features, FeatureStore(settings.paths.feature_store), corpus.manifest, dims=dims)
     splits = {}
@@ -68,7 +68,7 @@ def train(corpus_dir: str | Path, features_path: str | Path, settings: Settings,
         raise ValueError(f"{corpus_dir}: need train and valid clips (languages={languages}); "
                          f"got {len(splits['train'])} train, {len(splits['valid'])} valid")
     result = fit(splits["train"], splits["valid"], settings, out_dir, resume=resume, log=log)
-    corpus = read_corpus(corpus_dir, flavour=flavour, strict=False)
+    corpus = read_corpus(corpus_dir, flavour=flavour, strict=False, external_media=settings.paths.external_media)
     model_dir = save_model(result.model, out_dir / "model", {
         "encoders": encoder_identities(settings),
         "profile": settings.models.profile,
@@ -163,7 +163,7 @@ def register(train_dir: str | Path, eval_path: str | Path, corpus_dir: str | Pat
     from clmer.serving.registry import register_and_gate
     from clmer.serving.tracking import log_training_run
 
-    corpus = read_corpus(corpus_dir, strict=False)
+    corpus = read_corpus(corpus_dir, strict=False, external_media=settings.paths.external_media)
     example = Path(corpus_dir) / corpus.manifest.iloc[0]["media_path"]
     run = log_training_run(train_dir, eval_path, corpus_dir, settings, example, run_name=run_name)
     decision = register_and_gate(run["model_uri"], Path(train_dir) / "model", corpus_dir, settings, split=split)
@@ -213,7 +213,7 @@ def train_reasoning(train_dir: str | Path, corpus_dir: str | Path, features_path
 
     train_dir = Path(train_dir)
     base = model_ref("explainer", settings)
-    corpus = read_corpus(corpus_dir, strict=False)
+    corpus = read_corpus(corpus_dir, strict=False, external_media=settings.paths.external_media)
     features = pd.read_parquet(features_path)
     scorer = Scorer(train_dir / "model", settings)
     scorer.explainer_dir = None  # prompts are built from evidence, never from an older explainer

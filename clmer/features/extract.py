@@ -253,7 +253,7 @@ def plan_jobs(target: str | Path, settings: Settings) -> tuple[list[ClipJob], st
 
     target = Path(target)
     if (target / "label.csv").exists():
-        corpus = read_corpus(target, strict=False)
+        corpus = read_corpus(target, strict=False, external_media=settings.paths.external_media)
         return jobs_from_manifest(target, corpus.manifest), "corpus"
     if target.is_dir():
         return jobs_from_folder(target, settings.scoring.video_extensions), "folder"

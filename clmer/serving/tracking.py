@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from clmer import __version__
-from clmer.config import Settings, flatten
+from clmer.config import Settings, flatten, redact_uri, split_credentials
 
 MODEL_CODE = Path(__file__).with_name("mlflow_model.py")
 _SKIP_PARAMS = ("paths.home", "paths.model_store")  # machine-specific; never credentials either
@@ -24,7 +24,13 @@ def configure(settings: Settings):
     os.environ.setdefault("MLFLOW_ENABLE_TELEMETRY", "false")
     import mlflow
 
-    uri = settings.mlflow.tracking_uri
+    # Credentials in an http(s) URI move to MLflow's own variables: MLflow prints the tracking URI
+    # in its "View run at ..." lines, and it must never print a password.
+    uri, user, password = split_credentials(settings.mlflow.tracking_uri)
+    if user is not None:
+        os.environ.setdefault("MLFLOW_TRACKING_USERNAME", user)
+    if password is not None:
+        os.environ.setdefault("MLFLOW_TRACKING_PASSWORD", password)
     if uri.startswith("sqlite:///"):
         Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     mlflow.set_tracking_uri(uri)
@@ -38,6 +44,12 @@ def configure(settings: Settings):
         is_server = uri.startswith(("http://", "https://"))
         return mlflow.create_experiment(settings.mlflow.experiment, artifact_location=None if is_server else location)
     return exp.experiment_id
+
+
+def run_params(settings: Settings) -> dict:
+    """The settings as MLflow params: machine paths left out, credentials stripped from every URI."""
+    return {k: redact_uri(v) if isinstance(v, str) else v for k, v in flatten(settings).items()
+            if not k.startswith(_SKIP_PARAMS)}
 
 
 def _metrics_from_history(history: list[dict]) -> list:
@@ -126,7 +138,7 @@ def log_training_run(train_dir: str | Path, eval_path: str | Path, corpus_dir: s
     client = MlflowClient()
     with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run:
         run_id = run.info.run_id
-        params = {k: v for k, v in flatten(settings).items() if not k.startswith(_SKIP_PARAMS)}
+        params = run_params(settings)
         metrics = _metrics_from_history(history)
         from mlflow.entities import Metric
 
