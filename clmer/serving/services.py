@@ -17,6 +17,7 @@ import urllib.request
 from pathlib import Path
 
 from clmer.config import Settings
+from clmer.scratch import detached_env
 
 PROJECT = Path(__file__).resolve().parents[2]
 SERVICES = ("watcher", "worker", "mlflow", "prefect-server")  # stop order: reverse of start
@@ -24,7 +25,7 @@ SERVICES = ("watcher", "worker", "mlflow", "prefect-server")  # stop order: reve
 
 def _env(settings: Settings, extra: dict | None = None) -> dict:
     s = settings.serve
-    env = dict(os.environ)
+    env = detached_env(dict(os.environ))  # the services outlive this process and its temp folder
     env.update({
         "PREFECT_API_URL": f"http://{s.host}:{s.prefect_port}/api",
         "PREFECT_HOME": env.get("PREFECT_HOME", str(PROJECT / ".prefect")),

@@ -3,6 +3,7 @@ figures, dataset lineage and the model (a models-from-code pyfunc)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -36,6 +37,31 @@ def configure(settings: Settings):
     mlflow.set_tracking_uri(uri)
     if settings.mlflow.registry_uri:
         mlflow.set_registry_uri(settings.mlflow.registry_uri)
+    with _store_init_lock(uri):
+        return _experiment_id(settings, uri)
+
+
+@contextlib.contextmanager
+def _store_init_lock(uri: str):
+    """Processes creating one fresh SQLite store at once race in its migrations. MLflow's own lock
+    lives in the temp folder, which is private per CLMER process; this one sits beside the database."""
+    if not uri.startswith("sqlite:///"):
+        yield
+        return
+    import fcntl
+
+    db = Path(uri.removeprefix("sqlite:///"))
+    with open(db.with_name(db.name + ".init.lock"), "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _experiment_id(settings: Settings, uri: str) -> str:
+    import mlflow
+
     exp = mlflow.get_experiment_by_name(settings.mlflow.experiment)
     if exp is None:
         location = settings.mlflow.artifact_location
