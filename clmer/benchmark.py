@@ -57,7 +57,7 @@ def _features(roots: dict, settings: Settings, out_dir: Path, notes: list[str]) 
     for name, (path, flavour) in roots.items():
         report = validate_corpus(path, out_dir / f"validate_{name}", flavour=flavour, max_reject_fraction=1.0,
                                  run_contracts=False, external_media=settings.paths.external_media,
-                                 timeout_s=settings.limits.per_file_timeout_s)
+                                 timeout_s=settings.limits.decode_timeout_s)
         if report.n_accepted == 0:
             raise ValueError(f"{path}: no usable clips ({report.fatal or 'every row was rejected'})")
         if report.n_rejected:

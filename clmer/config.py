@@ -79,8 +79,11 @@ class LimitsConfig(_Section):
     max_file_bytes: int = Field(4 * 1024**3, description="Files larger than this fail with a clear error.")
     max_duration_s: float = Field(3 * 3600.0, description="Media longer than this fails cleanly.")
     per_file_timeout_s: float = Field(
-        900.0, description="Wall-clock budget for one file's decoding and extraction."
+        900.0, description="Wall-clock budget for one file's decoding and extraction (checked between stages)."
     )
+    decode_timeout_s: float = Field(
+        300.0, gt=0, description="Hard limit on decoding (or probing) one file: the decoder runs in a child process "
+        "that is killed at this limit, or at what is left of per_file_timeout_s if less, and the file fails alone.")
 
 
 class ModelsConfig(_Section):

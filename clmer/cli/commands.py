@@ -50,7 +50,7 @@ def validate(
     cfg = settings()
     report = validate_corpus(corpus, run, flavour=flavour, max_reject_fraction=max_reject,
                              max_bytes=cfg.limits.max_file_bytes, external_media=cfg.paths.external_media,
-                             timeout_s=cfg.limits.per_file_timeout_s)
+                             timeout_s=cfg.limits.decode_timeout_s)
     if report.fatal:
         console.print(f"[red]unusable corpus[/]: {report.fatal}")
     table = Table(title=f"validate {corpus}")

@@ -95,7 +95,9 @@ def open_input(path: str | Path, root: str | Path | None = None) -> int:
     dir_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         for part in parts[:-1]:
-            dir_fd = _enter(dir_fd, part, rel)
+            nxt = _enter(dir_fd, part, rel)
+            os.close(dir_fd)
+            dir_fd = nxt
         st = os.stat(parts[-1], dir_fd=dir_fd, follow_symlinks=False)
         _require_regular(rel, st.st_mode)
         return _open_checked(parts[-1], dir_fd, rel, st)
@@ -113,16 +115,13 @@ def relative_to_root(path: str | Path, root: str | Path) -> str:
 
 
 def _enter(dir_fd: int, part: str, rel: str) -> int:
-    """Open sub-folder `part` of `dir_fd` (closing `dir_fd`), refusing a link in its place."""
+    """Open sub-folder `part` of `dir_fd`, refusing a link in its place."""
     try:
-        nxt = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+        return os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
     except OSError as exc:
         if exc.errno in (errno.ELOOP, errno.ENOTDIR):
             raise RefusedInput(rel, f"refused: {part!r} on its path is a symbolic link or not a folder") from None
         raise
-    finally:
-        os.close(dir_fd)
-    return nxt
 
 
 def _require_regular(rel: str, mode: int) -> None:

@@ -55,7 +55,8 @@ def neutralise(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def to_csv_text(frame: pd.DataFrame) -> str:
-    return neutralise(frame).to_csv(index=False)
+    # CRLF rows (RFC 4180): then a cell holding a lone CR is quoted too, and reads back whole.
+    return neutralise(frame).to_csv(index=False, lineterminator="\r\n")
 
 
 def write_csv(frame: pd.DataFrame, path: str | Path) -> Path:

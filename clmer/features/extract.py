@@ -154,7 +154,8 @@ def _extract_open(job: ClipJob, fd: int, settings: Settings, store: FeatureStore
     def decoded_media() -> media.DecodedMedia:
         nonlocal decoded
         if decoded is None:
-            decoded = worker.decode(fd, job.path, budget.remaining(), **media.decode_kwargs(settings))
+            deadline = min(settings.limits.decode_timeout_s, budget.remaining())
+            decoded = worker.decode(fd, job.path, deadline, **media.decode_kwargs(settings))
             res.warnings += decoded.warnings
             res.duration_s = round(decoded.duration_s, 3)
             if frames_out is not None:

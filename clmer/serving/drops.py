@@ -84,9 +84,9 @@ class LocalDrop:
         path = self.root / rel
         if _is_hidden(rel) or path in self.exclude:
             return True
-        # Another scorer's output folder inside the drop (the marker or the lock says so).
-        return path.name in OUTPUT_FOLDERS and any(
-            (path.parent / "Test_Results" / name).exists() for name in (MARKER, ".publish.lock"))
+        # The output folders of `exclude`d roots, or of any scorer (its marker or lock says so).
+        return path.name in OUTPUT_FOLDERS and (path.parent in self.exclude or any(
+            (path.parent / "Test_Results" / name).exists() for name in (MARKER, ".publish.lock")))
 
     def local_path(self, f: DropFile, staging: Path) -> tuple[Path, Path]:
         """(the file's path, the root it must be opened under without following links)."""

@@ -181,7 +181,7 @@ def _decode_frames(job: ClipJob, settings: Settings) -> list[np.ndarray]:
     fd = open_checked(job, settings.limits.max_file_bytes)
     try:
         with DecodeWorker() as worker:
-            return worker.decode(fd, job.path, settings.limits.per_file_timeout_s, **media.decode_kwargs(settings)).frames
+            return worker.decode(fd, job.path, settings.limits.decode_timeout_s, **media.decode_kwargs(settings)).frames
     finally:
         os.close(fd)
 

@@ -115,7 +115,7 @@ def serve(settings: Settings, extra_env: dict | None = None, watcher: bool = Tru
     _start("worker", [prefect, "worker", "start", "--pool", s.work_pool, "--type", "process"], env, run_dir)
     if watcher:
         cmd = [sys.executable, "-m", "flows.watcher", "--state", str(run_dir / "watcher_state.json"),
-               "--settle", str(settings.scoring.settle_seconds)]
+               "--settle", str(settings.scoring.settle_seconds), "--exclude", str(settings.scoring.out_dir)]
         for folder in s.watch_folders:
             cmd += ["--folder", folder]
         for prefix in s.watch_s3:
