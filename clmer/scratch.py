@@ -12,11 +12,11 @@ Entry points call these (the CLI, the flows); library code never changes the env
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import os
 import shutil
 import tempfile
+from multiprocessing import util as mp_util
 from pathlib import Path
 
 PREFIX = "clmer-"
@@ -37,7 +37,9 @@ def use_private_tmp() -> Path:
     os.environ[_OUTER] = os.environ.get("TMPDIR", "")
     os.environ["TMPDIR"] = os.environ[_ENV_MARK] = str(path)
     tempfile.tempdir = str(path)
-    atexit.register(_remove, path, os.getpid())
+    # Removed after multiprocessing's own exit cleanup (its pymp-* folders live in here too);
+    # a Finalize runs in the process that made it only, never in a forked child.
+    mp_util.Finalize(None, shutil.rmtree, args=(str(path),), kwargs={"ignore_errors": True}, exitpriority=-1000)
     return path
 
 
@@ -53,11 +55,6 @@ def detached_env(env: dict[str, str]) -> dict[str, str]:
         else:
             env.pop("TMPDIR", None)
     return env
-
-
-def _remove(path: Path, owner: int) -> None:
-    if os.getpid() == owner:  # a forked child inherits atexit handlers: only the owner cleans
-        shutil.rmtree(path, ignore_errors=True)
 
 
 def sweep_dead(base: Path) -> int:
