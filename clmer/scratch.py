@@ -4,7 +4,7 @@ Libraries write into the temp folder and the user's home as a side effect of bei
 `db_init_lock-*` file, jieba its dictionary cache, torch an inductor folder, onnxruntime (imported
 by faster-whisper's voice detector) a `.ses` session file and a device id under
 `$XDG_CACHE_HOME/Microsoft`. `use_private_tmp()` gives the process (and every child it starts) its
-own temp folder, `clmer-<pid>-<random>` inside the usual one, removed when the process exits; a
+own temp folder, `clmer-<pid>` inside the usual one, removed when the process exits; a
 folder left by a process that was killed is removed by the next CLMER process that starts.
 `import_onnxruntime()` imports onnxruntime with its cache pointed into CLMER's home.
 Entry points call these (the CLI, the flows); library code never changes the environment itself.
@@ -33,7 +33,11 @@ def use_private_tmp() -> Path:
         return Path(current)
     base = Path(tempfile.gettempdir())
     sweep_dead(base)
-    path = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-", dir=base))
+    # Short name (`clmer-<pid>`, unique among live processes): sockets made in here (multiprocessing's
+    # forkserver) must fit the 107-byte limit of a Unix socket path.
+    path = base / f"{PREFIX}{os.getpid()}"
+    shutil.rmtree(path, ignore_errors=True)  # a dead process with our pid left it behind
+    path.mkdir(mode=0o700)
     os.environ[_OUTER] = os.environ.get("TMPDIR", "")
     os.environ["TMPDIR"] = os.environ[_ENV_MARK] = str(path)
     tempfile.tempdir = str(path)
@@ -58,10 +62,10 @@ def detached_env(env: dict[str, str]) -> dict[str, str]:
 
 
 def sweep_dead(base: Path) -> int:
-    """Remove `clmer-<pid>-*` folders under `base` whose process is gone; returns how many."""
+    """Remove `clmer-<pid>` folders under `base` whose process is gone; returns how many."""
     removed = 0
-    for entry in base.glob(f"{PREFIX}*-*"):
-        pid = entry.name[len(PREFIX):].split("-", 1)[0]
+    for entry in base.glob(f"{PREFIX}*"):
+        pid = entry.name[len(PREFIX):]
         if pid.isdigit() and entry.is_dir() and not entry.is_symlink() and not _alive(int(pid)):
             shutil.rmtree(entry, ignore_errors=True)
             removed += 1

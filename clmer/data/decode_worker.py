@@ -53,8 +53,8 @@ class DecodeWorker:
         send_handle(conn, fd, self._proc.pid)
         if not conn.poll(max(0.0, timeout_s)):
             self._kill()
-            raise media.LimitExceededError(display, f"decoding ran past the per-file time limit of {timeout_s:.1f} s "
-                                                    "and was stopped")
+            raise media.LimitExceededError(display, f"decoding ran past the per-file time limit of "
+                                                    f"{max(0.0, timeout_s):.1f} s and was stopped")
         try:
             reply = conn.recv()
         except (EOFError, OSError):

@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -18,10 +19,20 @@ def _entries(folder) -> list[str]:
     return sorted(p.name for p in folder.iterdir())
 
 
-def test_demo_validate_score_leave_no_temp_entries(trained_demo, tmp_path):
+@pytest.fixture
+def short_tmp():
+    """A temp folder with a short path: Unix sockets made inside it must stay under 108 bytes."""
+    import tempfile
+
+    path = tempfile.mkdtemp(prefix="leak-")
+    yield Path(path)
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def test_demo_validate_score_leave_no_temp_entries(trained_demo, tmp_path, short_tmp):
     s = trained_demo["settings"]
-    tmp, home, work = tmp_path / "tmp", tmp_path / "home", tmp_path / "work"
-    for d in (tmp, home, work):
+    tmp, home, work = short_tmp, tmp_path / "home", tmp_path / "work"
+    for d in (home, work):
         d.mkdir()
     env = {k: v for k, v in os.environ.items() if k not in ("XDG_CACHE_HOME", "MPLCONFIGDIR")} | {
         "TMPDIR": str(tmp), "HOME": str(home), "CLMER_HOME": str(work / "clmer_home"),
