@@ -21,6 +21,7 @@ import pandas as pd
 
 from clmer import pipeline
 from clmer.config import Settings
+from clmer.data.safe_csv import to_csv_text, write_csv
 from clmer.data.validate import validate_corpus
 
 
@@ -56,7 +57,8 @@ def _features(roots: dict, settings: Settings, out_dir: Path, notes: list[str]) 
     features = {}
     for name, (path, flavour) in roots.items():
         report = validate_corpus(path, out_dir / f"validate_{name}", flavour=flavour, max_reject_fraction=1.0,
-                                 run_contracts=False)
+                                 run_contracts=False, external_media=settings.paths.external_media,
+                                 timeout_s=settings.limits.decode_timeout_s)
         if report.n_accepted == 0:
             raise ValueError(f"{path}: no usable clips ({report.fatal or 'every row was rejected'})")
         if report.n_rejected:
@@ -128,7 +130,7 @@ def run(flavour: str, root: Path, settings: Settings, out_dir: Path, other_root:
 def _write(result: BenchmarkResult, out_dir: Path) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     for name, frame in result.raw.items():
-        frame.to_csv(out_dir / f"{name}.csv", index=False)
+        write_csv(frame, out_dir / f"{name}.csv")
     md = []
     for name, frame in result.tables.items():
         md += [f"### {name}", "", frame.to_markdown(index=False), ""]
@@ -162,7 +164,7 @@ def _log_to_mlflow(result: BenchmarkResult, settings: Settings, corpus: str, see
                         metrics[f"{table_name}/{_clean(group)}/{col}"] = value
         mlflow.log_metrics(metrics)
         for table_name, frame in result.raw.items():
-            mlflow.log_text(frame.to_csv(index=False), f"benchmark/{_clean(table_name)}.csv")
+            mlflow.log_text(to_csv_text(frame), f"benchmark/{_clean(table_name)}.csv")
         mlflow.log_text(json.dumps({k: v.to_dict(orient="records") for k, v in result.tables.items()}, indent=2),
                         "benchmark/tables.json")
 

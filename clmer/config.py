@@ -9,6 +9,7 @@ the working directory, so nothing here names a machine.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -41,6 +42,12 @@ class PathsConfig(_Section):
         description="Feature store location: a local directory, or s3://bucket/prefix. "
         "Env: CLMER_FEATURE_STORE.",
     )
+    external_media: list[str] = Field(
+        default_factory=lambda: [p for p in os.environ.get("CLMER_EXTERNAL_MEDIA", "").split(os.pathsep) if p],
+        description="Folders outside a corpus that its Raw/ folder or clips may link into (for media kept "
+        "elsewhere). Empty: such links are refused, so a corpus cannot make CLMER read outside it. "
+        "Env: CLMER_EXTERNAL_MEDIA (':'-separated), which every command honours.",
+    )
     runs: Path = Field(
         default=Path("clmer_data/runs"),
         description="Where each command writes its run folder (validation reports, checkpoints, tables).",
@@ -72,8 +79,11 @@ class LimitsConfig(_Section):
     max_file_bytes: int = Field(4 * 1024**3, description="Files larger than this fail with a clear error.")
     max_duration_s: float = Field(3 * 3600.0, description="Media longer than this fails cleanly.")
     per_file_timeout_s: float = Field(
-        900.0, description="Wall-clock budget for one file's decoding and extraction."
+        900.0, description="Wall-clock budget for one file's decoding and extraction (checked between stages)."
     )
+    decode_timeout_s: float = Field(
+        300.0, gt=0, description="Hard limit on decoding (or probing) one file: the decoder runs in a child process "
+        "that is killed at this limit, or at what is left of per_file_timeout_s if less, and the file fails alone.")
 
 
 class ModelsConfig(_Section):
@@ -372,3 +382,30 @@ def _flatten_into(flat: dict[str, Any], key: str, value: Any) -> None:
             _flatten_into(flat, f"{key}.{sub}", v)
     else:
         flat[key] = value
+
+
+_USERINFO = re.compile(r"(?P<scheme>\b[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<userinfo>[^/@\s]*@)")
+_SECRET_QUERY = re.compile(r"(?P<key>[?&;](?:[^=&;\s]*(?:password|passwd|pwd|token|secret|key|signature|sig|credential|auth)"
+                           r"[^=&;\s]*)=)(?P<value>[^&;\s#]*)", re.IGNORECASE)
+
+
+def redact_uri(text: str) -> str:
+    """`text` with the credentials of every URI in it replaced by `***`: the `user:password@` part
+    and query values whose names say secret (password, token, key, signature, ...). Used on
+    everything logged to MLflow or printed, so a URI from the environment never leaks its secret."""
+    if "://" not in text:
+        return text
+    text = _USERINFO.sub(lambda m: m.group("scheme") + "***@", text)
+    return _SECRET_QUERY.sub(lambda m: m.group("key") + "***", text)
+
+
+def split_credentials(uri: str) -> tuple[str, str | None, str | None]:
+    """(uri without `user:password@`, user, password) for an http(s) URI; others are returned whole."""
+    from urllib.parse import unquote, urlsplit, urlunsplit
+
+    parts = urlsplit(uri)
+    if parts.scheme not in ("http", "https") or "@" not in parts.netloc:
+        return uri, None, None
+    host = parts.netloc.rsplit("@", 1)[1]
+    return (urlunsplit(parts._replace(netloc=host)), unquote(parts.username or "") or None,
+            unquote(parts.password) if parts.password is not None else None)

@@ -18,6 +18,7 @@ import pandas as pd
 
 from clmer.config import Settings, flatten
 from clmer.data.corpus import read_corpus
+from clmer.data.safe_csv import write_csv
 from clmer.model.dataset import FeatureSet, load_feature_set
 from clmer.features.feature_store import FeatureStore
 
@@ -44,7 +45,7 @@ def encoder_identities(settings: Settings) -> dict:
 
 def load_splits(corpus_dir: str | Path, features_path: str | Path, settings: Settings,
                 languages: list[str] | None = None, dims: dict | None = None, flavour: str | None = None) -> dict[str, FeatureSet]:
-    corpus = read_corpus(corpus_dir, flavour=flavour, strict=False)
+    corpus = read_corpus(corpus_dir, flavour=flavour, strict=False, external_media=settings.paths.external_media)
     features = pd.read_parquet(features_path)
     data = load_feature_set(features, FeatureStore(settings.paths.feature_store), corpus.manifest, dims=dims)
     splits = {}
@@ -69,7 +70,7 @@ def train(corpus_dir: str | Path, features_path: str | Path, settings: Settings,
                          f"got {len(splits['train'])} train, {len(splits['valid'])} valid")
     started_at = time.time()  # MLflow's run for this training starts here (tracking.log_training_run)
     result = fit(splits["train"], splits["valid"], settings, out_dir, resume=resume, log=log)
-    corpus = read_corpus(corpus_dir, flavour=flavour, strict=False)
+    corpus = read_corpus(corpus_dir, flavour=flavour, strict=False, external_media=settings.paths.external_media)
     model_dir = save_model(result.model, out_dir / "model", {
         "encoders": encoder_identities(settings),
         "profile": settings.models.profile,
@@ -123,7 +124,7 @@ def evaluate(model_dir: str | Path, corpus_dir: str | Path, features_path: str |
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "evaluation.json").write_text(json.dumps(report, indent=2, default=float), encoding="utf-8")
-    table(report).to_csv(out_dir / "evaluation.csv", index=False)
+    write_csv(table(report), out_dir / "evaluation.csv")
     return out_dir / "evaluation.json"
 
 
@@ -153,7 +154,7 @@ def cross_lingual(corpora: Corpora, settings: Settings, out_dir: str | Path,
         splits = part if splits is None else {k: xl.concat(splits[k], part[k]) for k in splits}
     frame = pd.DataFrame(xl.run_seed(splits, settings, settings.train.seed, out_dir, log))
     out_dir.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(out_dir / "cross_lingual.csv", index=False)
+    write_csv(frame, out_dir / "cross_lingual.csv")
     return out_dir / "cross_lingual.csv"
 
 
@@ -174,7 +175,7 @@ def register(train_dir: str | Path, eval_path: str | Path, corpus_dir: str | Pat
     if same is not None:
         out = unchanged_result(same, settings)
     else:
-        corpus = read_corpus(corpus_dir, strict=False)
+        corpus = read_corpus(corpus_dir, strict=False, external_media=settings.paths.external_media)
         example = Path(corpus_dir) / corpus.manifest.iloc[0]["media_path"]
         run_tags = (tags or {}) | {f"clmer.fingerprint.{k}": v for k, v in fingerprint.items()}
         run = log_training_run(train_dir, eval_path, corpus_dir, settings, example, run_name=run_name, tags=run_tags)
@@ -238,7 +239,7 @@ def train_reasoning(train_dir: str | Path, corpus_dir: str | Path, features_path
 
     train_dir = Path(train_dir)
     base = model_ref("explainer", settings)
-    corpus = read_corpus(corpus_dir, strict=False)
+    corpus = read_corpus(corpus_dir, strict=False, external_media=settings.paths.external_media)
     features = pd.read_parquet(features_path)
     scorer = Scorer(train_dir / "model", settings)
     scorer.use_lm = False  # prompts are built from evidence, never from an LM

@@ -8,10 +8,13 @@ import time
 from pathlib import Path
 
 from clmer.config import Settings, load_settings
+from clmer.scratch import use_private_tmp
 
 
 def settings_from(config: str | None = None, overrides: dict | None = None) -> Settings:
-    """Flow parameters carry a config *path* and small overrides, never a settings object."""
+    """Flow parameters carry a config *path* and small overrides, never a settings object.
+    (Also gives the flow's process a private temp folder that goes when it ends.)"""
+    use_private_tmp()
     return load_settings(config, overrides)
 
 

@@ -14,6 +14,7 @@ import json
 import time
 from pathlib import Path
 
+from clmer.config import redact_uri
 from flows.common import settings_from
 
 
@@ -78,10 +79,10 @@ def main() -> None:
         print(f"    reasoning [{r.get('source')}]: {r.get('think', '')[:240]}")
     print(f"results:       {work / 'Test_Results' / 'combined_results.csv'}")
     print(f"HTML reports:  {work / 'Test_Supplements' / 'video_emotion_results'}")
-    print(f"MLflow store:  {settings.mlflow.tracking_uri}")
+    print(f"MLflow store:  {redact_uri(settings.mlflow.tracking_uri)}")
     from clmer.serving.tracking import configure, experiment_url
 
-    print(f"open the MLflow UI:  .venv/bin/mlflow ui --backend-store-uri {settings.mlflow.tracking_uri}")
+    print(f"open the MLflow UI:  .venv/bin/mlflow ui --backend-store-uri {redact_uri(settings.mlflow.tracking_uri)}")
     print(f"  then the runs:     {experiment_url('http://127.0.0.1:5000', configure(settings))}")
     print("timings: " + ", ".join(f"{k} {v:.0f} s" for k, v in timings.items()))
 

@@ -33,8 +33,11 @@ def emit_ready(uri: str, digest: str, n_files: int) -> None:
 
 
 class Watcher:
-    def __init__(self, locations: list[str], settle: float, state_file: Path, emit=emit_ready):
-        self.sources = {loc: drop_source(loc) for loc in locations}
+    def __init__(self, locations: list[str], settle: float, state_file: Path, emit=emit_ready,
+                 exclude: list[str] = ()):
+        # `exclude`: the scoring output folder, when it sits inside a watched folder: its files
+        # change on every run and must not make the drop look new again.
+        self.sources = {loc: drop_source(loc, exclude=exclude) for loc in locations}
         self.settlers = {loc: Settler(settle) for loc in locations}
         self.state_file = state_file
         self.emitted: dict[str, str] = json.loads(state_file.read_text()) if state_file.exists() else {}
@@ -64,12 +67,13 @@ def main() -> None:
     ap.add_argument("--settle", type=float, default=5.0)
     ap.add_argument("--interval", type=float, default=2.0)
     ap.add_argument("--state", default=".run/watcher_state.json")
+    ap.add_argument("--exclude", action="append", default=[], help="A folder inside a drop that is not part of it.")
     args = ap.parse_args()
     locations = args.folder + args.s3 or ["Test_Data"]
     for folder in args.folder:
         Path(folder).mkdir(parents=True, exist_ok=True)
     Path(args.state).parent.mkdir(parents=True, exist_ok=True)
-    watcher = Watcher(locations, args.settle, Path(args.state))
+    watcher = Watcher(locations, args.settle, Path(args.state), exclude=args.exclude)
     stop = []
     signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
     print(f"watching {', '.join(locations)} (settle {args.settle} s)", flush=True)

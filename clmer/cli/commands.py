@@ -13,6 +13,7 @@ import typer
 from rich.table import Table
 
 from clmer.cli.common import app, console, run_dir, settings
+from clmer.config import redact_uri
 
 
 @app.command("demo-data")
@@ -47,8 +48,10 @@ def validate(
     from clmer.data.validate import validate_corpus
 
     run = run_dir("validate", out)
+    cfg = settings()
     report = validate_corpus(corpus, run, flavour=flavour, max_reject_fraction=max_reject,
-                             max_bytes=settings().limits.max_file_bytes)
+                             max_bytes=cfg.limits.max_file_bytes, external_media=cfg.paths.external_media,
+                             timeout_s=cfg.limits.decode_timeout_s)
     if report.fatal:
         console.print(f"[red]unusable corpus[/]: {report.fatal}")
     table = Table(title=f"validate {corpus}")
@@ -100,7 +103,9 @@ def decode(
                   f"({total / max(media_s / 60, 1e-9):.2f} s per minute of media)")
     if out:
         out.parent.mkdir(parents=True, exist_ok=True)
-        frame.to_csv(out, index=False)
+        from clmer.data.safe_csv import write_csv
+
+        write_csv(frame, out)
     if len(frame) and (frame["status"] == "failed").all():
         raise typer.Exit(1)
 
@@ -378,4 +383,4 @@ def benchmark(
     result = bench.run(dataset, root, cfg, run, other_root=other_root, other_flavour=other_dataset,
                        log=None if quiet else _print_history_row, seeds=seeds, ablations=ablations)
     console.print(result.render())
-    console.print(f"tables: {run} (benchmark.md, *.csv); logged to MLflow at {cfg.mlflow.tracking_uri}")
+    console.print(f"tables: {run} (benchmark.md, *.csv); logged to MLflow at {redact_uri(cfg.mlflow.tracking_uri)}")

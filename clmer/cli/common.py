@@ -22,6 +22,9 @@ def _main(
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML settings file (see clmer/config.py)."),
 ) -> None:
     """Global options."""
+    from clmer.scratch import use_private_tmp
+
+    use_private_tmp()  # this command's temp files (and its libraries') go when it ends
     _state["config"] = config
 
 

@@ -19,7 +19,7 @@ from clmer.config import Settings, load_settings
 from clmer.model.dataset import load_clip
 from clmer.explain.clip import ClipInfo, explain_clip
 from clmer.features.extract import ClipJob, extract_chunk
-from clmer.features.feature_store import FeatureStore
+from clmer.features.feature_store import CorruptRecordError, FeatureStore
 from clmer.model.fusion import MODALITIES
 from clmer.data.labels import CLASSES
 
@@ -89,14 +89,12 @@ class Scorer:
         self._frames = {}
         return extract_chunk(jobs, self.settings, self.store, progress=progress, frames_out=self._frames)
 
-    def key_frames(self, path: str, indices: list[int]) -> dict[int, np.ndarray]:
+    def key_frames(self, path: str, indices: list[int], root: str | None = None) -> dict[int, np.ndarray]:
         """Frames for the report: from the last extraction's decode, or (features came from the
-        store, so nothing was decoded) from one decode now."""
+        store, so nothing was decoded) from one decode now, opened and time-limited as extraction does."""
         frames = self._frames.get(path)
         if frames is None:
-            from clmer.data import media
-
-            frames = media.decode_for(path, self.settings).frames
+            frames = _decode_frames(ClipJob(clip=path, path=path, root=root), self.settings)
         return {i: frames[i] for i in indices if i < len(frames)}
 
     def predict_features(self, features: pd.DataFrame) -> pd.DataFrame:
@@ -112,7 +110,11 @@ class Scorer:
             if r.status == "failed":
                 rows.append(base)
                 continue
-            clip = load_clip(self.store, r.text_key, r.audio_key, r.vision_key)
+            try:
+                clip = load_clip(self.store, r.text_key, r.audio_key, r.vision_key)
+            except CorruptRecordError as exc:  # changed in the store since extraction: this file alone fails
+                rows.append(base | {"status": "failed", "error": f"{r.path}: {exc}"})
+                continue
             if not clip.present.any():
                 rows.append(base | {"status": "failed", "error": f"{r.path}: no usable modality"})
                 continue
@@ -192,6 +194,21 @@ class Scorer:
                 "corpus": train.get("corpus"), "corpus_digest": train.get("corpus_digest"),
                 "profile": self.doc.get("profile"),
                 "encoders": {r: {"name": e["name"], "revision": e["revision"]} for r, e in self.doc.get("encoders", {}).items()}}
+
+
+def _decode_frames(job: ClipJob, settings: Settings) -> list[np.ndarray]:
+    import os
+
+    from clmer.data import media
+    from clmer.data.decode_worker import DecodeWorker
+    from clmer.features.extract import open_checked
+
+    fd = open_checked(job, settings.limits.max_file_bytes)
+    try:
+        with DecodeWorker() as worker:
+            return worker.decode(fd, job.path, settings.limits.decode_timeout_s, **media.decode_kwargs(settings)).frames
+    finally:
+        os.close(fd)
 
 
 def _reason(r) -> str | None:

@@ -17,6 +17,7 @@ import urllib.request
 from pathlib import Path
 
 from clmer.config import Settings
+from clmer.scratch import detached_env
 
 PROJECT = Path(__file__).resolve().parents[2]
 SERVICES = ("watcher", "worker", "mlflow", "prefect-server")  # stop order: reverse of start
@@ -24,7 +25,7 @@ SERVICES = ("watcher", "worker", "mlflow", "prefect-server")  # stop order: reve
 
 def _env(settings: Settings, extra: dict | None = None) -> dict:
     s = settings.serve
-    env = dict(os.environ)
+    env = detached_env(dict(os.environ))  # the services outlive this process and its temp folder
     env.update({
         "PREFECT_API_URL": f"http://{s.host}:{s.prefect_port}/api",
         "PREFECT_HOME": env.get("PREFECT_HOME", str(PROJECT / ".prefect")),
@@ -114,7 +115,7 @@ def serve(settings: Settings, extra_env: dict | None = None, watcher: bool = Tru
     _start("worker", [prefect, "worker", "start", "--pool", s.work_pool, "--type", "process"], env, run_dir)
     if watcher:
         cmd = [sys.executable, "-m", "flows.watcher", "--state", str(run_dir / "watcher_state.json"),
-               "--settle", str(settings.scoring.settle_seconds)]
+               "--settle", str(settings.scoring.settle_seconds), "--exclude", str(settings.scoring.out_dir)]
         for folder in s.watch_folders:
             cmd += ["--folder", folder]
         for prefix in s.watch_s3:

@@ -3,6 +3,7 @@ figures, dataset lineage and the model (a models-from-code pyfunc)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -13,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from clmer import __version__
-from clmer.config import Settings, flatten
+from clmer.config import Settings, flatten, redact_uri, split_credentials
 
 MODEL_CODE = Path(__file__).with_name("mlflow_model.py")
 _SKIP_PARAMS = ("paths.home", "paths.model_store")  # machine-specific; never credentials either
@@ -32,12 +33,43 @@ def configure(settings: Settings):
     os.environ.setdefault("MLFLOW_ENABLE_TELEMETRY", "false")
     import mlflow
 
-    uri = settings.mlflow.tracking_uri
+    # Credentials in an http(s) URI move to MLflow's own variables: MLflow prints the tracking URI
+    # in its "View run at ..." lines, and it must never print a password.
+    uri, user, password = split_credentials(settings.mlflow.tracking_uri)
+    if user is not None:
+        os.environ.setdefault("MLFLOW_TRACKING_USERNAME", user)
+    if password is not None:
+        os.environ.setdefault("MLFLOW_TRACKING_PASSWORD", password)
     if uri.startswith("sqlite:///"):
         Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     mlflow.set_tracking_uri(uri)
     if settings.mlflow.registry_uri:
         mlflow.set_registry_uri(settings.mlflow.registry_uri)
+    with _store_init_lock(uri):
+        return _experiment_id(settings, uri)
+
+
+@contextlib.contextmanager
+def _store_init_lock(uri: str):
+    """Processes creating one fresh SQLite store at once race in its migrations. MLflow's own lock
+    lives in the temp folder, which is private per CLMER process; this one sits beside the database."""
+    if not uri.startswith("sqlite:///"):
+        yield
+        return
+    import fcntl
+
+    db = Path(uri.removeprefix("sqlite:///"))
+    with open(db.with_name(db.name + ".init.lock"), "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _experiment_id(settings: Settings, uri: str) -> str:
+    import mlflow
+
     exp = mlflow.get_experiment_by_name(settings.mlflow.experiment)
     if exp is None:
         location = settings.mlflow.artifact_location
@@ -72,6 +104,12 @@ def run_url(ui: str, experiment_id: str, run_id: str) -> str:
 
 def model_version_url(ui: str, name: str, version: str) -> str:
     return f"{ui.rstrip('/')}/#/models/{name}/versions/{version}?workflowType=machine_learning"
+
+
+def run_params(settings: Settings) -> dict:
+    """The settings as MLflow params: machine paths left out, credentials stripped from every URI."""
+    return {k: redact_uri(v) if isinstance(v, str) else v for k, v in flatten(settings).items()
+            if not k.startswith(_SKIP_PARAMS)}
 
 
 def _metrics_from_history(history: list[dict]) -> list:
@@ -164,7 +202,7 @@ def log_training_run(train_dir: str | Path, eval_path: str | Path, corpus_dir: s
     created = client.create_run(experiment_id, start_time=started, run_name=run_name)
     with mlflow.start_run(run_id=created.info.run_id) as run:  # the run spans training, evaluation and logging
         run_id = run.info.run_id
-        params = {k: v for k, v in flatten(settings).items() if not k.startswith(_SKIP_PARAMS)}
+        params = run_params(settings)
         metrics = _metrics_from_history(history)
         from mlflow.entities import Metric
 

@@ -82,13 +82,14 @@ def test_s3_key_with_dotdot_is_refused_and_nothing_written_outside(moto_s3, tmp_
     s3.put_object(Bucket="clmer-test", Key="evil/../../escape.mp4", Body=b"data")
     s3.put_object(Bucket="clmer-test", Key="evil/ok.mp4", Body=b"data")
     drop = S3Drop("s3://clmer-test/evil")
-    rels = [f.rel for f in drop.list()]
-    assert "../../escape.mp4" in rels and "ok.mp4" in rels
+    listed = {f.rel: f for f in drop.list()}
+    assert "../../escape.mp4" in listed and "ok.mp4" in listed
     staging = tmp_path / "staging"
     with pytest.raises(UnsafePathError):
-        drop.local_path("../../escape.mp4", staging)
-    assert drop.local_path("ok.mp4", staging).read_bytes() == b"data"
-    assert [p.name for p in tmp_path.rglob("*") if p.is_file()] == ["ok.mp4"]
+        drop.local_path(listed["../../escape.mp4"], staging)
+    path, root = drop.local_path(listed["ok.mp4"], staging)
+    assert path.read_bytes() == b"data" and root == staging and path.parent == staging
+    assert [p for p in tmp_path.rglob("*") if p.is_file()] == [path]
 
 
 def test_output_stems_are_safe_and_unique():
