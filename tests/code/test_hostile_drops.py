@@ -30,7 +30,7 @@ class FailingScorer:
     store = None
     predict_features = Scorer.predict_features
 
-    def extract(self, jobs: list[ClipJob]) -> pd.DataFrame:
+    def extract(self, jobs: list[ClipJob], progress=None) -> pd.DataFrame:
         rows = [{c: None for c in RESULT_COLUMNS} | {"clip": j.clip, "path": j.path, "status": "failed",
                                                     "error": f"{j.path}: not decodable", "missing": "", "warnings": "",
                                                     "computed": "", "cached": False, "seconds": 0.0} for j in jobs]

@@ -207,7 +207,7 @@ def test_empty_modalities_say_so():
     page = render_html(empty_doc())
     index = ElementIndex(page)
     assert "no audio track" in page and "no video track" in page and "no emotion2vec cues" in page
-    assert "no reasoning text (explainer absent)" in page
+    assert "grounded template" in page
     assert index.descendants["plot-audio"] == ["p"] and index.descendants["plot-frames"] == ["p"]
     assert index.descendants["plot-shares"].count("rect") == 6
 
@@ -217,10 +217,19 @@ def test_empty_modalities_say_so():
     assert "no key audio spans" in page and "no frames" in page
 
 
-def test_reasoning_states():
+def test_reasoning_says_where_its_text_came_from():
     doc = sample_doc()
-    doc["reasoning"] = {"text": "", "source": "qwen", "status": "failed"}
-    assert "no reasoning text (explainer failed)" in render_html(doc)
+    assert "written by the language model tiny-explainer" in render_html(doc)
+    template = {"text": "<think>t</think><answer>positive</answer>", "source": "template", "status": "ok",
+                "think": "the words decide", "answer": "positive"}
+    doc["reasoning"] = template | {"lm": {"error": "OSError: no weights"}}
+    assert "the language model failed: OSError: no weights" in render_html(doc)
+    doc["reasoning"] = template | {"lm": {"model": "SmolLM2", "text": "<think>bad</think>",
+                                          "checks": {"format": False, "grounding": 0.0, "answer_is_prediction": False}}}
+    page = render_html(doc)
+    assert "failed its checks" in page and "&lt;think&gt;bad&lt;/think&gt;" in page  # the LM's text, escaped
+    doc["reasoning"] = template
+    assert "no language model is configured" in render_html(doc) and "the words decide" in render_html(doc)
 
 
 def test_non_finite_and_missing_numbers_do_not_break_the_page():
