@@ -25,7 +25,8 @@ def rss_mb() -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=24)
-    ap.add_argument("--profile", default="tiny", choices=["tiny", "full"])
+    ap.add_argument("--profile", default="tiny", choices=["tiny", "small", "full"])
+    ap.add_argument("--no-prefect", action="store_true", help="Skip the Prefect overhead measurement.")
     args = ap.parse_args()
 
     from clmer.data import media
@@ -59,7 +60,7 @@ def main() -> None:
         minutes = 0.0
         for job in jobs:
             t = time.perf_counter()
-            d = media.decode(job.path)
+            d = media.decode_for(job.path, settings)
             stage["decode"] += time.perf_counter() - t
             minutes += d.duration_s / 60
             for role, call in (("asr", lambda: extractors["asr"].extract(d.audio)),
@@ -84,6 +85,9 @@ def main() -> None:
         print(f"extract (manifest transcripts, no ASR): cold {cold:.2f} s ({cold / minutes:.3f} s/min), "
               f"cache hit {hit:.2f} s ({hit / minutes:.3f} s/min), cold/hit = {cold / hit:.1f}x")
 
+        if args.no_prefect:
+            print(f"peak RSS {rss_mb():.0f} MB")
+            return
         from flows.extract import extract_flow
 
         overrides = {"models": {"profile": args.profile},

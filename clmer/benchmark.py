@@ -1,10 +1,10 @@
 """`clmer benchmark`: the whole protocol on a corpus, over several seeds, mean ± std.
 
 Always: the default pipeline's test WAR/UAR (and the benchmark's own regression metrics) beside the
-majority and chance baselines and each single modality. With `--ablations`, the three studies that
-decide what is in the default pipeline (see `clmer.model.ablation`, `clmer.model.cross_lingual`,
-`clmer.explain.quality`). Tables are printed, written as CSV and Markdown under the run folder and
-logged to MLflow as one run (`benchmark-<corpus>-<date>`). Models are selected on the validation
+majority and chance baselines, each single modality and each corruption; with both languages, the
+cross-lingual protocols (`clmer.model.cross_lingual`). With `--ablations`, also the studies that decide
+what is in the default pipeline (`clmer.model.ablation`, `clmer.explain.quality`). Tables are printed,
+written as CSV and Markdown under the run folder and logged to MLflow as one run (`benchmark-<corpus>-<date>`). Models are selected on the validation
 split; the test split is only reported.
 """
 
@@ -21,6 +21,7 @@ import pandas as pd
 
 from clmer import pipeline
 from clmer.config import Settings
+from clmer.data.safe_csv import to_csv_text, write_csv
 from clmer.data.validate import validate_corpus
 
 
@@ -28,6 +29,7 @@ from clmer.data.validate import validate_corpus
 class BenchmarkResult:
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)  # name -> mean ± std table
     raw: dict[str, pd.DataFrame] = field(default_factory=dict)  # name -> one row per seed
+    timing: dict = field(default_factory=dict)  # "start" and "seed<k>" -> (start, end), epoch seconds
     notes: list[str] = field(default_factory=list)
 
     def render(self) -> str:
@@ -55,7 +57,8 @@ def _features(roots: dict, settings: Settings, out_dir: Path, notes: list[str]) 
     features = {}
     for name, (path, flavour) in roots.items():
         report = validate_corpus(path, out_dir / f"validate_{name}", flavour=flavour, max_reject_fraction=1.0,
-                                 run_contracts=False)
+                                 run_contracts=False, external_media=settings.paths.external_media,
+                                 timeout_s=settings.limits.decode_timeout_s)
         if report.n_accepted == 0:
             raise ValueError(f"{path}: no usable clips ({report.fatal or 'every row was rejected'})")
         if report.n_rejected:
@@ -90,29 +93,35 @@ def run(flavour: str, root: Path, settings: Settings, out_dir: Path, other_root:
     splits = _splits(roots, features, settings)
     device = train_device(settings.train.device)
     default_rows, ablation_rows, cross_rows, quality_rows = [], [], [], []
+    result.timing["start"] = time.time()
     for seed in range(seeds):
+        seed_start = time.time()
         s = ablation.with_overrides(settings, {}, seed)
         trained = train(splits["train"], splits["valid"], s, out_dir / f"default-seed{seed}", log=log)
         report = evaluate(trained.model, splits["test"], splits["train"].frame["class_index"].to_numpy(), device)
         default_rows.append(table(report).assign(seed=seed))
+        result.timing[f"seed{seed}"] = (seed_start, time.time())  # its MLflow child run covers its training
+        cross_rows += cross_lingual.run_seed(splits, settings, seed, out_dir / "cross_lingual", log)
         if ablations:
             from clmer.explain.quality import explanation_quality
 
             ablation_rows += ablation.run_seed(splits, settings, seed, out_dir / "ablation", log)
-            cross_rows += cross_lingual.run_seed(splits, settings, seed, out_dir / "cross_lingual", log)
             quality_rows.append({"seed": seed, "system": f"default ({s.train.policy_stage})"}
                                 | explanation_quality(trained.model, splits["test"], seed))
     raw = pd.concat(default_rows, ignore_index=True)
-    result.raw["in-language"] = raw
+    result.raw["in_language"] = raw
     result.tables["in-language test split: default pipeline vs baselines, single modalities, corruption"] = mean_std(
         raw.drop(columns=["n"]), ["split", "system"])
-    if ablations:
-        for name, rows, by in (("ablation", ablation_rows, ["variant"]),
-                               ("cross-lingual", cross_rows, ["train", "test", "protocol"]),
-                               ("explanations", quality_rows, ["system"])):
+    if not cross_rows:
+        result.notes.append("only one language available: pass --other-root with a corpus of the other language "
+                            "for the cross-lingual table")
+    for name, rows, by in (("ablation", ablation_rows, ["variant"]),
+                           ("cross_lingual", cross_rows, ["train", "test", "protocol"]),
+                           ("explanations", quality_rows, ["system"])):
+        if rows:
             frame = pd.DataFrame(rows)
             result.raw[name] = frame
-            result.tables[name] = mean_std(frame, by)
+            result.tables[name.replace("_", "-")] = mean_std(frame, by)
     _write(result, out_dir)
     _log_to_mlflow(result, settings, Path(root).name, seeds)
     return result
@@ -121,7 +130,7 @@ def run(flavour: str, root: Path, settings: Settings, out_dir: Path, other_root:
 def _write(result: BenchmarkResult, out_dir: Path) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     for name, frame in result.raw.items():
-        frame.to_csv(out_dir / f"{name}.csv", index=False)
+        write_csv(frame, out_dir / f"{name}.csv")
     md = []
     for name, frame in result.tables.items():
         md += [f"### {name}", "", frame.to_markdown(index=False), ""]
@@ -129,18 +138,23 @@ def _write(result: BenchmarkResult, out_dir: Path) -> None:
 
 
 def _log_to_mlflow(result: BenchmarkResult, settings: Settings, corpus: str, seeds: int) -> None:
-    """One MLflow run with every table as an artifact and the means as metrics."""
+    """A parent run `benchmark-<corpus>` spanning the benchmark (every table as an artifact, the means as
+    metrics) and a child run per seed."""
     import mlflow
 
     from clmer.serving.tracking import configure
 
     experiment = configure(settings)
-    name = f"benchmark-{corpus}-{time.strftime('%Y-%m-%d')}"
-    with mlflow.start_run(experiment_id=experiment, run_name=name):
+    client = mlflow.MlflowClient()
+    start = result.timing.get("start")
+    parent = client.create_run(experiment, run_name=f"benchmark-{corpus}",
+                               start_time=int(start * 1000) if start else None)
+    with mlflow.start_run(run_id=parent.info.run_id):  # spans the whole benchmark, every seed's training included
         mlflow.set_tags({"kind": "benchmark", "corpus": corpus, "profile": settings.models.profile, "seeds": seeds})
+        _log_seed_runs(client, experiment, parent.info.run_id, result, corpus)
         metrics = {}
         for table_name, frame in result.raw.items():
-            key = {"ablation": "variant", "explanations": "system"}.get(table_name)
+            key = {"ablation": "variant", "explanations": "system", "cross_lingual": "protocol"}.get(table_name)
             if key is None:
                 continue
             for group, rows in frame.groupby(key):
@@ -150,9 +164,32 @@ def _log_to_mlflow(result: BenchmarkResult, settings: Settings, corpus: str, see
                         metrics[f"{table_name}/{_clean(group)}/{col}"] = value
         mlflow.log_metrics(metrics)
         for table_name, frame in result.raw.items():
-            mlflow.log_text(frame.to_csv(index=False), f"benchmark/{_clean(table_name)}.csv")
+            mlflow.log_text(to_csv_text(frame), f"benchmark/{_clean(table_name)}.csv")
         mlflow.log_text(json.dumps({k: v.to_dict(orient="records") for k, v in result.tables.items()}, indent=2),
                         "benchmark/tables.json")
+
+
+def _log_seed_runs(client, experiment: str, parent_id: str, result: BenchmarkResult, corpus: str) -> None:
+    """One child run per seed, `benchmark-<corpus>-seed<k>`, with that seed's in-language metrics and
+    the start and end of its training, so the runs table compares seeds and shows their durations."""
+    from mlflow.entities import Metric
+    from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
+
+    frame = result.raw.get("in-language")
+    if frame is None:
+        return
+    for seed, rows in frame.groupby("seed"):
+        start, end = result.timing.get(f"seed{seed}", (None, None))
+        child = client.create_run(experiment, run_name=f"benchmark-{corpus}-seed{seed}",
+                                  start_time=int(start * 1000) if start else None,
+                                  tags={MLFLOW_PARENT_RUN_ID: parent_id, "kind": "benchmark-seed", "seed": str(seed)})
+        now = int(time.time() * 1000)
+        metrics = [Metric(f"{_clean(r['split'])}/{_clean(r['system'])}/{col}", float(r[col]), now, 0)
+                   for _, r in rows.iterrows() for col in rows.select_dtypes("number").columns.drop(["seed", "n"], errors="ignore")
+                   if np.isfinite(r[col])]
+        for i in range(0, len(metrics), 900):
+            client.log_batch(child.info.run_id, metrics=metrics[i: i + 900])
+        client.set_terminated(child.info.run_id, end_time=int(end * 1000) if end else None)
 
 
 def _clean(name: str) -> str:

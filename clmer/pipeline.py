@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -17,6 +18,7 @@ import pandas as pd
 
 from clmer.config import Settings, flatten
 from clmer.data.corpus import read_corpus
+from clmer.data.safe_csv import write_csv
 from clmer.model.dataset import FeatureSet, load_feature_set
 from clmer.features.feature_store import FeatureStore
 
@@ -43,7 +45,7 @@ def encoder_identities(settings: Settings) -> dict:
 
 def load_splits(corpus_dir: str | Path, features_path: str | Path, settings: Settings,
                 languages: list[str] | None = None, dims: dict | None = None, flavour: str | None = None) -> dict[str, FeatureSet]:
-    corpus = read_corpus(corpus_dir, flavour=flavour, strict=False)
+    corpus = read_corpus(corpus_dir, flavour=flavour, strict=False, external_media=settings.paths.external_media)
     features = pd.read_parquet(features_path)
     data = load_feature_set(features, FeatureStore(settings.paths.feature_store), corpus.manifest, dims=dims)
     splits = {}
@@ -66,8 +68,9 @@ def train(corpus_dir: str | Path, features_path: str | Path, settings: Settings,
     if len(splits["train"]) == 0 or len(splits["valid"]) == 0:
         raise ValueError(f"{corpus_dir}: need train and valid clips (languages={languages}); "
                          f"got {len(splits['train'])} train, {len(splits['valid'])} valid")
+    started_at = time.time()  # MLflow's run for this training starts here (tracking.log_training_run)
     result = fit(splits["train"], splits["valid"], settings, out_dir, resume=resume, log=log)
-    corpus = read_corpus(corpus_dir, flavour=flavour, strict=False)
+    corpus = read_corpus(corpus_dir, flavour=flavour, strict=False, external_media=settings.paths.external_media)
     model_dir = save_model(result.model, out_dir / "model", {
         "encoders": encoder_identities(settings),
         "profile": settings.models.profile,
@@ -76,7 +79,8 @@ def train(corpus_dir: str | Path, features_path: str | Path, settings: Settings,
                   "languages": languages or sorted(splits["train"].frame["language"].unique()),
                   "n_train": len(splits["train"]), "n_valid": len(splits["valid"]), "best": result.best,
                   "n_fit": len(result.fit_clips), "n_calibration": len(result.calib_clips),
-                  "seconds": round(result.seconds, 2)},
+                  "seconds": round(result.seconds, 2), "started_at": round(started_at, 3),
+                  "finished_at": round(time.time(), 3)},
         "settings": {k: v for k, v in flatten(settings).items() if k.startswith(("train.", "fusion.", "models.", "media."))},
     })
     (out_dir / "history.json").write_text(json.dumps(result.history, indent=2), encoding="utf-8")
@@ -120,7 +124,7 @@ def evaluate(model_dir: str | Path, corpus_dir: str | Path, features_path: str |
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "evaluation.json").write_text(json.dumps(report, indent=2, default=float), encoding="utf-8")
-    table(report).to_csv(out_dir / "evaluation.csv", index=False)
+    write_csv(table(report), out_dir / "evaluation.csv")
     return out_dir / "evaluation.json"
 
 
@@ -150,25 +154,44 @@ def cross_lingual(corpora: Corpora, settings: Settings, out_dir: str | Path,
         splits = part if splits is None else {k: xl.concat(splits[k], part[k]) for k in splits}
     frame = pd.DataFrame(xl.run_seed(splits, settings, settings.train.seed, out_dir, log))
     out_dir.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(out_dir / "cross_lingual.csv", index=False)
+    write_csv(frame, out_dir / "cross_lingual.csv")
     return out_dir / "cross_lingual.csv"
 
 
 def register(train_dir: str | Path, eval_path: str | Path, corpus_dir: str | Path, settings: Settings,
-             split: str = "test", run_name: str | None = None) -> dict:
+             split: str = "valid", run_name: str | None = None, tags: dict | None = None) -> dict:
     """Log the training run to MLflow (params, metrics, figures, tables, lineage, model) and apply
-    the champion gate in the registry. Returns the run and the registry decision."""
+    the champion gate in the registry. Returns the run and the registry decision.
+
+    When a registered version was already made from the same data, code and config, nothing is
+    logged or registered: the result names that version, with `unchanged` true. `tags` go on the
+    run (the nightly flow passes the git commit and its Prefect flow run)."""
     from clmer.data.corpus import read_corpus
-    from clmer.serving.registry import register_and_gate
+    from clmer.serving.registry import register_and_gate, training_fingerprint, version_with_fingerprint
     from clmer.serving.tracking import log_training_run
 
-    corpus = read_corpus(corpus_dir, strict=False)
-    example = Path(corpus_dir) / corpus.manifest.iloc[0]["media_path"]
-    run = log_training_run(train_dir, eval_path, corpus_dir, settings, example, run_name=run_name)
-    decision = register_and_gate(run["model_uri"], Path(train_dir) / "model", corpus_dir, settings, split=split)
-    out = run | decision
+    fingerprint = training_fingerprint(corpus_dir, settings)
+    same = version_with_fingerprint(fingerprint["digest"], settings)
+    if same is not None:
+        out = unchanged_result(same, settings)
+    else:
+        corpus = read_corpus(corpus_dir, strict=False, external_media=settings.paths.external_media)
+        example = Path(corpus_dir) / corpus.manifest.iloc[0]["media_path"]
+        run_tags = (tags or {}) | {f"clmer.fingerprint.{k}": v for k, v in fingerprint.items()}
+        run = log_training_run(train_dir, eval_path, corpus_dir, settings, example, run_name=run_name, tags=run_tags)
+        decision = register_and_gate(run["model_uri"], Path(train_dir) / "model", corpus_dir, settings, split=split,
+                                     fingerprint=fingerprint["digest"])
+        out = run | decision | {"unchanged": False}
     (Path(train_dir) / "registration.json").write_text(json.dumps(out, indent=2, default=str), encoding="utf-8")
     return out
+
+
+def unchanged_result(version, settings: Settings) -> dict:
+    """What register returns when data, code and config match registered `version` (an MLflow ModelVersion)."""
+    return {"name": settings.mlflow.model_name, "version": str(version.version), "run_id": version.run_id,
+            "model_uri": f"models:/{settings.mlflow.model_name}/{version.version}", "promoted": False, "unchanged": True,
+            "decision": f"unchanged: data, code and config match v{version.version}; no new version registered",
+            "challenger": None, "champion": None}
 
 
 def load_scorer(model: str, settings: Settings | None = None):
@@ -178,7 +201,7 @@ def load_scorer(model: str, settings: Settings | None = None):
     if "://" in model or model.startswith("models:/"):
         import mlflow
 
-        from clmer.serving.registry import resolve_version
+        from clmer.serving.registry import resolve_model
         from clmer.serving.tracking import configure
 
         if settings is not None:
@@ -187,7 +210,9 @@ def load_scorer(model: str, settings: Settings | None = None):
         if settings is not None:  # caller's paths and devices; the model keeps its encoders
             scorer.settings = _with_model_encoders(scorer.doc, settings)
             scorer.store = FeatureStore(scorer.settings.paths.feature_store)
-        scorer.model_version = resolve_version(model)
+        source = resolve_model(model)
+        scorer.model_version, scorer.model_alias, scorer.run_id = source["version"], source["alias"], source["run_id"]
+        scorer.model_uri = model
         return scorer
     path = Path(model)
     return Scorer(path / "model" if (path / "model" / "model.json").exists() else path, settings)
@@ -202,33 +227,37 @@ def _with_model_encoders(doc: dict, settings: Settings) -> Settings:
 
 
 def train_reasoning(train_dir: str | Path, corpus_dir: str | Path, features_path: str | Path, settings: Settings,
-                    log: Callable[[dict], None] | None = None, samples: int = 8) -> Path:
-    """Train the reasoning-text explainer (trl GRPO) on the training split's explanations; it is
-    saved as `<train_dir>/explainer` (scoring and registration pick it up from there), with
-    `<train_dir>/reasoning.json` holding the reward history and sample outputs."""
+                    log: Callable[[dict], None] | None = None) -> Path:
+    """Train the reasoning-text LM (trl GRPO, LoRA) on the training split's evidence; the adapter is saved
+    as `<train_dir>/explainer` (scoring and registration pick it up from there). `<train_dir>/reasoning.json`
+    holds the reward history, the LM measured on validation clips before and after, and samples (the LM's
+    text beside the template's)."""
     from clmer.explain import reasoning
-    from clmer.features.encoders import model_ref
+    from clmer.explain.reasoning_template import template_reasoning
+    from clmer.features.encoders import model_ref, quiet_loading
     from clmer.serving.scoring import Scorer
 
     train_dir = Path(train_dir)
     base = model_ref("explainer", settings)
-    corpus = read_corpus(corpus_dir, strict=False)
+    corpus = read_corpus(corpus_dir, strict=False, external_media=settings.paths.external_media)
     features = pd.read_parquet(features_path)
     scorer = Scorer(train_dir / "model", settings)
-    scorer.explainer_dir = None  # prompts are built from evidence, never from an older explainer
-    train_clips = corpus.manifest[corpus.manifest["mode"] == "train"]
-    rows = reasoning.examples(scorer, features, train_clips, settings.reasoning.max_examples)
-    result = reasoning.train(rows, base.path, settings, train_dir / "explainer", log=log)
-    explainer = reasoning.Explainer(train_dir / "explainer", max_new_tokens=settings.reasoning.generate_max_new_tokens)
-    valid = corpus.manifest[corpus.manifest["mode"] == "valid"]
-    sample_rows = reasoning.examples(scorer, features, valid, samples)
-    result["samples"] = []
-    for row in sample_rows:
-        text = explainer.generate(row["prompt"])
-        result["samples"].append({"prompt": row["prompt"][-300:], "gold": row["gold"], "completion": text,
-                                  "parsed": reasoning.parse(text)[0] is not None})
+    scorer.use_lm = False  # prompts are built from evidence, never from an LM
+    split = lambda mode: corpus.manifest[corpus.manifest["mode"] == mode]  # noqa: E731
+    rows = reasoning.examples(scorer, features, split("train"), settings.reasoning.max_examples)
+    held_out = reasoning.examples(scorer, features, split("valid"), settings.reasoning.eval_examples)
+    with quiet_loading():
+        before = reasoning.measure(reasoning.Explainer(base.path, name=base.name, settings=settings), held_out)
+        result = reasoning.train(rows, base.path, settings, train_dir / "explainer", log=log, base_name=base.name,
+                                 base_revision=base.revision)
+        trained = reasoning.Explainer(train_dir / "explainer", name=f"{base.name}+lora", settings=settings)
+    result["held_out"] = {"before": before, "after": reasoning.measure(trained, held_out)}
+    result["samples"] = [{"clip": r["doc"]["clip"], "language": r["doc"]["language"], "gold": r["gold"],
+                          "lm": trained.generate(r["doc"])[0], "template": template_reasoning(r["doc"])["text"]}
+                         for r in held_out[:5]]
     result["base_model"] = {"name": base.name, "revision": base.revision}
-    (train_dir / "reasoning.json").write_text(json.dumps(result, indent=2, default=str), encoding="utf-8")
+    (train_dir / "reasoning.json").write_text(json.dumps(result, indent=2, default=str, ensure_ascii=False),
+                                              encoding="utf-8")
     return train_dir / "explainer"
 
 

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 from pathlib import Path
 
 from clmer.config import Settings, load_settings
+from clmer.scratch import use_private_tmp
 
 
 def settings_from(config: str | None = None, overrides: dict | None = None) -> Settings:
-    """Flow parameters carry a config *path* and small overrides, never a settings object."""
+    """Flow parameters carry a config *path* and small overrides, never a settings object.
+    (Also gives the flow's process a private temp folder that goes when it ends.)"""
+    use_private_tmp()
     return load_settings(config, overrides)
 
 
@@ -84,3 +88,30 @@ def retry_on_io(task, task_run, state) -> bool:
 def write_json(path: Path, data: dict) -> Path:
     path.write_text(json.dumps(data, indent=2, default=str), encoding="utf-8")
     return path
+
+
+def run_provenance() -> dict:
+    """MLflow tags that tie a training run to the code and the Prefect run that made it: the git
+    commit (MLflow's own `mlflow.source.git.commit`, shown in the runs table), whether the work tree
+    had uncommitted changes, and the flow run's id, name and UI link. Computed here because clmer/
+    never imports Prefect."""
+    from prefect.runtime import flow_run
+
+    tags = {"prefect.flow_run.id": flow_run.get_id(), "prefect.flow_run.name": flow_run.get_name()}
+    url = flow_run.get_flow_run_ui_url()
+    if url and url.startswith(("http://", "https://")):  # an ephemeral server has no UI address
+        tags["prefect.flow_run.url"] = url
+    repo = Path(__file__).resolve().parents[1]
+    commit = _git(repo, "rev-parse", "HEAD")
+    if commit:
+        tags["mlflow.source.git.commit"] = commit
+        tags["git.dirty"] = "true" if _git(repo, "status", "--porcelain", "--untracked-files=no") else "false"
+    return {k: v for k, v in tags.items() if v}
+
+
+def _git(repo: Path, *args: str) -> str | None:
+    try:
+        proc = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return proc.stdout.strip() if proc.returncode == 0 else None

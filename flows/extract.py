@@ -66,7 +66,7 @@ def main() -> None:
     ap.add_argument("target")
     ap.add_argument("--out")
     ap.add_argument("--config")
-    ap.add_argument("--profile", choices=["full", "tiny"])
+    ap.add_argument("--profile", choices=["auto", "full", "small", "tiny"])
     ap.add_argument("--runner", choices=["thread", "dask", "ray"])
     args = ap.parse_args()
     print(run(args.target, args.out, args.config, cli_overrides(args.profile, args.runner)))

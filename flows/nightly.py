@@ -5,6 +5,10 @@
 
 Each stage is its own flow (a subflow here, a deployment of its own in prefect.yaml). Paths go
 from one to the next; nothing else does.
+
+The MLflow run is named `nightly-<UTC date>` and tagged with the git commit and this flow run (id,
+name, UI link). When a registered version was made from the same data, code and config, the
+night ends after validation: nothing is trained or registered, and the summary names that version.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from pathlib import Path
 
 from prefect import flow, get_run_logger
 
-from flows.common import cli_overrides, task_runner, with_profile, write_json
+from flows.common import cli_overrides, run_provenance, task_runner, with_profile, write_json
 from flows.evaluate import evaluate_flow
 from flows.extract import extract_flow
 from flows.reasoning import reasoning_flow
@@ -32,7 +36,17 @@ def nightly_retrain(corpus: str, config: str | None = None, overrides: dict | No
     logger = get_run_logger()
     settings, overrides = with_profile(config, overrides, logger.info)
     run = settings.paths.runs / f"nightly-{time.strftime('%Y%m%d-%H%M%S')}"
+    run.mkdir(parents=True, exist_ok=True)
     validate_flow(corpus, str(run / "validate"), config, overrides)
+    from clmer import pipeline
+    from clmer.serving.registry import training_fingerprint, version_with_fingerprint
+
+    same = version_with_fingerprint(training_fingerprint(corpus, settings)["digest"], settings)
+    if same is not None:
+        registration = pipeline.unchanged_result(same, settings)
+        logger.info("nightly retrain skipped: %s", registration["decision"])
+        write_json(run / "summary.json", {"corpus": corpus, "registration": registration})
+        return {"corpus": corpus, "registration": registration}
     features = extract_flow.with_options(task_runner=task_runner(settings))(corpus, str(run / "extract"), config, overrides)
     model_dir = train_flow(corpus, features, None, config, overrides)
     evaluation = evaluate_flow(model_dir, corpus, features, str(run / "evaluate"), config, overrides,
@@ -40,11 +54,16 @@ def nightly_retrain(corpus: str, config: str | None = None, overrides: dict | No
     train_dir = str(Path(model_dir).parent)
     from clmer.explain import reasoning
 
-    if reasoning.enabled(settings):  # registered beside the fusion model when trained
+    if reasoning.enabled(settings) and settings.reasoning.train != "off":  # the adapter is registered with the model
         reasoning_flow(train_dir, corpus, features, config, overrides)
     else:
-        logger.info("reasoning explainer: off (reasoning.enabled=%s, no GPU here)", settings.reasoning.enabled)
-    registration = register_flow(train_dir, evaluation, corpus, config, overrides)
+        logger.info("reasoning LM training: off (reasoning.enabled=%s, reasoning.train=%s): reports carry the %s",
+                    settings.reasoning.enabled, settings.reasoning.train,
+                    "untrained LM's text where it passes its checks, else the template" if reasoning.enabled(settings)
+                    else "grounded template")
+    registration = register_flow(train_dir, evaluation, corpus, config, overrides,
+                                 run_name=f"nightly-{time.strftime('%Y-%m-%d', time.gmtime())}",
+                                 tags=run_provenance() | {"kind": "nightly"})
     summary = {"corpus": corpus, "features": features, "model_dir": model_dir, "evaluation": evaluation,
                "registration": registration}
     write_json(run / "summary.json", summary)
@@ -57,7 +76,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("corpus")
     ap.add_argument("--config")
-    ap.add_argument("--profile", choices=["full", "tiny"])
+    ap.add_argument("--profile", choices=["auto", "full", "small", "tiny"])
     ap.add_argument("--no-cross-lingual", action="store_true")
     args = ap.parse_args()
     out = nightly_retrain(args.corpus, args.config, cli_overrides(args.profile), not args.no_cross_lingual)

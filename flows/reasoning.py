@@ -2,7 +2,8 @@
 
     python -m flows.reasoning TRAIN_DIR CORPUS FEATURES [--config FILE] [--profile tiny]
 
-In the nightly flow this stage runs where `reasoning.enabled` says (default: only with a GPU).
+In the nightly flow this stage runs whenever a real explainer LM is in the model store (`reasoning.enabled`
+auto), bounded by `reasoning.time_budget_s` on a CPU; only the LoRA adapter is saved.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ def main() -> None:
     ap.add_argument("corpus")
     ap.add_argument("features")
     ap.add_argument("--config")
-    ap.add_argument("--profile", choices=["full", "tiny"])
+    ap.add_argument("--profile", choices=["auto", "full", "small", "tiny"])
     args = ap.parse_args()
     print(reasoning_flow(args.train_dir, args.corpus, args.features, args.config, cli_overrides(args.profile)))
 

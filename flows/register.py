@@ -10,22 +10,27 @@ import json
 
 from prefect import flow, get_run_logger, task
 
-from flows.common import cli_overrides, retry_on_io, settings_from
+from flows.common import cli_overrides, retry_on_io, run_provenance, settings_from
 
 
 @task(name="register-model", retries=2, retry_delay_seconds=10, retry_condition_fn=retry_on_io)
-def register_task(train_dir: str, evaluation: str, corpus: str, split: str, config: str | None, overrides: dict) -> dict:
+def register_task(train_dir: str, evaluation: str, corpus: str, split: str, config: str | None, overrides: dict,
+                  run_name: str | None = None, tags: dict | None = None) -> dict:
     from clmer import pipeline
 
-    out = pipeline.register(train_dir, evaluation, corpus, settings_from(config, overrides), split=split)
+    out = pipeline.register(train_dir, evaluation, corpus, settings_from(config, overrides), split=split,
+                            run_name=run_name, tags=tags)
     get_run_logger().info("%s v%s: %s", out["name"], out["version"], out["decision"])
     return json.loads(json.dumps(out, default=str))
 
 
 @flow(name="register")
 def register_flow(train_dir: str, evaluation: str, corpus: str, config: str | None = None,
-                  overrides: dict | None = None, split: str = "test") -> dict:
-    return register_task(train_dir, evaluation, corpus, split, config, overrides or {})
+                  overrides: dict | None = None, split: str = "valid", run_name: str | None = None,
+                  tags: dict | None = None) -> dict:
+    """`run_name` and `tags` name the MLflow run; run on its own, the tags are this flow run's."""
+    return register_task(train_dir, evaluation, corpus, split, config, overrides or {}, run_name,
+                         tags if tags is not None else run_provenance())
 
 
 def main() -> None:
@@ -34,7 +39,7 @@ def main() -> None:
     ap.add_argument("evaluation")
     ap.add_argument("corpus")
     ap.add_argument("--config")
-    ap.add_argument("--profile", choices=["full", "tiny"])
+    ap.add_argument("--profile", choices=["auto", "full", "small", "tiny"])
     args = ap.parse_args()
     print(json.dumps(register_flow(args.train_dir, args.evaluation, args.corpus, args.config, cli_overrides(args.profile)),
                      indent=2))

@@ -64,7 +64,7 @@ def main() -> None:
     ap.add_argument("features")
     ap.add_argument("--out")
     ap.add_argument("--config")
-    ap.add_argument("--profile", choices=["full", "tiny"])
+    ap.add_argument("--profile", choices=["auto", "full", "small", "tiny"])
     args = ap.parse_args()
     print(train_flow(args.corpus, args.features, args.out, args.config, cli_overrides(args.profile)))
 

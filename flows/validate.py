@@ -27,7 +27,8 @@ def validate_task(corpus: str, out: str, max_reject: float, config: str | None, 
     from clmer.data.validate import validate_corpus
 
     settings = settings_from(config, overrides)
-    report = validate_corpus(corpus, out, max_reject_fraction=max_reject, max_bytes=settings.limits.max_file_bytes)
+    report = validate_corpus(corpus, out, max_reject_fraction=max_reject, max_bytes=settings.limits.max_file_bytes,
+                             external_media=settings.paths.external_media, timeout_s=settings.limits.decode_timeout_s)
     return report.summary_dict() | {"out": out}
 
 

@@ -59,8 +59,11 @@ def prefect_runs(deployment: str = "score-drop") -> RunsFor:
 
 class Watcher:
     def __init__(self, locations: list[str], settle: float, state_file: Path, emit=emit_ready,
-                 runs: RunsFor | None = None, attempts: int = 3, grace: float = 120.0, clock=time.time):
-        self.sources = {loc: drop_source(loc) for loc in locations}
+                 runs: RunsFor | None = None, attempts: int = 3, grace: float = 120.0, clock=time.time,
+                 exclude: list[str] = ()):
+        # `exclude`: the scoring output folder, when it sits inside a watched folder: its files
+        # change on every run and must not make the drop look new again.
+        self.sources = {loc: drop_source(loc, exclude=exclude) for loc in locations}
         self.settlers = {loc: Settler(settle) for loc in locations}
         self.state_file = state_file
         loaded = json.loads(state_file.read_text()) if state_file.exists() else {}
@@ -133,13 +136,14 @@ def main() -> None:
     ap.add_argument("--state", default=".run/watcher_state.json")
     ap.add_argument("--attempts", type=int, default=3, help="Send a drop at most this often (serve.drop_attempts).")
     ap.add_argument("--grace", type=float, default=120.0, help="Seconds to wait for a run to appear (serve.drop_run_grace_s).")
+    ap.add_argument("--exclude", action="append", default=[], help="A folder inside a drop that is not part of it.")
     args = ap.parse_args()
     locations = args.folder + args.s3 or ["Test_Data"]
     for folder in args.folder:
         Path(folder).mkdir(parents=True, exist_ok=True)
     Path(args.state).parent.mkdir(parents=True, exist_ok=True)
     watcher = Watcher(locations, args.settle, Path(args.state), runs=prefect_runs(), attempts=args.attempts,
-                      grace=args.grace)
+                      grace=args.grace, exclude=args.exclude)
     stop = []
     signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
     print(f"watching {', '.join(locations)} (settle {args.settle} s)", flush=True)

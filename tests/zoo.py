@@ -119,12 +119,45 @@ def build(drop: Path, good_clip: Path, outside: Path, long_video: bool = True) -
     put("deeply nested folder", "/".join(f"level{i}" for i in range(12)) + "/deep.mp4", None,
         lambda p: shutil.copy(good_clip, p))
     put("non-video file in the drop", "readme.txt", "failed", lambda p: p.write_text("hello"))
-    # Hidden files are not listed at all.
+    # Hidden files and files still being downloaded are not listed at all.
     (drop / ".hidden.mp4").write_bytes(good_clip.read_bytes())
+    (drop / "arriving.mp4.part").write_bytes(good_clip.read_bytes()[:1000])
     (drop / ".cache").mkdir(exist_ok=True)
     (drop / ".cache" / "x.mp4").write_bytes(good_clip.read_bytes())
     outside.mkdir(parents=True, exist_ok=True)
     secret = outside / "secret.mp4"
     shutil.copy(good_clip, secret)
     put("symlink pointing outside the drop", "escape.mp4", "failed", lambda p: os.symlink(secret, p))
+    _hostile(put, good_clip)
     return kinds
+
+
+def decoder_bomb(path: Path, size: int = 2 * 1024**3) -> None:
+    """An AVI header and then a sparse run of zeros (no disk used): FFmpeg's AVI demuxer scans it
+    eight bytes at a time, about 30 s per GB on a loaded 2-core machine: it would hold a scorer for
+    a minute or more without the hard per-file time limit."""
+    with open(path, "wb") as fh:
+        fh.write(b"RIFF\xff\xff\xff\x7fAVI LIST")
+        fh.truncate(size)
+
+
+def _hostile(put, good_clip: Path) -> None:
+    """Issue 15: what a red team put in drops. Names that look like formulas to a spreadsheet (after
+    it trims and folds full-width forms) and names with line breaks are scored like any file."""
+    copy = lambda p: shutil.copy(good_clip, p)  # noqa: E731
+    put("symlink loop", "loop.mp4", "failed", lambda p: os.symlink(p.name, p))
+    put("FIFO named .mp4", "fifo.mp4", "failed", lambda p: os.mkfifo(p))
+    put("link to a character device", "zero.mp4", "failed", lambda p: os.symlink("/dev/zero", p))
+    if os.geteuid() == 0:
+        import stat
+
+        put("character device named .mp4", "null.mp4", "failed",
+            lambda p: os.mknod(p, stat.S_IFCHR | 0o600, os.makedev(1, 3)))
+    put("FIFO without a video extension", "pipe", "failed", lambda p: os.mkfifo(p))
+    put("ffconcat playlist that opens that FIFO", "playlist.mp4", "failed",
+        lambda p: p.write_text("ffconcat version 1.0\nfile pipe\n"))
+    put("file that hangs the decoder", "bomb.avi", "failed", decoder_bomb)
+    for kind, name in [("leading space then =", " =space.mp4"), ("full-width =", "＝full.mp4"),
+                       ("full-width +", "＋plus.mp4"), ("full-width -", "－minus.mp4"), ("full-width @", "＠at.mp4"),
+                       ("leading quote then =", "'=q.mp4"), ("newline and tab in the name", "new\nline\tname.mp4")]:
+        put(kind, name, None, copy)

@@ -4,6 +4,7 @@ what a user typed is checked first (clmer/cli/errors.py), so a wrong path is one
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from pathlib import Path
@@ -14,6 +15,7 @@ from rich.table import Table
 
 from clmer.cli.common import app, console, run_dir, settings
 from clmer.cli.errors import UserError, need_corpus, need_path
+from clmer.config import redact_uri
 
 
 @app.command("demo-data")
@@ -49,8 +51,10 @@ def validate(
 
     need_path(corpus, "a corpus folder (label.csv + Raw/)")
     run = run_dir("validate", out)
+    cfg = settings()
     report = validate_corpus(corpus, run, flavour=flavour, max_reject_fraction=max_reject,
-                             max_bytes=settings().limits.max_file_bytes)
+                             max_bytes=cfg.limits.max_file_bytes, external_media=cfg.paths.external_media,
+                             timeout_s=cfg.limits.decode_timeout_s)
     if report.fatal:
         console.print(f"[red]unusable corpus[/]: {report.fatal}")
     table = Table(title=f"validate {corpus}")
@@ -105,7 +109,9 @@ def decode(
                   f"({total / max(media_s / 60, 1e-9):.2f} s per minute of media)")
     if out:
         out.parent.mkdir(parents=True, exist_ok=True)
-        frame.to_csv(out, index=False)
+        from clmer.data.safe_csv import write_csv
+
+        write_csv(frame, out)
     if len(frame) and (frame["status"] == "failed").all():
         raise typer.Exit(1)
 
@@ -118,7 +124,7 @@ def _profile_overrides(profile: Optional[str]) -> dict:
 def extract(
     target: Path = typer.Argument(..., help="A corpus root (label.csv), a folder of videos, or one file."),
     out: Optional[Path] = typer.Option(None, "--out", help="Run folder (default: a new one under paths.runs)."),
-    profile: Optional[str] = typer.Option(None, help="Model profile: full | tiny (default: settings)."),
+    profile: Optional[str] = typer.Option(None, help="Model profile: auto | full | small | tiny (default: settings)."),
 ) -> None:
     """Extract features into the store (what is already there is reused), one row per clip."""
     from rich.progress import Progress
@@ -168,7 +174,7 @@ def train(
     corpus: Path = typer.Option(..., "--corpus", help="Corpus root (MMSA layout)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Run folder (default: a new one under paths.runs)."),
     features: Optional[Path] = typer.Option(None, help="features.parquet from `clmer extract` (default: extract now)."),
-    profile: Optional[str] = typer.Option(None, help="Model profile: full | tiny."),
+    profile: Optional[str] = typer.Option(None, help="Model profile: auto | full | small | tiny."),
     language: Optional[list[str]] = typer.Option(None, help="Train on these languages only (zh, en)."),
     resume: bool = typer.Option(False, help="Continue from the run folder's checkpoint."),
     quiet: bool = typer.Option(False, help="Do not print per-epoch lines."),
@@ -192,7 +198,7 @@ def evaluate(
     features: Optional[Path] = typer.Option(None, help="features.parquet (default: extract now)."),
     split: str = typer.Option("test", help="train | valid | test."),
     out: Optional[Path] = typer.Option(None, "--out", help="Where to write evaluation.json/.csv."),
-    profile: Optional[str] = typer.Option(None, help="Model profile: full | tiny."),
+    profile: Optional[str] = typer.Option(None, help="Model profile: auto | full | small | tiny."),
 ) -> None:
     """Evaluate a model: WAR/UAR/F1 + MMSA metrics per language, baselines, faithfulness."""
     import json as _json
@@ -220,7 +226,7 @@ def train_explainer(
     run: Path = typer.Option(..., "--run", help="A train run folder (from `clmer train`)."),
     corpus: Path = typer.Option(..., "--corpus", help="Corpus the model was trained on."),
     features: Optional[Path] = typer.Option(None, help="features.parquet (default: extract now)."),
-    profile: Optional[str] = typer.Option(None, help="Model profile: full | tiny."),
+    profile: Optional[str] = typer.Option(None, help="Model profile: auto | full | small | tiny."),
     steps: Optional[int] = typer.Option(None, help="GRPO steps (default: reasoning.max_steps)."),
 ) -> None:
     """Train the reasoning-text explainer with trl GRPO (verifiable rewards) beside a trained model."""
@@ -234,7 +240,13 @@ def train_explainer(
                                     log=lambda r: console.print(f"  step {r.get('step')}: reward {r['reward']:.3f}")
                                     if "reward" in r else None)
     doc = json.loads((run / "reasoning.json").read_text())
-    console.print(f"explainer: {path}  ({doc['steps_per_second']:.2f} steps/s)")
+    before, after = doc["held_out"]["before"], doc["held_out"]["after"]
+    console.print(f"explainer adapter: {path}  ({doc['steps']} steps, {doc['seconds_per_step']:.1f} s/step)")
+    for name, m in (("before", before), ("after", after)):
+        if m:
+            console.print(f"  {name}: parsed {m['parsed']:.0%}, grounded {m['grounded']:.0%}, right polarity "
+                          f"{m['right_polarity']:.0%}, mean reward {m['mean_reward']:.2f}, "
+                          f"{m['seconds_per_report']:.1f} s/report")
 
 
 @app.command()
@@ -242,8 +254,8 @@ def register(
     run: Path = typer.Option(..., "--run", help="A train run folder (from `clmer train`)."),
     corpus: Path = typer.Option(..., "--corpus", help="Corpus whose split the champion gate compares on."),
     evaluation: Optional[Path] = typer.Option(None, help="evaluation.json (default: evaluate now)."),
-    split: str = typer.Option("test", help="Split the gate compares on."),
-    profile: Optional[str] = typer.Option(None, help="Model profile: full | tiny."),
+    split: str = typer.Option("valid", help="Split the gate compares on (validation: test is only reported)."),
+    profile: Optional[str] = typer.Option(None, help="Model profile: auto | full | small | tiny."),
 ) -> None:
     """Log a training run to MLflow and register it: challenger, champion only if it beats the champion."""
     from clmer import pipeline
@@ -257,8 +269,16 @@ def register(
         evaluation = pipeline.evaluate(run / "model", corpus, feats, cfg, run / "evaluate", split=split)
     out = pipeline.register(run, evaluation, corpus, cfg, split=split)
     console.print(f"run {out['run_id']}  model {out['name']} v{out['version']}: {out['decision']}")
-    console.print(f"challenger WAR/UAR {out['challenger']['war']:.3f}/{out['challenger']['uar']:.3f}"
-                  + (f"; champion {out['champion']['war']:.3f}/{out['champion']['uar']:.3f}" if out["champion"] else ""))
+    if cfg.mlflow.tracking_uri.startswith(("http://", "https://")):  # a server: links that open the right views
+        from clmer.serving.tracking import model_version_url, run_url
+
+        ui = cfg.mlflow.tracking_uri
+        if out.get("experiment_id"):
+            console.print(f"run:   {run_url(ui, out['experiment_id'], out['run_id'])}")
+        console.print(f"model: {model_version_url(ui, out['name'], out['version'])}")
+    if out["challenger"]:  # None when data, code and config match a registered version
+        console.print(f"challenger WAR/UAR {out['challenger']['war']:.3f}/{out['challenger']['uar']:.3f}"
+                      + (f"; champion {out['champion']['war']:.3f}/{out['champion']['uar']:.3f}" if out["champion"] else ""))
 
 
 @app.command()
@@ -293,6 +313,25 @@ def explain(
     console.print(f"json: {json_path}\nhtml: {html_path}")
 
 
+@contextlib.contextmanager
+def _score_progress():
+    """Files done / total and the file at hand: a live bar on a terminal, one line per finished file
+    otherwise (logs, CI), like `extract`."""
+    if not console.is_terminal:
+        yield lambda done, total, rel, what: console.print(f"[{done}/{total}] {rel}", markup=False) \
+            if what == "done" else None
+        return
+    from rich.progress import Progress
+
+    with Progress(console=console, transient=True) as bar:
+        task = bar.add_task("scoring", total=None)
+
+        def update(done: int, total: int, rel: str, what: str) -> None:
+            bar.update(task, total=total, completed=done, description=f"{done}/{total} {what} {rel}")
+
+        yield update
+
+
 @app.command()
 def score(
     path: str = typer.Argument(..., help="A folder of videos, one video, or an s3://bucket/prefix."),
@@ -308,7 +347,9 @@ def score(
     cfg = settings()
     out_dir = out or cfg.scoring.out_dir
     scorer = pipeline.load_scorer(model, cfg)
-    summary = score_drop(path, scorer, out_dir, scorer.settings, rescore=rescore, chunk_size=cfg.extract.chunk_size)
+    with _score_progress() as progress:
+        summary = score_drop(path, scorer, out_dir, scorer.settings, rescore=rescore, chunk_size=cfg.extract.chunk_size,
+                             progress=progress)
     console.print(f"{summary['scored']} file(s) scored, {summary['skipped']} already scored; "
                   + ", ".join(f"{k}: {v}" for k, v in summary["status_counts"].items()))
     console.print(f"results: {summary['combined_results']}")
@@ -336,4 +377,4 @@ def benchmark(
     result = bench.run(dataset, root, cfg, run, other_root=other_root, other_flavour=other_dataset,
                        log=None if quiet else _print_history_row, seeds=seeds, ablations=ablations)
     console.print(result.render())
-    console.print(f"tables: {run} (benchmark.md, *.csv); logged to MLflow at {cfg.mlflow.tracking_uri}")
+    console.print(f"tables: {run} (benchmark.md, *.csv); logged to MLflow at {redact_uri(cfg.mlflow.tracking_uri)}")

@@ -36,6 +36,9 @@ def _main(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
 ) -> None:
     """Global options."""
+    from clmer.scratch import use_private_tmp
+
+    use_private_tmp()  # this command's temp files (and its libraries') go when it ends
     _state["config"] = config
     _state["debug"] = debug
 

@@ -93,7 +93,12 @@ def validate_frame(name: str, frame: pd.DataFrame, out_dir: str | Path | None = 
     """Validate `frame` against contract `name`; with `out_dir`, write the result JSON and data docs."""
     gx = _quiet_gx()
     suite = load_suite(name)
-    context = gx.get_context(mode="ephemeral")
+    from great_expectations.data_context.types.base import DataContextConfig, InMemoryStoreBackendDefaults
+
+    # GX's default ephemeral context adds a docs site in a fresh temp folder that it never removes
+    # (two per validation run); ours are the only sites, under `out_dir`.
+    context = gx.get_context(mode="ephemeral", project_config=DataContextConfig(
+        store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False)))
     try:
         from great_expectations.data_context.types.base import ProgressBarsConfig
 

@@ -6,15 +6,20 @@ language (the demo corpus and users' own clips carry one). An optional `corpus.j
 `label.csv` names the flavour, so a corpus says what it is.
 
 The reader refuses bad corpora with a report that names every bad row and why, instead of
-training on a corpus that is quietly wrong.
+training on a corpus that is quietly wrong. Media reached through a link that leaves the corpus
+(`Raw/` itself, a video folder or a clip) is refused like a bad row, unless its folder is listed in
+`paths.external_media` (env `CLMER_EXTERNAL_MEDIA`) by a user who keeps media elsewhere: a corpus
+cannot make CLMER read files outside it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -101,23 +106,51 @@ def detect_flavour(root: Path, frame: pd.DataFrame | None = None) -> labels.Flav
     return "chsims2"
 
 
-def _index_media(raw: Path) -> dict[tuple[str, str], str]:
-    """One listing of Raw/ instead of a glob per row: (video_id, clip stem) -> relative path."""
-    index: dict[tuple[str, str], str] = {}
+def external_media_default() -> list[str]:
+    """Folders outside corpora that media links may point into: `CLMER_EXTERNAL_MEDIA` (':'-separated)."""
+    return [p for p in os.environ.get("CLMER_EXTERNAL_MEDIA", "").split(os.pathsep) if p]
+
+
+MediaKey = tuple[str, str]
+
+
+def _index_media(root: Path, external: Sequence[str | Path]) -> tuple[dict[MediaKey, str], dict[MediaKey, str]]:
+    """One listing of Raw/ instead of a glob per row: ((video_id, clip stem) -> media path,
+    (video_id, clip stem) -> why it is refused). A clip reached through links is recorded by where
+    it really is: relative to the corpus if inside it (then opened there without links), absolute
+    if inside an allowed external folder; anywhere else it is refused."""
+    index: dict[MediaKey, str] = {}
+    refused: dict[MediaKey, str] = {}
+    raw = root / "Raw"
     if not raw.is_dir():
-        return index
+        return index, refused
+    real_root = Path(os.path.realpath(root))
+    allowed = [Path(os.path.realpath(p)) for p in external]
     for video_dir in sorted(p for p in raw.iterdir() if p.is_dir()):
         for f in sorted(video_dir.iterdir()):
-            if f.is_file() and f.suffix.lower() in VIDEO_EXTENSIONS:
-                index.setdefault((video_dir.name, f.stem), f"Raw/{video_dir.name}/{f.name}")
-    return index
+            if f.suffix.lower() not in VIDEO_EXTENSIONS:
+                continue
+            key, shown = (video_dir.name, f.stem), f"Raw/{video_dir.name}/{f.name}"
+            real = Path(os.path.realpath(f))
+            if not f.is_file():
+                refused.setdefault(key, f"media {shown} is not a regular file; only regular files are read")
+            elif real.is_relative_to(real_root):
+                index.setdefault(key, real.relative_to(real_root).as_posix())
+            elif any(real.is_relative_to(a) for a in allowed):
+                index.setdefault(key, str(real))
+            else:
+                refused.setdefault(key, f"media {shown} links out of the corpus (to {real}); refused "
+                                        "(list its folder in paths.external_media / CLMER_EXTERNAL_MEDIA to allow it)")
+    return index, refused
 
 
-def read_corpus(root: str | Path, flavour: labels.Flavour | None = None, strict: bool = True) -> Corpus:
+def read_corpus(root: str | Path, flavour: labels.Flavour | None = None, strict: bool = True,
+                external_media: Sequence[str | Path] | None = None) -> Corpus:
     """Read and check an MMSA-layout corpus.
 
     With `strict`, any bad row raises `CorpusError` naming all of them. Otherwise bad rows move to
-    `Corpus.rejected` (with a `reason` column) and the rest is returned.
+    `Corpus.rejected` (with a `reason` column) and the rest is returned. `external_media`: folders
+    outside the corpus its media links may point into (default: `CLMER_EXTERNAL_MEDIA`).
     """
     root = Path(root)
     label_csv = root / "label.csv"
@@ -132,9 +165,10 @@ def read_corpus(root: str | Path, flavour: labels.Flavour | None = None, strict:
         raise CorpusError(root, [], f"unknown flavour {flavour!r}")
 
     frame = _normalise_columns(frame, flavour)
-    media = _index_media(root / "Raw")
+    external = external_media_default() if external_media is None else external_media
+    media, refused = _index_media(root, external)
     frame["media_path"] = [media.get(key, "") for key in zip(frame["video_id"], frame["clip_id"])]
-    reasons = _row_reasons(frame, flavour)
+    reasons = _row_reasons(frame, flavour, refused)
     issues = [
         RowIssue(int(i) + 2, frame.at[i, "video_id"], frame.at[i, "clip_id"], "; ".join(rs))
         for i, rs in sorted(reasons.items())
@@ -166,7 +200,7 @@ def _normalise_columns(frame: pd.DataFrame, flavour: labels.Flavour) -> pd.DataF
     return frame
 
 
-def _row_reasons(frame: pd.DataFrame, flavour: labels.Flavour) -> dict[int, list[str]]:
+def _row_reasons(frame: pd.DataFrame, flavour: labels.Flavour, refused: dict[MediaKey, str]) -> dict[int, list[str]]:
     lo, hi = labels.LABEL_RANGE[flavour]
     reasons: dict[int, list[str]] = {}
 
@@ -200,7 +234,8 @@ def _row_reasons(frame: pd.DataFrame, flavour: labels.Flavour) -> dict[int, list
             for i in known.index[known["video_id"] == video_id]:
                 add(i, f"split leakage: video_id {video_id!r} appears in {' and '.join(modes)}")
     for i in frame.index[frame["media_path"] == ""]:
-        add(i, f"missing media file Raw/{frame.at[i, 'video_id']}/{frame.at[i, 'clip_id']}.<video extension>")
+        key = (frame.at[i, "video_id"], frame.at[i, "clip_id"])
+        add(i, refused.get(key) or f"missing media file Raw/{key[0]}/{key[1]}.<video extension>")
     return reasons
 
 

@@ -29,6 +29,10 @@ _SIGNATURES: tuple[tuple[int, bytes], ...] = (
     (0, b"\x30\x26\xb2\x75"),  # ASF / WMV
     (0, b"ID3"), (0, b"\xff\xfb"), (0, b"fLaC"),
 )
+# Only demuxers for self-contained media files. FFmpeg's playlist-like demuxers (concat, hls, ...)
+# open further files named inside the file: a drop could make them read outside itself, or open a
+# FIFO beside them and hang forever.
+DEMUXERS = "mov,mp4,matroska,webm,avi,flv,mpeg,mpegts,asf,ogg,wav,mp3,flac,aac"
 _GOP_PACKET_CAP = 600  # beyond this many buffered packets a GOP is decoded live (bounded memory)
 
 
@@ -141,7 +145,7 @@ def _open(path: Path):
     import av
 
     try:
-        return av.open(str(path), metadata_errors="ignore")
+        return av.open(str(path), metadata_errors="ignore", container_options={"format_whitelist": DEMUXERS})
     except av.error.FFmpegError as exc:
         if _looks_like_media(path):
             raise TruncatedMediaError(path, f"truncated or corrupt container ({exc.__class__.__name__}: {exc})") from exc
@@ -400,9 +404,15 @@ def _packet_time(packet) -> float | None:
     return float(packet.pts * packet.time_base) if packet.pts is not None and packet.time_base else None
 
 
-def decode_for(path: str | Path, settings) -> DecodedMedia:
-    """`decode` with the media settings and limits of a `clmer.config.Settings`."""
+def decode_kwargs(settings) -> dict:
+    """`decode`'s keyword arguments from the media settings and limits of a `clmer.config.Settings`."""
     m, lim = settings.media, settings.limits
-    return decode(path, sample_rate=m.sample_rate, frame_interval_s=m.frame_interval_s, frame_max_side=m.frame_max_side,
-                  max_frames=m.max_frames, max_bytes=lim.max_file_bytes, max_duration_s=lim.max_duration_s,
-                  dense_interval_s=m.dense_frame_interval_s, dense_max_duration_s=m.dense_max_duration_s)
+    return dict(sample_rate=m.sample_rate, frame_interval_s=m.frame_interval_s, frame_max_side=m.frame_max_side,
+                max_frames=m.max_frames, max_bytes=lim.max_file_bytes, max_duration_s=lim.max_duration_s,
+                dense_interval_s=m.dense_frame_interval_s, dense_max_duration_s=m.dense_max_duration_s)
+
+
+def decode_for(path: str | Path, settings) -> DecodedMedia:
+    """`decode` with the media settings and limits of a `clmer.config.Settings` (in this process:
+    extraction decodes through `clmer.data.decode_worker` instead, under a hard time limit)."""
+    return decode(path, **decode_kwargs(settings))

@@ -8,14 +8,17 @@ GX data docs HTML, and `summary.json`.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
 from clmer.data import corpus as corpus_mod
-from clmer.data import media
+from clmer.data import files, media
+from clmer.data.decode_worker import DecodeWorker
 from clmer.data.contracts import ContractResult, validate_frame
+from clmer.data.safe_csv import write_csv
 
 
 @dataclass
@@ -54,27 +57,47 @@ class ValidationReport:
         }
 
 
-def probe_table(paths: list[Path], max_bytes: int | None = None) -> pd.DataFrame:
-    """One row per file; a file that fails to probe gets its error in `error`."""
+def probe_table(paths: list[Path], max_bytes: int | None = None, root: Path | None = None,
+                timeout_s: float = 120.0) -> pd.DataFrame:
+    """One row per file; a file that fails to probe gets its error in `error`. Files under `root`
+    are opened there without following links; probing runs in a child process killed after
+    `timeout_s` per file, so a file that hangs the demuxer fails alone."""
     rows = []
     fields = list(media.MediaProbe.__dataclass_fields__)
-    for path in paths:
-        try:
-            row = media.probe(path, max_bytes=max_bytes).as_row()
-            row["error"] = None
-        except media.MediaError as exc:
-            row = {k: None for k in fields} | {"path": str(path), "error": f"{exc.kind}: {exc.reason}"}
-        rows.append(row)
+    with DecodeWorker() as worker:
+        for path in paths:
+            try:
+                row = _probe_one(worker, Path(path), root, max_bytes, timeout_s).as_row()
+                row["error"] = None
+            except media.MediaError as exc:
+                row = {k: None for k in fields} | {"path": str(path), "error": f"{exc.kind}: {exc.reason}"}
+            except files.RefusedInput as exc:
+                row = {k: None for k in fields} | {"path": str(path), "error": f"refused: {exc.reason}"}
+            rows.append(row)
     return pd.DataFrame(rows, columns=fields + ["error"])
+
+
+def _probe_one(worker: DecodeWorker, path: Path, root: Path | None, max_bytes: int | None,
+               timeout_s: float) -> media.MediaProbe:
+    inside = root if root is not None and path.is_relative_to(root) else None  # else an allowed external file
+    try:
+        fd = files.open_input(path, inside)
+    except FileNotFoundError:
+        raise media.FileMissingError(path, "file does not exist") from None
+    try:
+        return worker.probe(fd, str(path), timeout_s, max_bytes=max_bytes)
+    finally:
+        os.close(fd)
 
 
 def validate_corpus(root: str | Path, out_dir: str | Path, flavour: str | None = None,
                     max_reject_fraction: float = 0.0, max_bytes: int | None = None,
-                    run_contracts: bool = True) -> ValidationReport:
+                    run_contracts: bool = True, external_media: list[str] | None = None,
+                    timeout_s: float = 120.0) -> ValidationReport:
     root, out_dir = Path(root), Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     try:
-        corpus = corpus_mod.read_corpus(root, flavour=flavour, strict=False)
+        corpus = corpus_mod.read_corpus(root, flavour=flavour, strict=False, external_media=external_media)
     except corpus_mod.CorpusError as exc:
         report = ValidationReport(root, out_dir, flavour, 0, 0, pd.DataFrame(columns=["row", "video_id", "clip_id", "reason"]),
                                   fatal=str(exc), max_reject_fraction=max_reject_fraction)
@@ -82,7 +105,8 @@ def validate_corpus(root: str | Path, out_dir: str | Path, flavour: str | None =
         return report
 
     quarantine = [{"row": i.row, "video_id": i.video_id, "clip_id": i.clip_id, "reason": i.reason} for i in corpus.issues]
-    probes = probe_table([root / p for p in corpus.manifest["media_path"]], max_bytes=max_bytes)
+    probes = probe_table([root / p for p in corpus.manifest["media_path"]], max_bytes=max_bytes, root=root,
+                         timeout_s=timeout_s)
     bad_media = probes["error"].notna().to_numpy()
     accepted = corpus.manifest[~bad_media].reset_index(drop=True)
     for (_, row), err in zip(corpus.manifest[bad_media].iterrows(), probes.loc[bad_media, "error"]):
@@ -97,13 +121,13 @@ def validate_corpus(root: str | Path, out_dir: str | Path, flavour: str | None =
         report.contracts.append(validate_frame("manifest", corpus.all_rows, out_dir))
         if len(probes):
             report.contracts.append(validate_frame("media_probe", probes, out_dir))
-    probes.to_csv(out_dir / "media_probe.csv", index=False)
+    write_csv(probes, out_dir / "media_probe.csv")
     _write(report, accepted)
     return report
 
 
 def _write(report: ValidationReport, accepted: pd.DataFrame | None) -> None:
-    report.quarantine.to_csv(report.out_dir / "quarantine.csv", index=False)
+    write_csv(report.quarantine, report.out_dir / "quarantine.csv")
     if accepted is not None and len(accepted):
         accepted.to_parquet(report.out_dir / "manifest.parquet", index=False)
     (report.out_dir / "summary.json").write_text(json.dumps(report.summary_dict(), indent=2, default=str), encoding="utf-8")

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -77,7 +78,12 @@ def word_spans(text: str, language: str | None) -> list[tuple[str, int, int]]:
     if language == "zh" or re.search(r"[\u4e00-\u9fff]", text or ""):
         import jieba
 
+        from clmer.config import PathsConfig
+
         jieba.setLogLevel(60)
+        if jieba.dt.tmp_dir is None:  # its dictionary cache: under CLMER's home, not in /tmp
+            jieba.dt.tmp_dir = str(Path(PathsConfig().home) / "cache")
+            Path(jieba.dt.tmp_dir).mkdir(parents=True, exist_ok=True)
         return [(w, s, e) for w, s, e in jieba.tokenize(text) if w.strip()]
     return [(m.group(), m.start(), m.end()) for m in re.finditer(r"[\w'-]+|[^\w\s]", text or "")]
 

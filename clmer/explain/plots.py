@@ -35,39 +35,48 @@ def confusion_figure(cm: list[list[int]], title: str):
     return fig
 
 
+def _legend_outside(fig, ax) -> None:
+    """The legend to the right of the axes, never on top of the data."""
+    handles, labels = ax.get_legend_handles_labels()
+    if handles:
+        fig.legend(handles, labels, loc="outside right upper", fontsize=7, frameon=False)
+
+
 def shares_figure(report: dict):
-    """Mean policy weight per modality per language split, and mean Shapley values."""
+    """Per modality: the mean policy weight of each evaluated split, and the mean Shapley value, all
+    as bars side by side (categories are not a sequence, so no line joins them)."""
     plt = _plt()
     splits = list(report["splits"])
     mods = ["text", "audio", "vision"]
-    fig, ax = plt.subplots(figsize=(5, 3))
-    width = 0.8 / max(1, len(splits))
-    for k, split in enumerate(splits):
-        w = [report["splits"][split]["mean_weights"][m] for m in mods]
-        ax.bar(np.arange(3) + k * width, w, width, label=f"weights ({split})")
+    series = [(f"mean weight ({split})", [report["splits"][split]["mean_weights"][m] for m in mods], {})
+              for split in splits]
     if "faithfulness" in report:
-        shap = [report["faithfulness"]["mean_shapley"][m] for m in mods]
-        ax.plot(np.arange(3) + 0.4 - width / 2, shap, "ko--", label="mean Shapley")
-    ax.set_xticks(np.arange(3) + 0.4 - width / 2, mods)
-    ax.set_ylabel("share")
-    ax.legend(fontsize=7)
-    ax.set_title("modality shares", fontsize=9)
-    fig.tight_layout()
+        series.append(("mean Shapley", [report["faithfulness"]["mean_shapley"][m] for m in mods],
+                       {"color": "white", "edgecolor": "black", "hatch": "///"}))
+    fig, ax = plt.subplots(figsize=(6, 3), layout="constrained")
+    width = 0.8 / max(1, len(series))
+    x = np.arange(len(mods))
+    for k, (label, values, style) in enumerate(series):
+        ax.bar(x + (k - (len(series) - 1) / 2) * width, values, width, label=label, **style)
+    ax.axhline(0, color="black", linewidth=0.6)
+    ax.set_xticks(x, mods)
+    ax.set_ylabel("weight / Shapley value")
+    ax.set_title("modality weights and Shapley values", fontsize=9)
+    _legend_outside(fig, ax)
     return fig
 
 
 def curves_figure(history: list[dict], keys: list[str], title: str, stage: str | None = None):
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(5, 3))
+    fig, ax = plt.subplots(figsize=(6, 3), layout="constrained")
     rows = [r for r in history if stage is None or r["stage"] == stage]
     for key in keys:
         pts = [(r["epoch"], r[key]) for r in rows if key in r]
         if pts:
             ax.plot(*zip(*pts), marker=".", label=key)
     ax.set_xlabel("epoch")
-    ax.legend(fontsize=7)
     ax.set_title(title, fontsize=9)
-    fig.tight_layout()
+    _legend_outside(fig, ax)
     return fig
 
 

@@ -4,6 +4,9 @@ Privacy first: faces are found with OpenCV's frontal-face Haar cascade (the weig
 ``opencv-python-headless<5``; OpenCV 5 no longer carries them) and each face box, grown so hair,
 chin and ears are covered, is blurred beyond recognition. A detector can miss a face (profile,
 small, dark), so an image in which it finds none is blurred as a whole instead of being trusted.
+That whole-image blur has to defeat the largest face the image could hold, one as tall as its
+shorter side (a close-up the detector missed): its cell size is fixed by the image size, the
+shorter side over `WHOLE_IMAGE_CELLS`, so such a face is left a few cells across at any resolution.
 
 The switch is ``scoring.blur_faces`` in :mod:`clmer.config` (on by default); callers pass it as
 ``enabled``.
@@ -12,6 +15,7 @@ The switch is ``scoring.blur_faces`` in :mod:`clmer.config` (on by default); cal
 from __future__ import annotations
 
 import functools
+import math
 import threading
 
 import numpy as np
@@ -23,7 +27,7 @@ GROW = 0.2
 # Blurring = pixelating to about this many cells across the region, then smoothing the blocks.
 # Few cells leave no eyes, nose or mouth to recognise (or for the detector to find again).
 FACE_CELLS = 6
-WHOLE_IMAGE_CELLS = 16
+WHOLE_IMAGE_CELLS = 5  # cells across the image's shorter side when no face was found
 
 Box = tuple[int, int, int, int]
 
@@ -96,6 +100,19 @@ def _obliterate(region: np.ndarray, cells: int) -> np.ndarray:
     return cv2.GaussianBlur(big, (k, k), 0).reshape(region.shape)
 
 
+def whole_image_cell(height: int, width: int) -> int:
+    """Pixel size of one blur cell when no face was found: fixed by the image's shorter side."""
+    return max(2, math.ceil(min(height, width) / WHOLE_IMAGE_CELLS))
+
+
+def _obliterate_whole(img: np.ndarray) -> np.ndarray:
+    h, w = img.shape[:2]
+    if min(h, w) < 2:
+        return img
+    cells_long = max(1, math.ceil(max(h, w) / whole_image_cell(h, w)))
+    return _obliterate(img, cells_long)
+
+
 def blur_faces(rgb: np.ndarray, enabled: bool = True) -> tuple[np.ndarray, dict]:
     """A copy of `rgb` with every detected face blurred, or the whole image where none is found.
 
@@ -110,7 +127,7 @@ def blur_faces(rgb: np.ndarray, enabled: bool = True) -> tuple[np.ndarray, dict]
         return out, {"faces": 0, "whole_image_blurred": False}
     boxes = detect_faces(img)
     if not boxes:
-        return _obliterate(out, WHOLE_IMAGE_CELLS), {"faces": 0, "whole_image_blurred": True}
+        return _obliterate_whole(out), {"faces": 0, "whole_image_blurred": True}
     height, width = img.shape[:2]
     for box in boxes:
         x0, y0, x1, y1 = _grow(box, width, height)

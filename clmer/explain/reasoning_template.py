@@ -76,7 +76,7 @@ def _audio_zh(doc: dict) -> str | None:
     cues = doc.get("audio_cues") or {}
     if cues:
         top = max(cues, key=cues.get)
-        return f"语音听起来偏向“{top}”（{cues[top]:.2f}）"
+        return f"语音听起来偏向 {top}（{cues[top]:.2f}）"  # no quotation marks: quotes are reserved for transcript words
     return None
 
 
@@ -112,7 +112,7 @@ def think_zh(doc: dict) -> str:
     if audio := _audio_zh(doc):
         parts.append(audio + "。")
     if face := _face(doc):
-        parts.append(f"第 {face[2]:.1f} 秒的面部表情偏向“{face[0]}”（{face[1]:.2f}）。")
+        parts.append(f"第 {face[2]:.1f} 秒的面部表情偏向 {face[0]}（{face[1]:.2f}）。")
     agree, conflict = _agreement(doc)
     if agree:
         parts.append("与判断一致：" + "、".join(NAMES["zh"][m] for m in agree) + "。")
@@ -137,3 +137,12 @@ def checks(text: str, doc: dict) -> dict:
     grounded = grounding_score(think, doc.get("transcript") or "", shares) if think is not None else 0.0
     return {"format": think is not None, "grounding": grounded,
             "answer_is_prediction": answer is not None and answer.strip().lower() == doc["prediction"]["polarity"]}
+
+
+def reasoning_plaintext(doc: dict) -> str:
+    """`<clip>.reasoning.txt`: the reasoning beside the JSON, for people who grep."""
+    r = doc.get("reasoning") or {}
+    p = doc.get("prediction") or {}
+    return (f"clip: {doc.get('clip')}\nfile: {doc.get('file')}\nprediction: {p.get('polarity')} "
+            f"(confidence {p.get('confidence', 0):.2f})\nsource: {r.get('source')}\n"
+            f"think: {r.get('think', '')}\nanswer: {r.get('answer', '')}\n")

@@ -16,22 +16,23 @@ from __future__ import annotations
 import base64
 import copy
 import hashlib
-import html
 import json
-import math
 import os
 from pathlib import Path
 
 import numpy as np
 
 from clmer.atomic import write_bytes
+from clmer.explain import fonts
+from clmer.explain.charts import (AGAINST, CLASS_COLOURS, CLASSES, EVIDENCE_COLOURS, MODALITIES,  # noqa: F401
+                                  MODALITY_COLOURS, SUPPORT, audio_chart, shares_chart)
+from clmer.explain.charts import esc as _esc
+from clmer.explain.charts import fmt as _fmt
+from clmer.explain.charts import num as _num
+from clmer.explain.charts import rect as _rect
+from clmer.explain.charts import svg as _svg
+from clmer.explain.charts import text as _text
 from clmer.explain.thumbnails import THUMB_PX, Thumbnail, make_thumbnail, make_thumbnails  # noqa: F401  (re-exported)
-
-MODALITIES = ("text", "audio", "vision")
-CLASSES = ("negative", "neutral", "positive")
-CLASS_COLOURS = {"negative": "#c0392b", "neutral": "#7f8c8d", "positive": "#27ae60"}
-MODALITY_COLOURS = {"text": "#2e86de", "audio": "#e67e22", "vision": "#8e44ad"}
-SUPPORT, AGAINST = "#c0392b", "#2e86de"  # occlusion score > 0: the part supported the prediction
 
 # Marks the page as rendered once all three plots exist, so a browser test can tell the page's
 # script ran to the end without an exception. The CSP below allows exactly this script (by hash).
@@ -42,11 +43,12 @@ PAGE_SCRIPT = (
     'document.body.dataset.rendered=ok?"ok":"incomplete";})();'
 )
 _SCRIPT_HASH = base64.b64encode(hashlib.sha256(PAGE_SCRIPT.encode("utf-8")).digest()).decode("ascii")
-CSP = (f"default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'sha256-{_SCRIPT_HASH}'; "
-       "base-uri 'none'; form-action 'none'")
+# font-src data: lets the page carry its own CJK glyphs (clmer.explain.fonts); nothing is fetched.
+CSP = (f"default-src 'none'; img-src data:; font-src data:; style-src 'unsafe-inline'; "
+       f"script-src 'sha256-{_SCRIPT_HASH}'; base-uri 'none'; form-action 'none'")
 
 CSS = """
-body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"Noto Sans","Noto Sans CJK SC",sans-serif;
+body{font:14px/1.45 "CLMER CJK",system-ui,-apple-system,"Segoe UI",Roboto,"Noto Sans","Noto Sans CJK SC",sans-serif;
 margin:0 auto;max-width:1100px;padding:16px 24px;color:#222;background:#fafafa}
 h1{font-size:22px;margin:4px 0 8px}h2{font-size:17px;margin:22px 0 8px;border-bottom:1px solid #ddd}
 table{border-collapse:collapse;margin:6px 0}td,th{border:1px solid #ddd;padding:3px 8px;text-align:left;
@@ -58,59 +60,15 @@ figure{margin:8px 0;background:#fff;border:1px solid #ddd;padding:8px}figcaption
 .empty{color:#777;font-style:italic;padding:12px}.strip{display:flex;flex-wrap:wrap;gap:10px}
 .frame{margin:0;border:1px solid #ddd;padding:6px;background:#fff;width:172px}
 .frame img{display:block;max-width:160px;height:auto;image-rendering:auto}
-.cuebar{display:inline-block;height:9px;background:#e67e22;vertical-align:middle}
+.cuebar{display:inline-block;height:9px;background:#e69f00;vertical-align:middle}
 .warn{background:#fff4e0;border:1px solid #f0c27b;padding:6px 10px}
 details pre,.reason{white-space:pre-wrap;word-break:break-word;background:#fff;border:1px solid #ddd;padding:8px}
 .muted{color:#777}figure svg{max-width:100%;height:auto}
 """
 
 
-# -- small formatting helpers -------------------------------------------------------------------
-
-
-def _esc(value) -> str:
-    """HTML-escape any value for element text and quoted attributes (quotes included)."""
-    return html.escape("" if value is None else str(value), quote=True)
-
-
-def _num(value, default: float = 0.0) -> float:
-    """A finite float for geometry: missing, non-numeric and NaN/inf values become `default`."""
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        return default
-    return x if math.isfinite(x) else default
-
-
-def _fmt(value, digits: int = 3) -> str:
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        return "n/a"
-    return f"{x:.{digits}f}" if math.isfinite(x) else "n/a"
-
-
-def _svg(width: int, height: int, label: str, body: list[str]) -> str:
-    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-            f'viewBox="0 0 {width} {height}" role="img" aria-label="{_esc(label)}">' + "".join(body) + "</svg>")
-
-
-def _text(x: float, y: float, s: str, anchor: str = "start", size: int = 12, fill: str = "#333") -> str:
-    return (f'<text x="{x:.1f}" y="{y:.1f}" font-size="{size}" text-anchor="{anchor}" fill="{fill}">'
-            f"{_esc(s)}</text>")
-
-
-def _rect(x: float, y: float, w: float, h: float, fill: str, tip: str = "") -> str:
-    title = f"<title>{_esc(tip)}</title>" if tip else ""
-    return (f'<rect x="{x:.1f}" y="{y:.1f}" width="{max(w, 0.5):.1f}" height="{max(h, 0.5):.1f}" '
-            f'fill="{fill}">{title}</rect>')
-
-
 def _empty(message: str) -> str:
     return f'<p class="empty">{_esc(message)}</p>'
-
-
-# -- thumbnails ---------------------------------------------------------------------------------
 
 
 # -- sections -----------------------------------------------------------------------------------
@@ -123,16 +81,43 @@ def _probabilities(probs: dict) -> str:
     return "<table><tr>" + "".join(f"<th>{c}</th>" for c in CLASSES) + f"</tr><tr>{cells}</tr></table>"
 
 
+def _encoders(encoders: dict) -> str:
+    rows = "".join(f"<tr><td>{_esc(role)}</td><td>{_esc(e.get('name') if isinstance(e, dict) else e)}</td>"
+                   f"<td>{_esc(e.get('revision', '') if isinstance(e, dict) else '')}</td></tr>"
+                   for role, e in encoders.items())
+    return f'<table id="encoders"><tr><th>role</th><th>model</th><th>revision</th></tr>{rows}</table>'
+
+
+_MODEL_LABELS = {"uri": "model URI", "alias": "alias", "version": "version", "run_id": "MLflow run id",
+                 "profile": "profile", "corpus": "trained on", "corpus_digest": "corpus digest"}
+
+
 def _model_info(model: dict) -> str:
+    """The model as a reader needs it: where it came from (URI, alias, version, run) and its encoders
+    as a table; anything else as short text."""
     if not model:
         return '<p class="muted">no model information</p>'
     rows = []
-    for key, value in model.items():
-        shown = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
-        if len(shown) > 400:
-            shown = shown[:400] + "…"
-        rows.append(f"<tr><th>{_esc(key)}</th><td>{_esc(shown)}</td></tr>")
-    return "<table>" + "".join(rows) + "</table>"
+    for key in list(_MODEL_LABELS) + [k for k in model if k not in _MODEL_LABELS]:
+        if key not in model or model[key] in (None, ""):
+            continue
+        value = model[key]
+        if key == "encoders" and isinstance(value, dict):
+            cell = _encoders(value)
+        else:
+            shown = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+            cell = _esc(shown if len(shown) <= 400 else shown[:400] + "…")
+        rows.append(f"<tr><th>{_esc(_MODEL_LABELS.get(key, key))}</th><td>{cell}</td></tr>")
+    return '<table id="model-info">' + "".join(rows) + "</table>"
+
+
+def _provenance(doc: dict) -> str:
+    """One line: when it was scored and by which model (alias, version, run)."""
+    model = doc.get("model") or {}
+    who = " ".join(p for p in (f"@{model['alias']}" if model.get("alias") else "",
+                               f"v{model['version']}" if model.get("version") else "",
+                               f"run {model['run_id']}" if model.get("run_id") else "") if p) or "n/a"
+    return f'{_esc(doc.get("scored_at") or "n/a")} <span class="muted">by model</span> {_esc(who)}'
 
 
 def _profile_warning(doc: dict) -> str:
@@ -152,7 +137,8 @@ def _header(doc: dict) -> str:
             ("language", _esc(doc.get("language") or "unknown")), ("modalities present", _esc(mods)),
             ("prediction", f'<span class="badge" style="background:{colour}">{_esc(polarity)}</span> '
                            f"confidence {_fmt(pred.get('confidence'))}, regression {_fmt(pred.get('regression'))}"),
-            ("class probabilities", _probabilities(pred.get("probabilities") or {}))]
+            ("class probabilities", _probabilities(pred.get("probabilities") or {})),
+            ("scored", _provenance(doc))]
     table = "<table>" + "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows) + "</table>"
     return (f"<header><h1>CLMER explanation: {_esc(doc.get('clip'))}</h1>{table}"
             f"<h2>Transcript</h2>{_transcript(doc)}<h2>Model</h2>{_model_info(doc.get('model') or {})}</header>")
@@ -174,8 +160,9 @@ def _word_spans(transcript: str, words: list[dict]) -> list[tuple[int, int, dict
 
 def _mark(word: dict, text: str, top: float) -> str:
     score = _num(word.get("score"))
-    alpha = 0.15 + 0.6 * min(1.0, abs(score) / top)
-    rgb = "192,57,43" if score >= 0 else "46,134,222"
+    strength = min(1.0, abs(score) / top)
+    # evidence colours (indigo supports, sand against), light enough to keep the text readable
+    rgb, alpha = ("51,34,136", 0.12 + 0.33 * strength) if score >= 0 else ("221,204,119", 0.3 + 0.6 * strength)
     return (f'<mark style="background:rgba({rgb},{alpha:.2f})" title="score {_esc(_fmt(score, 4))}">'
             f"{_esc(text)}</mark>")
 
@@ -201,60 +188,6 @@ def _top_words(doc: dict) -> str:
     rows = "".join(f'<tr><td>{_esc(w.get("word"))}</td><td class="num">{_fmt(w.get("score"), 4)}</td>'
                    f'<td class="num">{_esc(w.get("start_char"))}–{_esc(w.get("end_char"))}</td></tr>' for w in words)
     return f'<table id="top-words"><tr><th>word</th><th>score</th><th>chars</th></tr>{rows}</table>'
-
-
-def _shares_svg(doc: dict) -> str:
-    shares, shap = doc.get("modality_shares") or {}, doc.get("shapley") or {}
-    present = doc.get("present") or {}
-    top = max([abs(_num(shap.get(m))) for m in MODALITIES] + [1e-9])
-    # Columns: label | share bar (0..1) and value | Shapley bar around a zero line | Shapley value.
-    bar_x, bar_w, mid, half, value_x, width = 90, 200, 500, 120, 700, 710
-    body = [_text(bar_x, 14, "share of the decision"), _text(mid, 14, "Shapley value", "middle"),
-            f'<line x1="{mid}" y1="20" x2="{mid}" y2="{22 + 34 * 3}" stroke="#999"/>']
-    for row, m in enumerate(MODALITIES):
-        y = 26 + 34 * row
-        share, value = _num(shares.get(m)), _num(shap.get(m))
-        body.append(_text(4, y + 16, m if present.get(m, True) else f"{m} (absent)"))
-        body.append(_rect(bar_x, y, bar_w * min(1.0, max(0.0, share)), 22, MODALITY_COLOURS[m], f"{m} share {share:.4f}"))
-        body.append(_text(bar_x + bar_w + 6, y + 16, _fmt(shares.get(m))))
-        bar = half * abs(value) / top
-        body.append(_rect(mid if value >= 0 else mid - bar, y, bar, 22, SUPPORT if value >= 0 else AGAINST,
-                          f"{m} Shapley {value:.4f}"))
-        body.append(_text(value_x, y + 16, _fmt(shap.get(m), 4), "end"))
-    return _svg(width, 26 + 34 * 3 + 6, "modality shares and Shapley values", body)
-
-
-def _nice_step(duration: float) -> float:
-    for step in (0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600):
-        if duration / step <= 10:
-            return step
-    return duration / 10
-
-
-def _audio_svg(spans: list[dict], frame_times: list[float]) -> str:
-    width, left, right, axis_y, tall = 660, 30, 20, 120, 90
-    ends = [_num(s.get("end")) for s in spans] + [_num(t) for t in frame_times]
-    duration = max(ends + [1.0])
-    plot_w = width - left - right
-    x_of = lambda t: left + plot_w * max(0.0, _num(t)) / duration  # noqa: E731 - local scale
-    top = max([abs(_num(s.get("score"))) for s in spans] + [1e-9])
-    body = [f'<line x1="{left}" y1="{axis_y}" x2="{width - right}" y2="{axis_y}" stroke="#555"/>']
-    step, t = _nice_step(duration), 0.0
-    while t <= duration + 1e-9:
-        body += [f'<line x1="{x_of(t):.1f}" y1="{axis_y}" x2="{x_of(t):.1f}" y2="{axis_y + 5}" stroke="#555"/>',
-                 _text(x_of(t), axis_y + 18, f"{t:g}s", "middle", 11)]
-        t += step
-    for rank, s in enumerate(spans, 1):
-        start, end, score = _num(s.get("start")), _num(s.get("end")), _num(s.get("score"))
-        h = 8 + (tall - 8) * abs(score) / top
-        x0 = x_of(start)
-        body.append(_rect(x0, axis_y - h, max(2.0, x_of(end) - x0), h, SUPPORT if score >= 0 else AGAINST,
-                          f"#{rank}: {start:.2f}–{end:.2f} s, score {score:.4f}"))
-        body.append(_text(x0 + 2, axis_y - h - 4, f"#{rank} {score:+.3f}", size=11))
-    for t in frame_times:  # where the key frames sit, for reference
-        body.append(f'<path d="M{x_of(t):.1f} {axis_y + 22} l-4 7 h8 z" fill="#8e44ad"><title>key frame at '
-                    f"{_num(t):.2f} s</title></path>")
-    return _svg(width, axis_y + 34, "key audio spans on the time axis", body)
 
 
 def _weights_line(doc: dict) -> str:
@@ -285,10 +218,10 @@ def _audio_section(doc: dict) -> str:
     has_audio = (doc.get("present") or {}).get("audio", True)
     if spans:
         times = [kf.get("time") for kf in doc.get("key_frames") or []]
-        plot = _audio_svg(spans, times) + (
-            "<figcaption>Key audio spans: how much the predicted class's probability drops when the span is "
-            "replaced by an average one (bar height; red supported the prediction, blue spoke against it). "
-            "Purple marks: key frames.</figcaption>")
+        plot = audio_chart(spans, times) + (
+            "<figcaption>Key audio spans, ranked: how much the predicted class's probability drops when the "
+            "span is replaced by an average one (Δp, y axis). Above zero the span supported the prediction, "
+            "below it spoke against it.</figcaption>")
     else:
         plot = _empty("no audio track" if not has_audio else "no key audio spans")
     if doc.get("prosody"):
@@ -352,14 +285,25 @@ def _decision_path(doc: dict) -> str:
 def _reasoning(doc: dict) -> str:
     reasoning = doc.get("reasoning")
     if not reasoning:
-        return _empty("no reasoning text (explainer absent)")
-    status, source = reasoning.get("status", "n/a"), reasoning.get("source", "n/a")
-    meta = f'<p class="muted">source {_esc(source)}, status {_esc(status)}</p>'
-    text = str(reasoning.get("text") or "")
-    body = f'<div class="reason">{_esc(text)}</div>' if text else _empty(f"no reasoning text (explainer {status})")
-    extra = "".join(f"<details><summary>{k}</summary><pre>{_esc(reasoning[k])}</pre></details>"
-                    for k in ("think", "answer") if reasoning.get(k))
-    return meta + body + extra
+        return _empty("no reasoning text")
+    lm = reasoning.get("lm") or {}
+    if reasoning.get("source") == "lm":
+        origin = f"written by the language model {_esc(lm.get('model', ''))}; it passed the format and grounding checks"
+    elif lm.get("error"):
+        origin = f"grounded template (the language model failed: {_esc(lm['error'])})"
+    elif lm:
+        checks = lm.get("checks") or {}
+        origin = (f"grounded template (the language model {_esc(lm.get('model', ''))}'s text failed its checks: "
+                  f"format {_esc(checks.get('format'))}, grounding {_esc(checks.get('grounding'))}, "
+                  f"answer is the prediction {_esc(checks.get('answer_is_prediction'))})")
+    else:
+        origin = "grounded template (no language model is configured for this model)"
+    think, answer = str(reasoning.get("think") or ""), str(reasoning.get("answer") or "")
+    body = (f'<div class="reason" id="reasoning-text">{_esc(think)}</div><p>answer: <b>{_esc(answer)}</b></p>'
+            if think else _empty("no reasoning text"))
+    attempt = (f"<details><summary>the language model's text</summary><pre>{_esc(lm['text'])}</pre></details>"
+               if reasoning.get("source") != "lm" and lm.get("text") else "")
+    return f'<p class="muted">{origin}</p>' + body + attempt
 
 
 def _warnings(doc: dict) -> str:
@@ -378,7 +322,7 @@ def _page(doc: dict, thumbs: dict[int, Thumbnail], blur: bool) -> str:
     sections = [
         _profile_warning(doc), _warnings(doc), _header(doc),
         "<h2>Modality shares</h2>",
-        f'<figure id="plot-shares">{_shares_svg(doc)}<figcaption>Left: each modality\'s share of the decision '
+        f'<figure id="plot-shares">{shares_chart(doc)}<figcaption>Left: each modality\'s share of the decision '
         "(its Shapley value for the predicted class, normalised over the modalities that support it). Right: the "
         "exact Shapley values. The policy's fusion weights (how the modality vectors were mixed, which is not the "
         f"same as what mattered): {_weights_line(doc)}</figcaption></figure>",
@@ -388,12 +332,19 @@ def _page(doc: dict, thumbs: dict[int, Thumbnail], blur: bool) -> str:
         "<h2>Decision path</h2>", _decision_path(doc),
         "<h2>Reasoning</h2>", _reasoning(doc),
     ]
-    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+    body = "\n".join(s for s in sections if s)
+    title = f"CLMER – {_esc(doc.get('clip'))}"
+    face, embedded = fonts.font_face_css(title + body)
+    if not embedded:
+        body = ('<p class="muted" id="font-note">Chinese characters use this computer\'s fonts: no CJK font was '
+                "available when the page was written (pip install noto-cjk-sans-otc).</p>\n") + body
+    lang = "zh-Hans" if doc.get("language") == "zh" else "en"
+    return (f'<!DOCTYPE html>\n<html lang="{lang}"><head><meta charset="utf-8">'
             f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
             '<meta name="referrer" content="no-referrer">'
             '<meta name="viewport" content="width=device-width, initial-scale=1">'
-            f"<title>CLMER – {_esc(doc.get('clip'))}</title><style>{CSS}</style></head>\n<body>\n"
-            + "\n".join(s for s in sections if s) + f"\n<script>{PAGE_SCRIPT}</script>\n</body></html>\n")
+            f"<title>{title}</title><style>{face}{CSS}</style></head>\n<body>\n"
+            + body + f"\n<script>{PAGE_SCRIPT}</script>\n</body></html>\n")
 
 
 def render_html(doc: dict, frames: dict[int, np.ndarray] | None = None, blur: bool = True) -> str:

@@ -3,11 +3,17 @@
 For each clip the store is asked first; only what is missing is computed, after one decode.
 A second run over an unchanged corpus therefore decodes nothing and runs no model. A clip that
 fails is a row with status `failed` and the reason, never an exception that stops the chunk.
+
+Each file is opened once, as a regular file and (for a drop or a corpus) under its root without
+following links (`clmer.data.files`); its hash and its decode both read that open file. Decoding
+runs in a child process per chunk (`clmer.data.decode_worker`) that is killed at the per-file time
+limit, so a file that hangs the decoder fails alone.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 import traceback
 from dataclasses import asdict, dataclass, field
@@ -16,10 +22,11 @@ from typing import Callable
 
 import pandas as pd
 
-from clmer.data import media
+from clmer.data import files, media
+from clmer.data.decode_worker import DecodeWorker
 from clmer.config import Settings
 from clmer.features.encoders import FeatureRecord, get_extractor, identity
-from clmer.features.feature_store import FeatureStore, record_key, sha256_file
+from clmer.features.feature_store import CorruptRecordError, FeatureStore, record_key
 
 MODALITIES = ("text", "audio", "vision")
 RESULT_COLUMNS = ["clip", "path", "sha256", "status", "error", "language", "transcript", "transcript_source",
@@ -33,6 +40,7 @@ class ClipJob:
     path: str
     transcript: str | None = None  # the manifest's transcript wins over ASR when given
     language: str | None = None
+    root: str | None = None  # the drop or corpus folder: `path` is opened under it, never through a link
 
 
 @dataclass
@@ -67,7 +75,8 @@ class ClipResult:
 def jobs_from_manifest(root: str | Path, manifest: pd.DataFrame) -> list[ClipJob]:
     root = Path(root)
     return [ClipJob(clip=f"{r.video_id}/{r.clip_id}", path=str(root / r.media_path),
-                    transcript=(r.text if isinstance(r.text, str) and r.text.strip() else None), language=r.language)
+                    transcript=(r.text if isinstance(r.text, str) and r.text.strip() else None), language=r.language,
+                    root=None if Path(r.media_path).is_absolute() else str(root))  # absolute: allowed outside media
             for r in manifest.itertuples()]
 
 
@@ -77,22 +86,33 @@ class _Budget:
     def __init__(self, path: str, seconds: float):
         self.path, self.seconds, self.start = path, seconds, time.perf_counter()
 
+    def remaining(self) -> float:
+        return self.seconds - (time.perf_counter() - self.start)
+
     def check(self, stage: str) -> None:
-        if time.perf_counter() - self.start > self.seconds:
+        if self.remaining() < 0:
             raise media.LimitExceededError(self.path, f"over the per-file time limit of {self.seconds:.0f} s (at {stage})")
 
 
-def extract_one(job: ClipJob, settings: Settings, store: FeatureStore, frames_out: dict | None = None) -> ClipResult:
+def extract_one(job: ClipJob, settings: Settings, store: FeatureStore, frames_out: dict | None = None,
+                worker: DecodeWorker | None = None) -> ClipResult:
     """Features for one clip, from the store where they exist; a failure becomes a failed row.
 
     With `frames_out`, the sampled frames of a clip that had to be decoded are left there (by path),
-    so a caller that needs them next (report thumbnails) does not decode the file again."""
+    so a caller that needs them next (report thumbnails) does not decode the file again. `worker`
+    decodes (a chunk shares one); without it, a worker is started for this clip alone."""
     start = time.perf_counter()
     res = ClipResult(clip=job.clip, path=job.path)
     try:
-        _extract(job, settings, store, res, frames_out)
+        if worker is None:
+            with DecodeWorker() as own:
+                _extract(job, settings, store, res, frames_out, own)
+        else:
+            _extract(job, settings, store, res, frames_out, worker)
     except media.MediaError as exc:
         res.status, res.error = "failed", f"{exc.path}: {exc.reason}"
+    except files.RefusedInput as exc:
+        res.status, res.error = "failed", f"{job.path}: {exc.reason}"
     except Exception as exc:  # one bad clip never takes the chunk down
         res.status = "failed"
         res.error = f"{job.path}: {exc.__class__.__name__}: {exc}"
@@ -101,17 +121,41 @@ def extract_one(job: ClipJob, settings: Settings, store: FeatureStore, frames_ou
     return res
 
 
-def _extract(job: ClipJob, settings: Settings, store: FeatureStore, res: ClipResult, frames_out: dict | None) -> None:
-    path = Path(job.path)
-    media._check_file(path, settings.limits.max_file_bytes)
+def open_checked(job: ClipJob, max_bytes: int | None) -> int:
+    """The job's file opened as `clmer.data.files.open_input` does, with the size limits checked."""
+    try:
+        fd = files.open_input(job.path, job.root)
+    except FileNotFoundError:
+        raise media.FileMissingError(job.path, "file does not exist") from None
+    size = os.fstat(fd).st_size
+    if size == 0 or (max_bytes is not None and size > max_bytes):
+        os.close(fd)
+        if size == 0:
+            raise media.EmptyFileError(job.path, "zero-byte file")
+        raise media.LimitExceededError(job.path, f"file is {size} bytes, over the limit of {max_bytes}")
+    return fd
+
+
+def _extract(job: ClipJob, settings: Settings, store: FeatureStore, res: ClipResult, frames_out: dict | None,
+             worker: DecodeWorker) -> None:
     budget = _Budget(job.path, settings.limits.per_file_timeout_s)
-    res.sha256 = sha = sha256_file(path)
+    fd = open_checked(job, settings.limits.max_file_bytes)
+    try:
+        _extract_open(job, fd, settings, store, res, frames_out, worker, budget)
+    finally:
+        os.close(fd)
+
+
+def _extract_open(job: ClipJob, fd: int, settings: Settings, store: FeatureStore, res: ClipResult,
+                  frames_out: dict | None, worker: DecodeWorker, budget: _Budget) -> None:
+    res.sha256 = sha = files.sha256_fd(fd)  # what is hashed is what is decoded: the same open file
     decoded: media.DecodedMedia | None = None
 
     def decoded_media() -> media.DecodedMedia:
         nonlocal decoded
         if decoded is None:
-            decoded = media.decode_for(path, settings)
+            deadline = min(settings.limits.decode_timeout_s, budget.remaining())
+            decoded = worker.decode(fd, job.path, deadline, **media.decode_kwargs(settings))
             res.warnings += decoded.warnings
             res.duration_s = round(decoded.duration_s, 3)
             if frames_out is not None:
@@ -150,29 +194,70 @@ def _extract(job: ClipJob, settings: Settings, store: FeatureStore, res: ClipRes
 
 def _cached_or_run(store: FeatureStore, sha: str, role: str, settings: Settings, extra: dict | None,
                    res: ClipResult, compute: Callable[[], FeatureRecord]) -> tuple[str, str, dict]:
-    """(record key, status, extractor meta): from the store if there, else computed and stored."""
+    """(record key, status, extractor meta): from the store if there and intact, else computed and
+    stored (a truncated or swapped record is detected by its digest and written anew)."""
     ident = identity(role, settings, extra)
     key = record_key(sha, ident)
     if store.has(key):
-        row, meta = store.get_meta(key)
-        return key, row["status"], meta
+        try:
+            row, meta = store.verify(key)
+            return key, row["status"], meta
+        except CorruptRecordError as exc:
+            res.warnings.append(f"{role} features were corrupt in the store and were extracted again ({exc.reason})")
     record = compute()
     res.computed.append(role)
     store.put(key, sha, ident, record)
     return key, record.status, record.meta
 
 
+def prefetch_texts(jobs: list[ClipJob], settings: Settings, store: FeatureStore) -> set[str]:
+    """Encode the chunk's given transcripts that the store lacks in batches (one forward pass for many
+    clips instead of one each); returns the paths whose text was encoded now. Files are opened as
+    every input is (`open_checked`: no links followed, limits checked); any refusal is left to the
+    clip's own pass, which reports it."""
+    todo, paths = {}, {}
+    for job in jobs:
+        if not job.transcript:
+            continue
+        try:
+            fd = open_checked(job, settings.limits.max_file_bytes)
+        except Exception:
+            continue
+        try:
+            sha = files.sha256_fd(fd)
+        finally:
+            os.close(fd)
+        ident = identity("text", settings, {"transcript_sha256": hashlib.sha256(job.transcript.encode()).hexdigest()})
+        key = record_key(sha, ident)
+        if not store.has(key):
+            todo[key] = (sha, ident, job.transcript)
+            paths.setdefault(key, []).append(job.path)
+    if todo:
+        records = get_extractor("text", settings).extract_batch([text for _, _, text in todo.values()])
+        for (key, (sha, ident, _)), record in zip(todo.items(), records):
+            store.put(key, sha, ident, record)
+    return {p for key in todo for p in paths[key]}
+
+
 def extract_chunk(jobs: list[ClipJob | dict], settings: Settings, store: FeatureStore | None = None,
                   progress: Callable[[ClipResult], None] | None = None, frames_out: dict | None = None) -> pd.DataFrame:
     """Extract a chunk of clips in this process (models load once, on first use)."""
     store = store or FeatureStore(settings.paths.feature_store)
+    jobs = [job if isinstance(job, ClipJob) else ClipJob(**job) for job in jobs]
+    try:
+        encoded = prefetch_texts(jobs, settings, store)
+    except Exception:  # batching is an optimisation: each clip still gets its own try below
+        encoded = set()
     rows = []
-    for job in jobs:
-        job = job if isinstance(job, ClipJob) else ClipJob(**job)
-        result = extract_one(job, settings, store, frames_out)
-        rows.append(result.row())
-        if progress:
-            progress(result)
+    with DecodeWorker() as worker:  # one decoding child for the chunk, started on the first decode
+        for job in jobs:
+            result = extract_one(job, settings, store, frames_out, worker)
+            if job.path in encoded and "text" not in result.computed:
+                result.computed.insert(0, "text")
+                result.cached = False
+            rows.append(result.row())
+            if progress:
+                progress(result)
     return pd.DataFrame(rows, columns=RESULT_COLUMNS)
 
 
@@ -190,13 +275,13 @@ def summarise(frame: pd.DataFrame) -> dict:
 
 
 def jobs_from_folder(folder: str | Path, extensions: list[str]) -> list[ClipJob]:
-    """Every video file under `folder` (recursively, hidden entries skipped), clip = relative path."""
+    """Every regular video file under `folder` (recursively, links not followed, hidden entries
+    skipped), clip = relative path."""
     folder = Path(folder)
     exts = {e.lower() for e in extensions}
-    files = sorted(p for p in folder.rglob("*")
-                   if p.is_file() and p.suffix.lower() in exts
-                   and not any(part.startswith(".") for part in p.relative_to(folder).parts))
-    return [ClipJob(clip=str(p.relative_to(folder)), path=str(p)) for p in files]
+    entries = files.walk(folder, lambda rel, is_dir: rel.rsplit("/", 1)[-1].startswith("."))
+    return [ClipJob(clip=e.rel, path=str(folder / e.rel), root=str(folder)) for e in entries
+            if e.kind == "file" and not e.rel.rsplit("/", 1)[-1].startswith(".") and Path(e.rel).suffix.lower() in exts]
 
 
 def plan_jobs(target: str | Path, settings: Settings) -> tuple[list[ClipJob], str]:
@@ -205,7 +290,7 @@ def plan_jobs(target: str | Path, settings: Settings) -> tuple[list[ClipJob], st
 
     target = Path(target)
     if (target / "label.csv").exists():
-        corpus = read_corpus(target, strict=False)
+        corpus = read_corpus(target, strict=False, external_media=settings.paths.external_media)
         return jobs_from_manifest(target, corpus.manifest), "corpus"
     if target.is_dir():
         return jobs_from_folder(target, settings.scoring.video_extensions), "folder"

@@ -10,8 +10,10 @@ features. Layout under the root:
 
 Writes go to a temporary name and are renamed into place (S3 puts are atomic), and the JSON is
 written after the arrays: a record exists once its JSON does, so a crash or a concurrent writer
-never leaves a torn record. The Parquet index is derived from the JSON files and can always be
-rebuilt.
+never leaves a torn record. The JSON also holds the sha256 of its arrays file and its own key: a
+record truncated or overwritten later (a full disk, a careless copy, another clip's arrays) is
+caught when read (`CorruptRecordError`), and extraction writes it anew. The Parquet index is
+derived from the JSON files and can always be rebuilt.
 """
 
 from __future__ import annotations
@@ -33,6 +35,14 @@ from clmer.features.encoders import FeatureRecord, config_hash
 INDEX_COLUMNS = ["key", "sha256", "extractor", "model", "revision", "config_hash", "record", "n_items", "dim",
                  "status", "error", "created_at"]
 _HASH_CHUNK = 4 * 1024 * 1024
+
+
+class CorruptRecordError(ValueError):
+    """A record whose arrays do not match the digest in its JSON, or whose JSON names another key."""
+
+    def __init__(self, key: str, reason: str):
+        self.key, self.reason = key, reason
+        super().__init__(f"feature record {key}: {reason}")
 
 
 def sha256_file(path: str | Path) -> str:
@@ -147,14 +157,17 @@ class FeatureStore:
         from safetensors.numpy import save
 
         arrays_rel, meta_rel = self._paths(key)
-        self.backend.write(arrays_rel, save({k: np.ascontiguousarray(v) for k, v in record.arrays.items()}))
+        blob = save({k: np.ascontiguousarray(v) for k, v in record.arrays.items()})
+        self.backend.write(arrays_rel, blob)
         row = {
             "key": key, "sha256": sha, "extractor": identity["extractor"], "model": identity["model"],
             "revision": identity["revision"], "config_hash": identity["config_hash"], "record": arrays_rel,
             "n_items": record.n_items, "dim": record.dim, "status": record.status, "error": None,
             "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
-        self.backend.write(meta_rel, json.dumps({"index": row, "meta": record.meta}, ensure_ascii=False).encode("utf-8"))
+        doc = {"index": row, "meta": record.meta, "arrays_sha256": hashlib.sha256(blob).hexdigest(),
+               "arrays_bytes": len(blob)}
+        self.backend.write(meta_rel, json.dumps(doc, ensure_ascii=False).encode("utf-8"))
         return row
 
     def get_meta(self, key: str) -> tuple[dict, dict]:
@@ -163,12 +176,33 @@ class FeatureStore:
         return doc["index"], doc["meta"]
 
     def get(self, key: str) -> FeatureRecord:
+        doc, arrays = self._read_checked(key)
+        return FeatureRecord(doc["index"]["extractor"], arrays, doc["meta"], status=doc["index"]["status"])
+
+    def verify(self, key: str) -> tuple[dict, dict]:
+        """(index row, extractor meta) of a record whose arrays match its digest; else CorruptRecordError."""
+        doc, _ = self._read_checked(key)
+        return doc["index"], doc["meta"]
+
+    def _read_checked(self, key: str) -> tuple[dict, dict]:
         from safetensors.numpy import load
 
         arrays_rel, meta_rel = self._paths(key)
-        doc = json.loads(self.backend.read(meta_rel))
-        arrays = load(self.backend.read(arrays_rel))
-        return FeatureRecord(doc["index"]["extractor"], arrays, doc["meta"], status=doc["index"]["status"])
+        try:
+            doc = json.loads(self.backend.read(meta_rel))
+            blob = self.backend.read(arrays_rel)
+        except (OSError, ValueError) as exc:
+            raise CorruptRecordError(key, f"unreadable ({exc.__class__.__name__})") from None
+        if doc.get("index", {}).get("key") != key:
+            raise CorruptRecordError(key, f"its JSON belongs to {doc.get('index', {}).get('key')!r}")
+        digest = doc.get("arrays_sha256")
+        if digest is not None and hashlib.sha256(blob).hexdigest() != digest:
+            raise CorruptRecordError(key, f"arrays do not match their digest ({len(blob)} bytes, "
+                                          f"{doc.get('arrays_bytes')} written)")
+        try:
+            return doc, load(blob)  # records written before digests: at least they must parse
+        except Exception as exc:
+            raise CorruptRecordError(key, f"arrays unreadable ({exc.__class__.__name__})") from None
 
     def rebuild_index(self) -> pd.DataFrame:
         """Derive index.parquet from the record JSONs (the source of truth) and write it atomically."""

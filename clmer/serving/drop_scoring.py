@@ -1,8 +1,9 @@
 """Score a drop and write the outputs users of the original system expect, under `out_dir`:
 
-    Test_Results/combined_results.csv                 one row per input file, failed ones included
+    Test_Results/combined_results.csv                 one row per input file, failed ones included, with scored_at
     Test_Supplements/transcription_results.csv        transcript, language, segments per file
-    Test_Supplements/transcription_log.txt            one line per file and run
+    Test_Supplements/transcription_log.txt            one line per file (its latest run), tab-separated,
+                                                      control characters escaped
     Test_Supplements/video_emotion_results/<clip>.json + .html
 
 Three steps, each a Prefect task in `flows/score_drop.py` and called in turn by `clmer score`:
@@ -16,23 +17,30 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
 import re
+import shutil
 import time
+import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import pandas as pd
 
 from clmer import atomic
-from clmer.serving.drops import ProcessedLog, UnsafePathError, drop_source, file_sha256, safe_join
+from clmer.data import files, safe_csv
 from clmer.features.extract import ClipJob
+from clmer.serving.drops import DropFile, ProcessedLog, drop_source
 from clmer.serving.scoring import PREDICTION_COLUMNS
 
 RESULTS = Path("Test_Results")
 SUPPLEMENTS = Path("Test_Supplements")
 TRANSCRIPT_COLUMNS = ["drop", "file", "video_id", "language", "transcript", "transcript_source", "segments", "status",
                       "error"]
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+COMBINED_COLUMNS = PREDICTION_COLUMNS + ["scored_at"]  # when the row was scored (ISO 8601 UTC), as in its JSON
+_SAFE_PART = re.compile(r"[\w-][\w.-]*")
+STAGING_MAX_AGE_S = 24 * 3600  # staged S3 copies of a plan that never published are swept after this
 
 
 @dataclass
@@ -43,6 +51,7 @@ class Planned:
     sha256: str | None
     error: str | None = None  # why it fails before extraction (unsafe path, not a video, ...)
     stem: str = ""  # file name of its JSON/HTML, unique in the output folder
+    root: str | None = None  # the folder `path` is opened under, never following a link
 
 
 @dataclass
@@ -54,31 +63,43 @@ class Plan:
 
 
 def output_stem(drop: str, rel: str, taken: dict[str, str]) -> str:
-    """A safe file name for a clip's JSON/HTML: the clip's name where that is safe and still free,
-    else a readable version of its path plus a short hash of (drop, file). `taken`: stem -> owner."""
+    """A safe, readable file name for a clip's JSON/HTML, from its path in the drop: `clip.mp4` ->
+    `clip`, `day1/clip.mp4` -> `day1__clip`, so same-named clips in different folders get names that
+    say which is which, whatever order they arrive in. A name that had to be changed to be safe, or
+    that another file already owns (`clip.mkv` beside `clip.mp4`, the same path in another drop),
+    gets a short hash of (drop, file). `taken`: stem -> owner."""
     owner = f"{drop}|{rel}"
-    plain = rel.rsplit("/", 1)[-1].rsplit(".", 1)[0]
-    if re.fullmatch(r"[\w.-]{1,100}", plain) and not plain.startswith(".") and taken.get(plain, owner) == owner:
+    parts = rel.split("/")
+    parts[-1] = parts[-1].rsplit(".", 1)[0] if "." in parts[-1].lstrip(".") else parts[-1]
+    plain = "__".join(parts)
+    if all(_SAFE_PART.fullmatch(p) for p in parts) and len(plain) <= 100 and taken.get(plain, owner) == owner:
         return plain
-    base = re.sub(r"[^\w.-]+", "_", rel.rsplit(".", 1)[0].replace("/", "__")).strip("._") or "clip"
+    base = re.sub(r"[^\w.-]+", "_", plain).strip("._") or "clip"
     return f"{base[:80]}-{hashlib.sha256(owner.encode()).hexdigest()[:8]}"
 
 
+def _utc_now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
 def plan(drop: str, out_dir: str | Path, settings, rescore: bool = False) -> Plan:
-    """What to score: every file of the drop whose content was not scored before."""
-    source = drop_source(drop)
+    """What to score: every file of the drop whose content was not scored before. The output folder
+    is never part of the drop, even when it sits inside it."""
     out_dir = Path(out_dir)
-    staging = out_dir / RESULTS / ".staging" / hashlib.sha256(source.uri.encode()).hexdigest()[:12]
+    source = drop_source(drop, exclude=[out_dir])
+    staging_base = out_dir / RESULTS / ".staging" / hashlib.sha256(source.uri.encode()).hexdigest()[:12]
+    _sweep_stale(staging_base)
+    staging = staging_base / uuid.uuid4().hex[:12]  # this plan's own copies: concurrent plans never share one
     log = ProcessedLog(out_dir)
     result = Plan(drop=source.uri, staging=str(staging))
     exts = {e.lower() for e in settings.scoring.video_extensions}
     taken = {e["stem"]: e.get("owner", "") for e in log.entries.values() if e.get("stem")}
     for f in source.list():
-        item = _stage(source, f.rel, staging, exts, settings.limits.max_file_bytes)
+        item = _stage(source, f, staging, exts, settings.limits.max_file_bytes)
         item.stem = output_stem(source.uri, f.rel, taken)
         taken.setdefault(item.stem, f"{source.uri}|{f.rel}")
-        if item.error is not None:  # never read: identify it by size and mtime/ETag instead of content
-            item.sha256 = f"unread:{f.size}:{f.stamp}"
+        if item.sha256 is None:  # never read: identify it by size and mtime/ETag instead of content
+            item.sha256 = f"unread:{f.kind}:{f.size}:{f.stamp}"
         if not rescore and log.done(source.uri, f.rel, item.sha256):
             result.skipped.append(f.rel)
             continue
@@ -86,41 +107,61 @@ def plan(drop: str, out_dir: str | Path, settings, rescore: bool = False) -> Pla
     return result
 
 
-def _stage(source, rel: str, staging: Path, exts: set[str], max_bytes: int) -> Planned:
-    drop = source.uri
-    suffix = ("." + rel.rsplit(".", 1)[-1].lower()) if "." in rel.rsplit("/", 1)[-1] else ""
+def _sweep_stale(base: Path) -> None:
+    """Staging folders of plans that never published (a crash) are removed once they are old."""
+    if not base.is_dir():
+        return
+    for old in base.iterdir():
+        with contextlib.suppress(OSError):
+            if time.time() - old.lstat().st_mtime > STAGING_MAX_AGE_S:
+                shutil.rmtree(old, ignore_errors=True)
+
+
+def _stage(source, f: DropFile, staging: Path, exts: set[str], max_bytes: int) -> Planned:
+    """Check one listed file and read its content hash; anything unreadable becomes a failed item."""
+    drop, rel = source.uri, f.rel
+    name = rel.rsplit("/", 1)[-1]
+    suffix = ("." + name.rsplit(".", 1)[-1].lower()) if "." in name else ""
     if suffix not in exts:
         return Planned(drop, rel, None, None, f"{rel}: not a video file (extension {suffix or 'none'}); skipped")
+    if f.kind != "file":  # never opened: a FIFO would block, a device could stream forever
+        why = "links are not followed" if f.kind == "symbolic link" else "only regular files are read"
+        return Planned(drop, rel, None, None, f"refused: {rel} is a {f.kind}, not a regular file ({why})")
     try:
-        path = source.local_path(rel, staging)
-    except UnsafePathError as exc:
-        return Planned(drop, rel, None, None, f"refused: {exc}")
+        path, root = source.local_path(f, staging)
+        fd = files.open_input(path, root)
+    except files.RefusedInput as exc:
+        return Planned(drop, rel, None, None, exc.reason if exc.reason.startswith("refused") else f"refused: {exc.reason}")
     except OSError as exc:
-        return Planned(drop, rel, None, None, f"{rel}: cannot read ({exc.__class__.__name__}: {exc})")
-    root = getattr(source, "root", None)
-    if root is not None:
-        try:
-            safe_join(Path(root), rel)
-        except UnsafePathError as exc:  # e.g. a symlink that points outside the drop
-            return Planned(drop, rel, None, None, f"refused: {exc}")
-    if path.is_file() and path.stat().st_size > max_bytes:
-        return Planned(drop, rel, str(path), None, f"{rel}: {path.stat().st_size} bytes, over the {max_bytes}-byte limit")
-    return Planned(drop, rel, str(path), file_sha256(path))
+        return Planned(drop, rel, None, None, f"{rel}: cannot read ({exc.__class__.__name__}: {exc.strerror or exc})")
+    try:
+        size = os.fstat(fd).st_size
+        if size > max_bytes:
+            return Planned(drop, rel, str(path), None, f"{rel}: {size} bytes, over the {max_bytes}-byte limit", root=str(root))
+        return Planned(drop, rel, str(path), files.sha256_fd(fd), root=str(root))
+    finally:
+        os.close(fd)
 
 
-def score_chunk(items: list[Planned | dict], scorer, out_dir: str | Path, blur: bool = True, html: bool = True) -> dict:
+def score_chunk(items: list[Planned | dict], scorer, out_dir: str | Path, blur: bool = True, html: bool = True,
+                progress: Callable[[str, str], None] | None = None) -> dict:
     """Extract, predict and explain a chunk; per-clip JSON/HTML written as each finishes.
+
+    `progress(file, what)` hears "extracted", "explaining" and "done" for each file as it happens.
 
     Returns {"predictions": [...rows], "transcripts": [...rows], "log": [...lines]} (plain data).
     """
     from clmer.explain.clip import validate_explanation
+    from clmer.explain.reasoning_template import reasoning_plaintext
     from clmer.explain.report_html import write_report
 
     out_dir = Path(out_dir)
     results_dir = out_dir / SUPPLEMENTS / "video_emotion_results"
     items = [i if isinstance(i, Planned) else Planned(**i) for i in items]
     runnable = [i for i in items if i.error is None]
-    features = scorer.extract([ClipJob(clip=i.rel, path=i.path) for i in runnable]) if runnable else pd.DataFrame()
+    tell = progress or (lambda rel, what: None)
+    jobs = [ClipJob(clip=i.rel, path=i.path, root=i.root) for i in runnable]
+    features = scorer.extract(jobs, progress=lambda r: tell(r.clip, "extracted")) if runnable else pd.DataFrame()
     preds = scorer.predict_features(features) if len(features) else pd.DataFrame(columns=PREDICTION_COLUMNS)
     out = {"predictions": [], "transcripts": [], "log": []}
     now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
@@ -128,33 +169,37 @@ def score_chunk(items: list[Planned | dict], scorer, out_dir: str | Path, blur: 
         if item.error is not None:
             row = {c: None for c in PREDICTION_COLUMNS} | {"drop": item.drop, "file": item.rel, "video_id": item.stem,
                                                           "model_version": scorer.model_version, "status": "failed",
-                                                          "error": item.error}
+                                                          "error": item.error, "scored_at": _utc_now()}
             out["predictions"].append(row)
             out["transcripts"].append({"drop": item.drop, "file": item.rel, "video_id": item.stem, "status": "failed",
                                        "error": item.error})
-            out["log"].append(f"{now}\t{item.drop}/{item.rel}\tfailed\t{item.error}")
+            out["log"].append(log_line(now, item, "failed", item.error))
+            tell(item.rel, "done")
     for (_, feat), (_, pred), item in zip(features.iterrows(), preds.iterrows(), runnable):
-        row = pred.to_dict() | {"drop": item.drop, "file": item.rel, "video_id": item.stem}
+        tell(item.rel, "explaining")
+        row = pred.to_dict() | {"drop": item.drop, "file": item.rel, "video_id": item.stem, "scored_at": _utc_now()}
         if isinstance(row.get("error"), str):  # name the file as the user knows it, not our local path
             row["error"] = row["error"].replace(item.path, item.rel)
         warnings = feat["warnings"] or ""
         if row["status"] != "failed":
             try:
                 doc = scorer.explain_row(feat_row(feat))
-                doc["file"] = item.rel
+                doc["file"], doc["scored_at"] = item.rel, row["scored_at"]
                 validate_explanation(doc)
-                frames = scorer.key_frames(item.path, [k["index"] for k in doc["key_frames"]]) if html else None
+                frames = scorer.key_frames(item.path, [k["index"] for k in doc["key_frames"]], root=item.root) if html else None
                 if html:
                     write_report(doc, results_dir, item.stem, frames=frames, blur=blur)
                 else:
                     atomic.write_text(results_dir / f"{item.stem}.json", json.dumps(doc, ensure_ascii=False, indent=2))
+                atomic.write_text(results_dir / f"{item.stem}.reasoning.txt", reasoning_plaintext(doc))
             except Exception as exc:  # the prediction stands; the report is what failed
                 row["status"] = "partial"
                 row["error"] = f"{item.rel}: explanation failed ({exc.__class__.__name__}: {exc})"
         out["predictions"].append(row)
         out["transcripts"].append(_transcript_row(item, feat, scorer))
-        out["log"].append(f"{now}\t{item.drop}/{item.rel}\t{row['status']}\tlanguage={row.get('language')}\t"
-                          f"duration={feat['duration_s']}\t{row.get('error') or ''}\t{warnings}".rstrip())
+        out["log"].append(log_line(now, item, row["status"], f"language={row.get('language')}",
+                                   f"duration={feat['duration_s']}", row.get("error") or "", warnings))
+        tell(item.rel, "done")
     return out
 
 
@@ -173,24 +218,37 @@ def _transcript_row(item: Planned, feat: pd.Series, scorer) -> dict:
             "segments": json.dumps(segments, ensure_ascii=False), "status": feat["status"], "error": feat["error"]}
 
 
+def log_line(now: str, item: Planned, status: str, *fields: str) -> str:
+    """One transcription-log line: tab-separated, every field escaped so a name holding a newline
+    or a tab cannot split or forge a line. The second field (drop/file) is the line's key."""
+    parts = [now, f"{item.drop}/{item.rel}", status, *fields]
+    return "\t".join(safe_csv.escape_field(p) for p in parts).rstrip("\t")
+
+
+def _log_key(line: str) -> str:
+    return line.split("\t", 2)[1] if "\t" in line else line
+
+
+def merge_log(previous: str, lines: list[str]) -> str:
+    """The log with one line per file, like the tables: a file's new line replaces its old one (a
+    run killed after the tables but before the marker, then redone, leaves no doubled lines)."""
+    keys = {_log_key(line) for line in lines}
+    kept = [line for line in previous.splitlines() if line and _log_key(line) not in keys]
+    return "".join(f"{line}\n" for line in kept + lines)
+
+
 def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
-    """CSV cells that a spreadsheet would run as formulas (=, +, -, @ ...) get a leading quote."""
-    out = frame.copy()
-    for col in out.columns:
-        if out[col].dtype == object or pd.api.types.is_string_dtype(out[col]):
-            out[col] = out[col].map(lambda v: "'" + v if isinstance(v, str) and v.startswith(_FORMULA_START) else v)
-    return out
+    """CSV cells a spreadsheet would run as formulas get a leading quote (see `clmer.data.safe_csv`)."""
+    return safe_csv.neutralise(frame)
 
 
 def _merge(existing: Path, rows: list[dict], columns: list[str]) -> pd.DataFrame:
+    """Old rows of other files, then this run's rows: one row per (drop, file), always."""
     new = pd.DataFrame(rows, columns=columns)
     if existing.exists():
-        old = pd.read_csv(existing, dtype=str, keep_default_na=False)
-        old = old.apply(lambda c: c.map(lambda v: v[1:] if isinstance(v, str) and v.startswith("'") and v[1:2] in _FORMULA_START else v))
-        keys = set(zip(new["drop"], new["file"]))
-        old = old[[(d, f) not in keys for d, f in zip(old.get("drop", ""), old.get("file", ""))]]
-        new = pd.concat([old.reindex(columns=columns), new], ignore_index=True)
-    return new
+        old = safe_csv.read_csv(existing).reindex(columns=columns)
+        new = pd.concat([old, new], ignore_index=True)
+    return new.drop_duplicates(["drop", "file"], keep="last").reset_index(drop=True)
 
 
 @contextlib.contextmanager
@@ -221,7 +279,7 @@ def _publish(plan_: Plan, chunks: list[dict], out_dir: Path, model_version: str,
 
     rows = [r for c in chunks for r in c["predictions"]]
     combined_path = out_dir / RESULTS / "combined_results.csv"
-    combined = _merge(combined_path, rows, PREDICTION_COLUMNS)
+    combined = _merge(combined_path, rows, COMBINED_COLUMNS)
     for col in ("confidence", "p_negative", "p_neutral", "p_positive", "share_text", "share_audio", "share_vision"):
         combined[col] = pd.to_numeric(combined[col], errors="coerce")
     combined = combined.replace({"": None})
@@ -231,12 +289,11 @@ def _publish(plan_: Plan, chunks: list[dict], out_dir: Path, model_version: str,
             raise ContractError("predictions table breaks its contract; nothing published:\n" + result.summary())
     transcripts = _merge(out_dir / SUPPLEMENTS / "transcription_results.csv",
                          [r for c in chunks for r in c["transcripts"]], TRANSCRIPT_COLUMNS)
-    atomic.write_text(combined_path, neutralise_formulas(combined).to_csv(index=False))
-    atomic.write_text(out_dir / SUPPLEMENTS / "transcription_results.csv", neutralise_formulas(transcripts).to_csv(index=False))
+    safe_csv.write_csv(combined, combined_path)
+    safe_csv.write_csv(transcripts, out_dir / SUPPLEMENTS / "transcription_results.csv")
     log_path = out_dir / SUPPLEMENTS / "transcription_log.txt"
     previous = log_path.read_text(encoding="utf-8") if log_path.exists() else ""
-    lines = [line for c in chunks for line in c["log"]]
-    atomic.write_text(log_path, previous + "".join(f"{line}\n" for line in lines))
+    atomic.write_text(log_path, merge_log(previous, [line for c in chunks for line in c["log"]]))
     log = ProcessedLog(out_dir)
     planned = {i.rel: i for i in plan_.todo}
     for r in rows:
@@ -244,22 +301,29 @@ def _publish(plan_: Plan, chunks: list[dict], out_dir: Path, model_version: str,
         log.mark(plan_.drop, r["file"], item.sha256 if item else None, r["status"], model_version,
                  stem=item.stem if item else None)
     log.commit()  # last: only now does this drop count as scored
+    if plan_.staging:
+        shutil.rmtree(plan_.staging, ignore_errors=True)  # this plan's S3 copies are no longer needed
     counts = pd.Series([r["status"] for r in rows]).value_counts().to_dict() if rows else {}
     return {"drop": plan_.drop, "scored": len(rows), "skipped": len(plan_.skipped), "status_counts": counts,
             "combined_results": str(combined_path)}
 
 
 def score_drop(drop: str, scorer, out_dir: str | Path, settings, rescore: bool = False, chunk_size: int = 16,
-               progress=None) -> dict:
-    """The whole drop in this process (what `clmer score` runs)."""
+               progress: Callable[[int, int, str, str], None] | None = None) -> dict:
+    """The whole drop in this process (what `clmer score` runs). `progress(done, total, file, what)`
+    follows every file: what is "extracted", "explaining" or "done"."""
     from clmer.features.extract import chunked
 
     p = plan(drop, out_dir, settings, rescore=rescore)
-    chunks = []
-    for chunk in chunked(p.todo, chunk_size):
-        chunks.append(score_chunk(chunk, scorer, out_dir, blur=settings.scoring.blur_faces, html=settings.scoring.html))
+    done = [0]
+
+    def tell(rel: str, what: str) -> None:
+        done[0] += what == "done"
         if progress:
-            progress(len(chunk))
+            progress(done[0], len(p.todo), rel, what)
+
+    chunks = [score_chunk(chunk, scorer, out_dir, blur=settings.scoring.blur_faces, html=settings.scoring.html,
+                          progress=tell) for chunk in chunked(p.todo, chunk_size)]
     return publish(p, chunks, out_dir, scorer.model_version)
 
 

@@ -1,7 +1,8 @@
 """Drops: new videos that arrive in a watched folder or an S3 prefix.
 
-* `DropSource`: list what is in a drop (local folder, recursive; or S3 with paginated listing),
-  and bring S3 objects to a local staging folder without ever writing outside it.
+* `LocalDrop` / `S3Drop`: list what is in a drop (a folder, recursively and without following
+  links; or an S3 prefix with paginated listing), and bring S3 objects to a local staging folder
+  without ever writing outside it.
 * `Settler`: a drop is *ready* when none of its files changed size or mtime (S3: size or ETag)
   for `settle_seconds`; a file still being written keeps the drop unready.
 * `ProcessedLog`: which content hashes were scored; the same bytes are never scored twice, a
@@ -12,11 +13,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import Iterable
 
 from clmer import atomic
+from clmer.data import files
 
 MARKER = ".clmer_processed.json"
 
@@ -26,6 +30,12 @@ class DropFile:
     rel: str  # path relative to the drop root, POSIX separators: the `file` column of the outputs
     size: int
     stamp: str  # mtime (local) or ETag (S3): changes when the content does
+    kind: str = "file"  # what lstat saw (symbolic link, FIFO, ...): only a "file" is ever opened
+
+
+# Names of files still being written by browsers, copy tools and editors: not inputs yet.
+PARTIAL_SUFFIXES = (".part", ".partial", ".crdownload", ".download", ".filepart", ".tmp", ".temp", "~")
+OUTPUT_FOLDERS = ("Test_Results", "Test_Supplements")
 
 
 def _is_hidden(rel: str) -> bool:
@@ -33,37 +43,60 @@ def _is_hidden(rel: str) -> bool:
     return any(part.startswith(".") and part not in (".", "..") for part in PurePosixPath(rel).parts)
 
 
-class LocalDrop:
-    """A folder (recursive), or a single file as a one-file drop."""
+def _is_partial(rel: str) -> bool:
+    return rel.lower().endswith(PARTIAL_SUFFIXES)
 
-    def __init__(self, root: str | Path):
-        root = Path(root)
-        self.only = root.name if root.is_file() else None
-        self.root = root.parent if self.only else root
-        self.uri = str(root)
+
+class LocalDrop:
+    """A folder (recursive), or a single file as a one-file drop of its folder.
+
+    The identity (`uri`) is the folder with every link resolved, so `/abs/d`, `../d` and `d/x.mp4`
+    are one drop and the same bytes are scored once. Listing never follows a link; hidden and
+    partial files, `exclude`d folders (the output folder, when it sits inside the drop) and any
+    folder where CLMER already writes its outputs are not inputs.
+    """
+
+    def __init__(self, location: str | Path, exclude: Iterable[str | Path] = ()):
+        given = Path(location)
+        whole = given.is_dir()  # a link to a folder is followed here: the operator named it
+        self.root = Path(os.path.realpath(given if whole else given.parent))
+        self.only = None if whole else given.name
+        self.uri = str(self.root)
+        self.exclude = {Path(os.path.realpath(p)) for p in exclude}
 
     def list(self) -> list[DropFile]:
-        out = []
         if not self.root.is_dir():
-            return out
-        paths = [self.root / self.only] if self.only else sorted(self.root.rglob("*"))
-        for path in paths:
-            rel = path.relative_to(self.root).as_posix()
-            if _is_hidden(rel) or path.is_dir():
-                continue
+            return []
+        if self.only is not None:
             try:
-                st = path.lstat()
-            except FileNotFoundError:  # vanished between listing and stat
-                continue
-            out.append(DropFile(rel, st.st_size, f"{st.st_mtime_ns}"))
-        return out
+                st = os.lstat(self.root / self.only)
+            except OSError:
+                return []
+            entries = [files.Entry(self.only, files.kind_of(st.st_mode), st.st_size, st.st_mtime_ns)]
+        else:
+            entries = files.walk(self.root, self._skip)
+        return [DropFile(e.rel, e.size, f"{e.mtime_ns}", e.kind) for e in entries
+                if not _is_hidden(e.rel) and not _is_partial(e.rel)]
 
-    def local_path(self, rel: str, staging: Path) -> Path:
-        return self.root / rel
+    def _skip(self, rel: str, is_dir: bool) -> bool:
+        if not is_dir:
+            return False
+        path = self.root / rel
+        if _is_hidden(rel) or path in self.exclude:
+            return True
+        # The output folders of `exclude`d roots, or of any scorer (its marker or lock says so).
+        return path.name in OUTPUT_FOLDERS and (path.parent in self.exclude or any(
+            (path.parent / "Test_Results" / name).exists() for name in (MARKER, ".publish.lock")))
+
+    def local_path(self, f: DropFile, staging: Path) -> tuple[Path, Path]:
+        """(the file's path, the root it must be opened under without following links)."""
+        return self.root / f.rel, self.root
 
 
 class S3Drop:
-    """An S3 prefix. Objects are downloaded into `staging`; keys that would escape it are refused."""
+    """An S3 prefix. Objects are downloaded into `staging`, one file per (key, ETag): a key that is
+    not a plain relative path (`a//b`, `./b`, `../b`) is refused, so two keys never share a copy,
+    and an overwritten object (new ETag) is fetched again."""
 
     def __init__(self, uri: str, client=None):
         from clmer.features.feature_store import S3Backend
@@ -78,42 +111,37 @@ class S3Drop:
         for page in paginator.paginate(Bucket=self.backend.bucket, Prefix=prefix):
             for obj in page.get("Contents", []):
                 rel = obj["Key"][len(prefix):]
-                if rel and not rel.endswith("/") and not _is_hidden(rel):
+                if rel and not rel.endswith("/") and not _is_hidden(rel) and not _is_partial(rel):
                     out.append(DropFile(rel, int(obj["Size"]), obj.get("ETag", "").strip('"')))
         return sorted(out, key=lambda f: f.rel)
 
-    def local_path(self, rel: str, staging: Path) -> Path:
-        dest = safe_join(staging, rel)
+    def local_path(self, f: DropFile, staging: Path) -> tuple[Path, Path]:
+        files.canonical_parts(f.rel)
+        suffix = PurePosixPath(f.rel).suffix.lower()
+        name = hashlib.sha256(f"{f.rel}\0{f.stamp}".encode()).hexdigest()[:32] + suffix
+        dest = staging / name
         if not dest.exists():
-            data = self.backend.read(rel)
-            atomic.write_bytes(dest, data)
-        return dest
+            atomic.write_bytes(dest, self.backend.read(f.rel))
+        return dest, staging
 
 
-class UnsafePathError(ValueError):
-    pass
+UnsafePathError = files.RefusedInput
 
 
 def safe_join(root: Path, rel: str) -> Path:
-    """root/rel, refusing absolute paths and `..` that would leave root."""
-    pure = PurePosixPath(rel)
-    if pure.is_absolute() or ".." in pure.parts or not pure.parts:
-        raise UnsafePathError(f"{rel!r}: path leaves the drop (absolute or contains '..')")
-    dest = (root / Path(*pure.parts)).resolve()
-    if not dest.is_relative_to(root.resolve()):
-        raise UnsafePathError(f"{rel!r}: path leaves the drop")
-    return dest
+    """root/rel for a plain relative path; anything else (absolute, `..`, `.`, `//`) is refused."""
+    return root.joinpath(*files.canonical_parts(rel))
 
 
-def drop_source(location: str | Path):
+def drop_source(location: str | Path, exclude: Iterable[str | Path] = ()):
     loc = str(location)
-    return S3Drop(loc) if loc.startswith("s3://") else LocalDrop(loc)
+    return S3Drop(loc) if loc.startswith("s3://") else LocalDrop(loc, exclude)
 
 
 def listing_digest(files: list[DropFile]) -> str:
     h = hashlib.sha256()
     for f in files:
-        h.update(f"{f.rel}\0{f.size}\0{f.stamp}\n".encode())
+        h.update(f"{f.rel}\0{f.size}\0{f.stamp}\0{f.kind}\n".encode())
     return h.hexdigest()[:16]
 
 
@@ -161,12 +189,3 @@ class ProcessedLog:
 
     def commit(self) -> None:
         atomic.write_text(self.path, json.dumps(self.entries, indent=1, sort_keys=True, ensure_ascii=False))
-
-
-def file_sha256(path: Path) -> str | None:
-    from clmer.features.feature_store import sha256_file
-
-    try:
-        return sha256_file(path)
-    except OSError:
-        return None

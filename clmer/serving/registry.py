@@ -1,21 +1,33 @@
 """The model registry and its champion gate.
 
 A new version gets the alias `challenger`. It becomes `champion` only if it beats the current
-champion on the same evaluation split: both are (re-)evaluated on the split of the corpus at hand,
+champion on the validation split (never the test split, which is only reported): both are
+(re-)evaluated on that split of the corpus at hand,
 each with its own encoders, and the challenger must be at least as good on WAR and on UAR and
-better on one of them. The decision and all four numbers are written as tags on the new version.
+better on one of them. The decision and all four numbers are written as tags on the new version,
+and as its description, which is what the registry page shows a reviewer.
+
+A version also carries the fingerprint of what made it (data, code, config): training again on
+the same three would register a copy of what is there, so `pipeline.register` and the nightly flow
+skip it and say which version it matches.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import tempfile
 from pathlib import Path
 
-from clmer.config import Settings
+from clmer.config import Settings, flatten
 from clmer.model.metrics import classification
 
+FINGERPRINT_TAG = "clmer.fingerprint"
+# Settings that change what is trained; where things live, how they are served and on which device do not.
+_TRAINING_SECTIONS = ("media.", "models.", "fusion.", "train.", "eval.", "reasoning.")
 
-def split_scores(model_dir: str | Path, corpus_dir: str | Path, settings: Settings, split: str = "test") -> dict:
+
+def split_scores(model_dir: str | Path, corpus_dir: str | Path, settings: Settings, split: str = "valid") -> dict:
     """WAR/UAR of a model folder on a corpus split, extracting with the model's own encoders (cached)."""
     from clmer.data.corpus import read_corpus
     from clmer.features.extract import jobs_from_manifest
@@ -50,12 +62,62 @@ def _version_model_dir(name: str, version: str, dest: Path) -> Path:
     return weights.parent
 
 
+def code_digest() -> str:
+    """sha256 over the clmer package's Python sources (path and bytes): the code that trains."""
+    root = Path(__file__).resolve().parents[1]
+    h = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        h.update(path.relative_to(root).as_posix().encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def training_fingerprint(corpus_dir: str | Path, settings: Settings) -> dict:
+    """What a training run is made of: the corpus digest, the code digest and the training settings
+    (devices excluded), plus `digest`, one hash of the three."""
+    from clmer.data.corpus import read_corpus
+
+    config = {k: v for k, v in sorted(flatten(settings).items())
+              if k.startswith(_TRAINING_SECTIONS) and not k.endswith("device")}
+    parts = {"data": read_corpus(corpus_dir, strict=False).digest(), "code": code_digest(),
+             "config": hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()}
+    return parts | {"digest": hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()}
+
+
+def version_with_fingerprint(digest: str, settings: Settings):
+    """The newest registered version made from the same data, code and config, or None."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    from clmer.serving.tracking import configure
+
+    configure(settings)
+    try:
+        versions = MlflowClient().search_model_versions(f"name='{settings.mlflow.model_name}'")
+    except MlflowException:
+        return None
+    same = [v for v in versions if (v.tags or {}).get(FINGERPRINT_TAG) == digest]
+    return max(same, key=lambda v: int(v.version), default=None)
+
+
+def describe(decision: str, split: str, corpus: str, new: dict, old: dict | None, champion_version: str | None) -> str:
+    """The model version's description: the gate's decision and the numbers it was made on."""
+    lines = [f"**{decision}**", "",
+             f"Champion gate on the `{split}` split of `{corpus}` (promoted only if at least as good on WAR and UAR "
+             "and better on one):", "",
+             "| model | WAR | UAR | clips |", "|---|---|---|---|",
+             f"| this version (challenger) | {new['war']:.4f} | {new['uar']:.4f} | {new['n']} |"]
+    if old is not None:
+        lines.append(f"| champion v{champion_version} | {old['war']:.4f} | {old['uar']:.4f} | {old['n']} |")
+    return "\n".join(lines)
+
+
 def beats(new: dict, old: dict) -> bool:
     return new["war"] >= old["war"] and new["uar"] >= old["uar"] and (new["war"] > old["war"] or new["uar"] > old["uar"])
 
 
 def register_and_gate(model_uri: str, model_dir: str | Path, corpus_dir: str | Path, settings: Settings,
-                      split: str = "test") -> dict:
+                      split: str = "valid", fingerprint: str | None = None) -> dict:
     """Register `model_uri` as a new version of the configured model name and apply the gate."""
     import mlflow
     from mlflow import MlflowClient
@@ -69,7 +131,9 @@ def register_and_gate(model_uri: str, model_dir: str | Path, corpus_dir: str | P
     try:
         client.get_registered_model(name)
     except MlflowException:
-        client.create_registered_model(name, description="CLMER fusion model (models-from-code pyfunc)")
+        client.create_registered_model(name, description=(
+            "CLMER fusion model (models-from-code pyfunc). Alias `champion`: the version scoring serves; "
+            "`challenger`: the newest candidate. Each version's description holds its gate decision."))
     version = str(mlflow.register_model(model_uri, name).version)
     client.set_registered_model_alias(name, "challenger", version)
     new = split_scores(model_dir, corpus_dir, settings, split)
@@ -90,8 +154,12 @@ def register_and_gate(model_uri: str, model_dir: str | Path, corpus_dir: str | P
                     else f"kept champion v{champion.version}: challenger does not beat it on WAR and UAR")
     promoted = decision.startswith("promoted")
     tags["decision"] = decision
+    if fingerprint:
+        tags[FINGERPRINT_TAG] = fingerprint
     for key, value in tags.items():
         client.set_model_version_tag(name, version, key, value)
+    client.update_model_version(name, version, description=describe(
+        decision, split, Path(corpus_dir).name, new, old, champion.version if champion is not None else None))
     if promoted:
         client.set_registered_model_alias(name, "champion", version)
     return {"name": name, "version": version, "promoted": promoted, "decision": decision, "challenger": new,
@@ -100,11 +168,21 @@ def register_and_gate(model_uri: str, model_dir: str | Path, corpus_dir: str | P
 
 def resolve_version(model_uri: str) -> str:
     """`models:/clmer@champion` -> its version number (for output rows); other URIs as they are."""
+    return resolve_model(model_uri)["version"]
+
+
+def resolve_model(model_uri: str) -> dict:
+    """{version, alias, run_id} of a registry URI (`models:/name@alias`, `models:/name/3`); for other
+    URIs the version is the URI itself and the rest None. Reports and output rows name the model so."""
     from mlflow import MlflowClient
 
-    if model_uri.startswith("models:/") and "@" in model_uri:
+    if not model_uri.startswith("models:/"):
+        return {"version": model_uri, "alias": None, "run_id": None}
+    client = MlflowClient()
+    if "@" in model_uri:
         name, alias = model_uri.removeprefix("models:/").split("@", 1)
-        return str(MlflowClient().get_model_version_by_alias(name, alias).version)
-    if model_uri.startswith("models:/"):
-        return model_uri.rsplit("/", 1)[-1]
-    return model_uri
+        version = client.get_model_version_by_alias(name, alias)
+    else:
+        name, number = model_uri.removeprefix("models:/").rsplit("/", 1)
+        alias, version = None, client.get_model_version(name, number)
+    return {"version": str(version.version), "alias": alias, "run_id": version.run_id}

@@ -9,6 +9,7 @@ silently wrong.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,7 @@ from clmer.config import Settings, load_settings
 from clmer.model.dataset import load_clip
 from clmer.explain.clip import ClipInfo, explain_clip
 from clmer.features.extract import ClipJob, extract_chunk
-from clmer.features.feature_store import FeatureStore
+from clmer.features.feature_store import CorruptRecordError, FeatureStore
 from clmer.model.fusion import MODALITIES
 from clmer.data.labels import CLASSES
 
@@ -65,11 +66,15 @@ class Scorer:
         self.settings = settings_for_model(self.doc, settings)
         check_encoders(self.doc, self.settings)
         self.model_version = model_version
+        # where the model came from, for reports: set by pipeline.load_scorer for registry URIs
+        self.model_uri, self.model_alias, self.run_id = str(model_dir), None, None
         self.examples_dir = Path(examples_dir) if examples_dir else None
         self.store = FeatureStore(self.settings.paths.feature_store)
         beside = self.model_dir.parent / "explainer"  # a local train run keeps it next to the model
         self.explainer_dir = Path(explainer_dir) if explainer_dir else (beside if (beside / "config.json").exists() else None)
         self._explainer = None
+        self._explainer_tried = False
+        self.use_lm = True  # False: reasoning from the grounded template only
         self._frames: dict[str, list] = {}
 
     def resolve(self, path: str) -> str:
@@ -84,14 +89,12 @@ class Scorer:
         self._frames = {}
         return extract_chunk(jobs, self.settings, self.store, progress=progress, frames_out=self._frames)
 
-    def key_frames(self, path: str, indices: list[int]) -> dict[int, np.ndarray]:
+    def key_frames(self, path: str, indices: list[int], root: str | None = None) -> dict[int, np.ndarray]:
         """Frames for the report: from the last extraction's decode, or (features came from the
-        store, so nothing was decoded) from one decode now."""
+        store, so nothing was decoded) from one decode now, opened and time-limited as extraction does."""
         frames = self._frames.get(path)
         if frames is None:
-            from clmer.data import media
-
-            frames = media.decode_for(path, self.settings).frames
+            frames = _decode_frames(ClipJob(clip=path, path=path, root=root), self.settings)
         return {i: frames[i] for i in indices if i < len(frames)}
 
     def predict_features(self, features: pd.DataFrame) -> pd.DataFrame:
@@ -107,7 +110,11 @@ class Scorer:
             if r.status == "failed":
                 rows.append(base)
                 continue
-            clip = load_clip(self.store, r.text_key, r.audio_key, r.vision_key)
+            try:
+                clip = load_clip(self.store, r.text_key, r.audio_key, r.vision_key)
+            except CorruptRecordError as exc:  # changed in the store since extraction: this file alone fails
+                rows.append(base | {"status": "failed", "error": f"{r.path}: {exc}"})
+                continue
             if not clip.present.any():
                 rows.append(base | {"status": "failed", "error": f"{r.path}: no usable modality"})
                 continue
@@ -139,6 +146,7 @@ class Scorer:
                         transcript=row.transcript if isinstance(row.transcript, str) else "")
         doc = explain_clip(self.model, self.model.dims, clip, info, self.model_info(), self.doc.get("cue_stats"))
         doc["reasoning"] = self.reasoning(doc)
+        doc["scored_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         doc["status"] = "partial" if row.status == "partial" else "ok"
         doc["warnings"] = [w for w in str(row.warnings or "").split("; ") if w]
         if row.missing:
@@ -146,27 +154,61 @@ class Scorer:
         return doc
 
     def reasoning(self, doc: dict) -> dict:
-        """Reasoning text from the model's explainer; says so when there is none or it fails."""
-        from clmer.explain import reasoning
+        """Every report gets a reasoning text: the LM's when it passes its checks, else the grounded template."""
+        from clmer.explain.reasoning_template import template_reasoning
 
-        if self.explainer_dir is None:
-            return reasoning.absent("no reasoning explainer was registered with this model")
         try:
-            if self._explainer is None:
-                from clmer.features.encoders import quiet_loading, resolve_device
+            explainer = self._load_explainer()
+        except Exception as exc:  # the report stands on the template; the failure is recorded
+            return template_reasoning(doc) | {"lm": {"error": f"{exc.__class__.__name__}: {exc}"}}
+        if explainer is None:
+            return template_reasoning(doc)
+        try:
+            return explainer.reason(doc)
+        except Exception as exc:
+            return template_reasoning(doc) | {"lm": {"model": explainer.name, "error": f"{exc.__class__.__name__}: {exc}"}}
 
-                with quiet_loading():
-                    self._explainer = reasoning.Explainer(self.explainer_dir, resolve_device(self.settings.models.device),
-                                                          self.settings.reasoning.generate_max_new_tokens)
-            return self._explainer.reason(doc)
-        except Exception as exc:  # the rest of the report stands without it
-            return reasoning.failed(exc)
+    def _load_explainer(self):
+        """The registered explainer (a LoRA adapter), else the store's LM when reasoning is on, else None."""
+        if self._explainer is not None or self._explainer_tried or not self.use_lm:
+            return self._explainer
+        self._explainer_tried = True
+        from clmer.explain import reasoning
+        from clmer.features.encoders import model_ref, quiet_loading, resolve_device
+
+        path, name = self.explainer_dir, None
+        if path is None and reasoning.enabled(self.settings):
+            ref = model_ref("explainer", self.settings)
+            path, name = ref.path, ref.name
+        if path is None:
+            return None
+        with quiet_loading():
+            self._explainer = reasoning.Explainer(path, resolve_device(self.settings.models.device),
+                                                  self.settings.reasoning.generate_max_new_tokens, name=name,
+                                                  settings=self.settings)
+        return self._explainer
 
     def model_info(self) -> dict:
         train = self.doc.get("train", {})
-        return {"version": self.model_version, "corpus": train.get("corpus"), "corpus_digest": train.get("corpus_digest"),
+        return {"uri": self.model_uri, "alias": self.model_alias, "version": self.model_version, "run_id": self.run_id,
+                "corpus": train.get("corpus"), "corpus_digest": train.get("corpus_digest"),
                 "profile": self.doc.get("profile"),
                 "encoders": {r: {"name": e["name"], "revision": e["revision"]} for r, e in self.doc.get("encoders", {}).items()}}
+
+
+def _decode_frames(job: ClipJob, settings: Settings) -> list[np.ndarray]:
+    import os
+
+    from clmer.data import media
+    from clmer.data.decode_worker import DecodeWorker
+    from clmer.features.extract import open_checked
+
+    fd = open_checked(job, settings.limits.max_file_bytes)
+    try:
+        with DecodeWorker() as worker:
+            return worker.decode(fd, job.path, settings.limits.decode_timeout_s, **media.decode_kwargs(settings)).frames
+    finally:
+        os.close(fd)
 
 
 def _reason(r) -> str | None:

@@ -22,6 +22,7 @@ from clmer.config import Settings
 from clmer.serving import auth as auth_mod
 from clmer.serving import processes as proc
 from clmer.serving.prefect_api import PrefectAPI
+from clmer.scratch import detached_env
 
 PROJECT = Path(__file__).resolve().parents[2]
 SERVERS = ("prefect-server", "mlflow")
@@ -47,7 +48,8 @@ def _env(settings: Settings, extra: dict | None = None, auth: auth_mod.Auth | No
     the Prefect auth string and the pipeline's MLflow account; never a server-only secret."""
     s = settings.serve
     u = urls(settings)
-    env = auth_mod.client_env_without_server_secrets(dict(os.environ) | (extra or {}))
+    # the services outlive this process and its temp folder
+    env = auth_mod.client_env_without_server_secrets(detached_env(dict(os.environ)) | (extra or {}))
     env.update({
         "PREFECT_API_URL": u["prefect_api"],
         "PREFECT_HOME": env.get("PREFECT_HOME", str(PROJECT / ".prefect")),
@@ -164,7 +166,7 @@ def serve(settings: Settings, extra_env: dict | None = None, watcher: bool = Tru
     if watcher and not proc.running(run_dir, "watcher"):
         cmd = [sys.executable, "-m", "flows.watcher", "--state", str(run_dir / "watcher_state.json"),
                "--settle", str(settings.scoring.settle_seconds), "--attempts", str(s.drop_attempts),
-               "--grace", str(s.drop_run_grace_s)]
+               "--grace", str(s.drop_run_grace_s), "--exclude", str(settings.scoring.out_dir)]
         for folder in s.watch_folders:
             cmd += ["--folder", folder]
         for prefix in s.watch_s3:

@@ -3,6 +3,7 @@ figures, dataset lineage and the model (a models-from-code pyfunc)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -13,10 +14,18 @@ from pathlib import Path
 import pandas as pd
 
 from clmer import __version__
-from clmer.config import Settings, flatten
+from clmer.config import Settings, flatten, redact_uri, split_credentials
 
 MODEL_CODE = Path(__file__).with_name("mlflow_model.py")
 _SKIP_PARAMS = ("paths.home", "paths.model_store")  # machine-specific; never credentials either
+# MLflow 3's UI opens an experiment without this tag as a GenAI one (traces overview) and asks for its
+# type; `custom_model_development` opens the runs table in the "Model training" view.
+EXPERIMENT_TAGS = {
+    "mlflow.experimentKind": "custom_model_development",
+    "mlflow.note.content": "CLMER training runs: nightly retrains (`nightly-<date>`), single trainings "
+                           "(`train-<corpus>-<date>`) and benchmarks (`benchmark-<corpus>`, one child run per seed). "
+                           "Registered versions and their champion-gate decisions are in the Models tab.",
+}
 
 
 def configure(settings: Settings):
@@ -24,20 +33,83 @@ def configure(settings: Settings):
     os.environ.setdefault("MLFLOW_ENABLE_TELEMETRY", "false")
     import mlflow
 
-    uri = settings.mlflow.tracking_uri
+    # Credentials in an http(s) URI move to MLflow's own variables: MLflow prints the tracking URI
+    # in its "View run at ..." lines, and it must never print a password.
+    uri, user, password = split_credentials(settings.mlflow.tracking_uri)
+    if user is not None:
+        os.environ.setdefault("MLFLOW_TRACKING_USERNAME", user)
+    if password is not None:
+        os.environ.setdefault("MLFLOW_TRACKING_PASSWORD", password)
     if uri.startswith("sqlite:///"):
         Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     mlflow.set_tracking_uri(uri)
     if settings.mlflow.registry_uri:
         mlflow.set_registry_uri(settings.mlflow.registry_uri)
+    with _store_init_lock(uri):
+        return _experiment_id(settings, uri)
+
+
+@contextlib.contextmanager
+def _store_init_lock(uri: str):
+    """Processes creating one fresh SQLite store at once race in its migrations. MLflow's own lock
+    lives in the temp folder, which is private per CLMER process; this one sits beside the database."""
+    if not uri.startswith("sqlite:///"):
+        yield
+        return
+    import fcntl
+
+    db = Path(uri.removeprefix("sqlite:///"))
+    with open(db.with_name(db.name + ".init.lock"), "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _experiment_id(settings: Settings, uri: str) -> str:
+    import mlflow
+
     exp = mlflow.get_experiment_by_name(settings.mlflow.experiment)
     if exp is None:
         location = settings.mlflow.artifact_location
         if location and "://" not in location:
             location = Path(location).resolve().as_uri()
         is_server = uri.startswith(("http://", "https://"))
-        return mlflow.create_experiment(settings.mlflow.experiment, artifact_location=None if is_server else location)
+        return mlflow.create_experiment(settings.mlflow.experiment, artifact_location=None if is_server else location,
+                                        tags=EXPERIMENT_TAGS)
+    _tag_experiment(exp)
     return exp.experiment_id
+
+
+def _tag_experiment(exp) -> None:
+    """Experiments made before these tags existed get them; a kind someone chose in the UI stays."""
+    from mlflow import MlflowClient
+
+    for key, value in EXPERIMENT_TAGS.items():
+        if key not in exp.tags:
+            MlflowClient().set_experiment_tag(exp.experiment_id, key, value)
+
+
+def experiment_url(ui: str, experiment_id: str) -> str:
+    """A link that opens the experiment on its runs table. MLflow 3.17's UI keeps a per-browser
+    "GenAI" / "Model training" switch, GenAI by default, which wins over the experiment's kind tag;
+    only the `workflowType` parameter overrides it (checked in tests/e2e/test_mlflow_ui_browser.py)."""
+    return f"{ui.rstrip('/')}/#/experiments/{experiment_id}?workflowType=machine_learning"
+
+
+def run_url(ui: str, experiment_id: str, run_id: str) -> str:
+    return f"{ui.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}?workflowType=machine_learning"
+
+
+def model_version_url(ui: str, name: str, version: str) -> str:
+    return f"{ui.rstrip('/')}/#/models/{name}/versions/{version}?workflowType=machine_learning"
+
+
+def run_params(settings: Settings) -> dict:
+    """The settings as MLflow params: machine paths left out, credentials stripped from every URI."""
+    return {k: redact_uri(v) if isinstance(v, str) else v for k, v in flatten(settings).items()
+            if not k.startswith(_SKIP_PARAMS)}
 
 
 def _metrics_from_history(history: list[dict]) -> list:
@@ -57,12 +129,13 @@ def _metrics_from_report(report: dict, prefix: str) -> dict[str, float]:
     out = {}
     for split, entry in report["splits"].items():
         for system, m in [("model", entry["model"]), ("majority", entry["majority"]), ("chance", entry["chance"])] + \
-                [(f"only_{k}", v) for k, v in entry.get("single_modality", {}).items()]:
-            for key in ("war", "uar", "macro_f1", "mae", "corr", "acc2_has0", "acc2_non0", "acc5", "acc7"):
-                value = m.get(key)
-                if isinstance(value, (int, float)) and value == value:
-                    name = f"{prefix}/{split}/{key}" if system == "model" else f"{prefix}/{split}/{system}_{key}"
-                    out[name] = float(value)
+                [(f"only_{k}", v) for k, v in entry.get("single_modality", {}).items()] + \
+                [(f"corrupted_{k.replace('/', '_')}", v) for k, v in entry.get("corrupted", {}).items()]:
+            for key, value in m.items():
+                if key in ("n", "confusion", "class") or not isinstance(value, (int, float)) or value != value:
+                    continue
+                name = f"{prefix}/{split}/{key}" if system == "model" else f"{prefix}/{split}/{system}_{key}"
+                out[name] = float(value)
     for key, value in report.get("faithfulness", {}).items():
         if isinstance(value, float) and value == value:
             out[f"{prefix}/faithfulness/{key}"] = value
@@ -88,8 +161,8 @@ def _figures(history: list[dict], report: dict, out: Path) -> list[Path]:
         paths.append(plots.save(plots.confusion_figure(entry["model"]["confusion"], f"confusion ({split})"),
                                 out / f"confusion_{split}.png"))
     paths.append(plots.save(plots.shares_figure(report), out / "modality_shares.png"))
-    paths.append(plots.save(plots.curves_figure(history, ["train_reward", "train_reward_accuracy", "train_reward_faithfulness",
-                                                          "valid_faithfulness"], "RLVR rewards", stage="rl"), out / "reward_curves.png"))
+    rewards = ["train_reward"] + sorted({k for r in history if r["stage"] == "rlvr" for k in r if k.startswith("train_reward_")})
+    paths.append(plots.save(plots.curves_figure(history, rewards, "RLVR rewards", stage="rlvr"), out / "reward_curves.png"))
     paths.append(plots.save(plots.curves_figure(history, ["train_ce", "train_unimodal", "train_supcon", "train_lang_adv", "valid_ce"],
                                                 "warm-up losses", stage="warmup"), out / "loss_curves.png"))
     return paths
@@ -124,14 +197,20 @@ def log_training_run(train_dir: str | Path, eval_path: str | Path, corpus_dir: s
     model_doc = json.loads((train_dir / "model" / "model.json").read_text())
     corpus = read_corpus(corpus_dir, strict=False)
     client = MlflowClient()
-    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run:
+    run_name = run_name or f"train-{corpus.name}-{time.strftime('%Y-%m-%d', time.gmtime())}"
+    started = _training_start_ms(model_doc)
+    created = client.create_run(experiment_id, start_time=started, run_name=run_name)
+    with mlflow.start_run(run_id=created.info.run_id) as run:  # the run spans training, evaluation and logging
         run_id = run.info.run_id
-        params = {k: v for k, v in flatten(settings).items() if not k.startswith(_SKIP_PARAMS)}
+        params = run_params(settings)
         metrics = _metrics_from_history(history)
         from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
         metrics += [Metric(k, v, now, 0) for k, v in _metrics_from_report(report, report.get("split", "test")).items()]
+        seconds = (model_doc.get("train") or {}).get("seconds")
+        if isinstance(seconds, (int, float)):
+            metrics.append(Metric("train/seconds", float(seconds), now, 0))
         _log_batch(client, run_id, metrics, params)
         mlflow.set_tags({"clmer.version": __version__, "corpus": corpus.name, "corpus.digest": corpus.digest(),
                          "profile": settings.models.profile, "eval.split": report.get("split", "test"), **(tags or {})})
@@ -153,6 +232,12 @@ def log_training_run(train_dir: str | Path, eval_path: str | Path, corpus_dir: s
         _log_reasoning(client, run_id, train_dir)
         info = _log_model(train_dir / "model", example_clip, run_id, model_doc)
     return {"run_id": run_id, "model_uri": info.model_uri, "experiment_id": experiment_id}
+
+
+def _training_start_ms(model_doc: dict) -> int | None:
+    """When training began (model.json records it), so the run's duration covers training; None: now."""
+    started = (model_doc.get("train") or {}).get("started_at")
+    return int(float(started) * 1000) if isinstance(started, (int, float)) else None
 
 
 def _log_reasoning(client, run_id: str, train_dir: Path) -> None:

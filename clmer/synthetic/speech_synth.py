@@ -9,6 +9,9 @@ corpus uses it to make the voice carry the label.
 from __future__ import annotations
 
 import ctypes
+import hashlib
+import os
+import shutil
 import tempfile
 import threading
 from dataclasses import dataclass
@@ -51,7 +54,7 @@ class _Engine:
         self.lib = ctypes.CDLL(espeakng_loader.get_library_path())
         self.lib.espeak_Initialize.restype = ctypes.c_int
         self._data = _data_dir_with_variants(Path(espeakng_loader.get_data_path()))
-        self.sample_rate = self.lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, str(self._data.name).encode(), 0)
+        self.sample_rate = self.lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, str(self._data).encode(), 0)
         if self.sample_rate <= 0:
             raise RuntimeError(f"eSpeak NG failed to initialise (code {self.sample_rate})")
         self._chunks: list[np.ndarray] = []
@@ -81,10 +84,32 @@ class _Engine:
         return (pcm.astype(np.float32) / 32768.0).clip(-1.0, 1.0)
 
 
-def _data_dir_with_variants(original: Path) -> tempfile.TemporaryDirectory:
-    """A private espeak-ng-data: links to the package's files plus our variants in voices/!v."""
-    tmp = tempfile.TemporaryDirectory(prefix="clmer-espeak-")
-    root = Path(tmp.name)
+def _data_dir_with_variants(original: Path) -> Path:
+    """A private espeak-ng-data: links to the package's files plus our variants in voices/!v.
+
+    Built once under CLMER's home, named by what it holds, and shared by every process: each demo
+    clip renders in a fresh process, and a temporary folder per process was never removed."""
+    from clmer.config import PathsConfig
+
+    key = hashlib.sha256(repr((str(original), sorted(VARIANTS.items()))).encode()).hexdigest()[:16]
+    home = Path(PathsConfig().home)
+    final = home / f"espeak-ng-data-{key}"
+    if (final / "voices" / "!v").is_dir():
+        return final
+    home.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=home))
+    try:
+        _fill_data_dir(tmp, original)
+        os.rename(tmp, final)  # atomic; another process may have won the race: then use its copy
+    except OSError:
+        if not (final / "voices" / "!v").is_dir():
+            raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return final
+
+
+def _fill_data_dir(root: Path, original: Path) -> None:
     for entry in original.iterdir():
         if entry.name != "voices":
             (root / entry.name).symlink_to(entry)
@@ -99,7 +124,6 @@ def _data_dir_with_variants(original: Path) -> tempfile.TemporaryDirectory:
         variants.joinpath(entry.name).symlink_to(entry)
     for name, text in VARIANTS.items():
         (variants / f"clmer-{name}").write_text("language variant\n" + text, encoding="utf-8")
-    return tmp
 
 
 def to_pinyin(text: str) -> str:

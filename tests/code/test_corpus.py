@@ -74,3 +74,59 @@ def test_missing_label_csv_and_columns(tmp_path):
     (tmp_path / "label.csv").write_text("video_id,text\nx,y\n")
     with pytest.raises(CorpusError, match=r"missing column\(s\) \['clip_id', 'label', 'mode'\]"):
         read_corpus(tmp_path)
+
+
+def _linked_corpus(tmp_path):
+    """A corpus whose first clip is a link to a file outside it, and whose second is a link inside it."""
+    import os
+
+    from tests.helpers import sims_rows, write_mmsa
+
+    root = write_mmsa(tmp_path / "c", sims_rows())
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    clip = root / "Raw" / "v1" / "0001.mp4"
+    os.replace(clip, outside / "0001.mp4")
+    os.symlink(outside / "0001.mp4", clip)
+    inner = root / "Raw" / "v1" / "0002.mp4"
+    os.replace(inner, root / "kept.mp4")
+    os.symlink(root / "kept.mp4", inner)
+    return root, outside
+
+
+def test_media_linked_out_of_the_corpus_is_refused(tmp_path):
+    """Issue 15 row 16: a clip (or Raw/ itself) that links out of the corpus is a rejected row, with why."""
+    import os
+
+    root, outside = _linked_corpus(tmp_path)
+    corpus = read_corpus(root, strict=False, external_media=[])
+    reasons = {(i.video_id, i.clip_id): i.reason for i in corpus.issues}
+    assert "links out of the corpus" in reasons[("v1", "0001")]
+    assert ("v1", "0002") not in reasons  # a link that stays inside is read where it really is
+    assert dict(zip(corpus.manifest["clip_id"], corpus.manifest["media_path"]))["0002"] == "kept.mp4"
+    # Raw/ itself a link out of the corpus: every clip refused.
+    other = tmp_path / "raw_elsewhere"
+    os.replace(root / "Raw", other)
+    os.symlink(other, root / "Raw")
+    corpus = read_corpus(root, strict=False, external_media=[])
+    assert corpus.manifest["media_path"].tolist() == ["kept.mp4"]  # its link leads back inside
+    assert len(corpus.issues) == 3 and all("links out of the corpus" in i.reason for i in corpus.issues)
+
+
+def test_media_outside_is_read_where_the_user_allows_it(tmp_path):
+    from clmer.features.extract import jobs_from_manifest
+
+    root, outside = _linked_corpus(tmp_path)
+    corpus = read_corpus(root, strict=False, external_media=[str(outside)])
+    assert not corpus.issues
+    jobs = {j.clip: j for j in jobs_from_manifest(root, corpus.manifest)}
+    assert jobs["v1/0001"].root is None and jobs["v1/0001"].path == str((outside / "0001.mp4").resolve())
+    assert jobs["v1/0002"].root == str(root)
+
+
+def test_validation_refuses_linked_media_with_the_reason(tmp_path):
+    from clmer.data.validate import validate_corpus
+
+    root, _ = _linked_corpus(tmp_path)
+    report = validate_corpus(root, tmp_path / "run", max_reject_fraction=1.0, run_contracts=False, external_media=[])
+    assert report.n_rejected == 1 and "links out of the corpus" in report.quarantine["reason"][0]

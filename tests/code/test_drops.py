@@ -82,13 +82,14 @@ def test_s3_key_with_dotdot_is_refused_and_nothing_written_outside(moto_s3, tmp_
     s3.put_object(Bucket="clmer-test", Key="evil/../../escape.mp4", Body=b"data")
     s3.put_object(Bucket="clmer-test", Key="evil/ok.mp4", Body=b"data")
     drop = S3Drop("s3://clmer-test/evil")
-    rels = [f.rel for f in drop.list()]
-    assert "../../escape.mp4" in rels and "ok.mp4" in rels
+    listed = {f.rel: f for f in drop.list()}
+    assert "../../escape.mp4" in listed and "ok.mp4" in listed
     staging = tmp_path / "staging"
     with pytest.raises(UnsafePathError):
-        drop.local_path("../../escape.mp4", staging)
-    assert drop.local_path("ok.mp4", staging).read_bytes() == b"data"
-    assert [p.name for p in tmp_path.rglob("*") if p.is_file()] == ["ok.mp4"]
+        drop.local_path(listed["../../escape.mp4"], staging)
+    path, root = drop.local_path(listed["ok.mp4"], staging)
+    assert path.read_bytes() == b"data" and root == staging and path.parent == staging
+    assert [p for p in tmp_path.rglob("*") if p.is_file()] == [path]
 
 
 def test_output_stems_are_safe_and_unique():
@@ -107,3 +108,22 @@ def test_formula_injection_is_neutralised():
     out = neutralise_formulas(pd.DataFrame({"t": ["=1+1", "+x", "-y", "@z", "plain", None], "n": [1, 2, 3, 4, 5, 6]}))
     assert out["t"].tolist()[:5] == ["'=1+1", "'+x", "'-y", "'@z", "plain"]
     assert out["n"].tolist() == [1, 2, 3, 4, 5, 6]
+
+
+def test_report_names_are_readable_and_stable_for_same_named_clips(tmp_path):
+    """`day1/clip.mp4` and `day2/clip.mp4` get names that say which is which, in any order."""
+    from clmer.config import load_settings
+    from clmer.serving.drop_scoring import plan
+
+    assert output_stem("d", "day1/clip.mp4", {}) == "day1__clip"
+    assert output_stem("d", "day2/clip.mp4", {"day1__clip": "d|day1/clip.mp4"}) == "day2__clip"
+    assert output_stem("d", "day2/clip.mp4", {}) == "day2__clip"  # the same name whatever came first
+    other_drop = output_stem("e", "day1/clip.mp4", {"day1__clip": "d|day1/clip.mp4"})
+    assert other_drop.startswith("day1__clip-") and len(other_drop) == len("day1__clip-") + 8
+
+    drop = tmp_path / "Test_Data"
+    for folder in ("day2", "day1", "."):
+        (drop / folder).mkdir(parents=True, exist_ok=True)
+        (drop / folder / "clip.mp4").write_bytes(folder.encode())
+    stems = {i.rel: i.stem for i in plan(str(drop), tmp_path / "out", load_settings()).todo}
+    assert stems == {"clip.mp4": "clip", "day1/clip.mp4": "day1__clip", "day2/clip.mp4": "day2__clip"}

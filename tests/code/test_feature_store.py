@@ -103,3 +103,57 @@ def test_crash_between_arrays_and_meta_leaves_no_record(tmp_path, monkeypatch):
     assert not store.has(key)  # arrays without meta do not count
     assert not any(p.name.endswith(".tmp") for p in (tmp_path / "fs").rglob("*"))
     assert os.path.exists(tmp_path / "fs")
+
+
+def _stored(tmp_path, seed=0):
+    store = FeatureStore(tmp_path / "fs")
+    sha = f"{seed:02x}" * 32
+    key = record_key(sha, IDENT)
+    store.put(key, sha, IDENT, _record(seed))
+    arrays = tmp_path / "fs" / FeatureStore._paths(key)[0]
+    return store, key, arrays
+
+
+def test_truncated_record_is_detected_and_extracted_again(tmp_path, monkeypatch):
+    """Issue 15 row 7: a truncated .safetensors is caught by the digest in its JSON and re-extracted."""
+    from clmer.config import load_settings
+    from clmer.features.extract import ClipResult, _cached_or_run
+    from clmer.features.feature_store import CorruptRecordError
+
+    store, key, arrays = _stored(tmp_path)
+    arrays.write_bytes(arrays.read_bytes()[:100])
+    with pytest.raises(CorruptRecordError):
+        store.get(key)
+    with pytest.raises(CorruptRecordError):
+        store.verify(key)
+    settings = load_settings()
+    res = ClipResult(clip="c", path="c.mp4")
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return _record()
+
+    from clmer.features import extract
+
+    monkeypatch.setattr(extract, "identity", lambda role, s, extra=None: IDENT)  # the key of the stored record
+    got_key, status, _ = _cached_or_run(store, "00" * 32, "audio", settings, None, res, compute)
+    assert got_key == key and calls == [1] and status == "ok"
+    assert any("corrupt" in w for w in res.warnings)
+    assert np.array_equal(store.get(key).arrays["frame_embeddings"], _record().arrays["frame_embeddings"])
+
+
+def test_another_clips_arrays_copied_over_a_record_are_caught(tmp_path):
+    """Issue 15 row 8: arrays (or a whole record) copied from another clip fail the digest or the key check."""
+    from clmer.features.feature_store import CorruptRecordError
+
+    store, key, arrays = _stored(tmp_path, 0)
+    other_store, other_key, other_arrays = _stored(tmp_path, 1)
+    assert other_store is not None and arrays.stat().st_size == other_arrays.stat().st_size  # same shapes
+    arrays.write_bytes(other_arrays.read_bytes())
+    with pytest.raises(CorruptRecordError, match="digest"):
+        store.get(key)
+    meta, other_meta = (tmp_path / "fs" / FeatureStore._paths(k)[1] for k in (key, other_key))
+    meta.write_bytes(other_meta.read_bytes())  # the JSON too: it names another key
+    with pytest.raises(CorruptRecordError, match="belongs to"):
+        store.get(key)

@@ -103,3 +103,74 @@ def test_rejects_non_images():
         blur_faces(np.zeros((4, 4, 3), np.float32))
     with pytest.raises(ValueError):
         detect_faces(np.zeros((4, 4, 5), np.uint8))
+
+
+# --- When the detector misses a face, the whole-image blur alone must defeat other detectors ---------
+
+def _second_detectors():
+    """Detectors other than the one privacy uses: OpenCV's alt2 frontal and profile cascades (tuned
+    to find more, smaller faces than privacy's), and the small profile's face finder."""
+    import cv2
+
+    from clmer.features.faces import detect_face
+
+    cascades = {n: cv2.CascadeClassifier(cv2.data.haarcascades + f"haarcascade_{n}.xml")
+                for n in ("frontalface_default", "frontalface_alt2", "profileface")}
+
+    def run(rgb: np.ndarray) -> dict[str, int]:
+        gray = cv2.equalizeHist(cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY))
+        found = {n: len(c.detectMultiScale(gray, 1.1, 3, minSize=(16, 16))) for n, c in cascades.items()}
+        found["small-profile"] = int(detect_face(rgb, min_size=16) is not None)
+        return found
+
+    return run
+
+
+def _face_images(astronaut: np.ndarray) -> dict[str, np.ndarray]:
+    """Real faces (the astronaut, whole and as close-ups) and the demo's drawn faces, at several sizes."""
+    import cv2
+
+    from clmer.synthetic.face_render import FaceStyle, render_face
+
+    (x, y, w, h), = detect_faces(astronaut)
+    sources = {"astronaut": astronaut, "close-up": astronaut[y - h // 3: y + h + h // 3, x - w // 3: x + w + w // 3],
+               "face-only": astronaut[y: y + h, x: x + w]}
+    out = {}
+    for name, img in sources.items():
+        for side in (64, 160, 400) + ((720,) if name == "close-up" else ()):
+            out[f"{name}@{side}"] = cv2.resize(img, (side, round(side * img.shape[0] / img.shape[1])),
+                                               interpolation=cv2.INTER_AREA if side < img.shape[1] else cv2.INTER_CUBIC)
+    style = FaceStyle.random(np.random.default_rng(0))
+    for side in (96, 256):
+        out[f"drawn@{side}"] = render_face(side, side, 0.8, style)
+    return out
+
+
+def test_whole_image_blur_leaves_no_face_any_detector_finds(astronaut, monkeypatch):
+    import io
+
+    from PIL import Image
+
+    from clmer.explain import privacy
+    from clmer.explain.thumbnails import make_thumbnail
+
+    detect = _second_detectors()
+    images = _face_images(astronaut)
+    found_before = {name: sum(detect(img).values()) for name, img in images.items()}
+    assert sum(v > 0 for v in found_before.values()) >= 7, found_before  # the test faces are findable
+    monkeypatch.setattr(privacy, "detect_faces", lambda rgb: [])  # privacy's own detector misses them all
+    for name, img in images.items():
+        out, info = privacy.blur_faces(img)
+        assert info["whole_image_blurred"]
+        assert sum(detect(out).values()) == 0, (name, detect(out))
+        thumb = np.asarray(Image.open(io.BytesIO(make_thumbnail(img).png)).convert("RGB"))
+        assert sum(detect(thumb).values()) == 0, (name, "thumbnail")
+
+
+def test_whole_image_blur_strength_is_fixed_by_image_size():
+    from clmer.explain.privacy import WHOLE_IMAGE_CELLS, whole_image_cell
+
+    for h, w in [(64, 64), (360, 640), (1080, 1920), (2160, 3840), (500, 90)]:
+        cell = whole_image_cell(h, w)
+        assert min(h, w) / cell <= WHOLE_IMAGE_CELLS  # a face as tall as the shorter side: a few cells
+        assert cell >= 2

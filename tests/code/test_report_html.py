@@ -63,9 +63,13 @@ def sample_doc(transcript: str = "I really love this wonderful sunny day, but th
             "weights": {"text": 0.52, "audio": 0.21, "vision": 0.27},
             "fused_norm": 3.4, "class_probabilities": probs,
         },
-        "reasoning": {"text": "The speaker says they love the day and smiles.", "source": "tiny-explainer",
-                      "status": "ok", "think": "words: love, wonderful", "answer": "positive"},
-        "model": {"profile": "tiny", "fusion": "policy", "run_id": "abc123", "encoders": {"text": "tiny-bert"}},
+        "reasoning": {"text": "The speaker says they love the day and smiles.", "source": "lm",
+                      "status": "ok", "think": "words: love, wonderful", "answer": "positive",
+                      "lm": {"model": "tiny-explainer"}},
+        "model": {"uri": "models:/clmer@champion", "alias": "champion", "version": "3", "run_id": "abc123",
+                  "profile": "tiny", "fusion": "policy",
+                  "encoders": {"text": {"name": "tiny-bert", "revision": "r1"}, "audio": {"name": "tiny-e2v", "revision": "r2"}}},
+        "scored_at": "2026-11-25T02:14:07Z",
     }
 
 
@@ -90,7 +94,9 @@ def hostile_doc() -> dict:
     doc["audio_cues"] = {bad: 0.5}
     doc["key_frames"][0]["cues"] = {bad: 0.9}
     doc["model"] = {bad: bad, "nested": {"x": bad}}
-    doc["reasoning"] = {"text": bad, "source": bad, "status": "ok", "think": bad, "answer": bad}
+    # source and answer are enums in the schema; every free-text field carries the attack
+    doc["reasoning"] = {"text": bad, "source": "lm", "status": "ok", "think": bad, "answer": "positive",
+                        "lm": {"model": bad, "text": bad}}
     doc["status"], doc["warnings"] = "partial", [bad]
     return doc
 
@@ -98,7 +104,9 @@ def hostile_doc() -> dict:
 def empty_doc() -> dict:
     doc = sample_doc()
     doc["present"].update(audio=False, vision=False)
-    doc.update(audio_spans=[], audio_cues={}, key_frames=[], reasoning=None)
+    doc.update(audio_spans=[], audio_cues={}, key_frames=[])
+    doc["reasoning"] = {"text": "<think>words</think><answer>positive</answer>", "source": "template", "status": "ok",
+                        "think": "words", "answer": "positive"}
     return doc
 
 
@@ -125,7 +133,8 @@ def test_page_has_three_drawn_plots_and_the_facts():
     assert index.descendants["plot-frames"].count("svg") == 3  # no frames given: placeholders
     assert page.startswith("<!DOCTYPE html>") and '<meta charset="utf-8">' in page
     for fact in ("video_0001/0003", "Raw/video_0001/0003.mp4", "positive", "0.750", "tiny-explainer",
-                 "The speaker says they love the day and smiles.", "happy", "smiling face (0.620)", "run_id"):
+                 "words: love, wonderful", "happy", "smiling face (0.620)", "abc123",
+                 "2026-11-25T02:14:07Z", "@champion v3 run abc123"):
         assert fact in page, fact
     assert "decision-path" in index.descendants and "top-words" in index.descendants
 
@@ -134,8 +143,8 @@ def test_top_words_are_highlighted_in_the_transcript():
     index = ElementIndex(render_html(sample_doc()))
     assert index.descendants["transcript"].count("mark") == 3
     marks = [a for t, a in index.tags if t == "mark"]
-    assert marks[0]["title"] == "score 0.2100" and "192,57,43" in marks[0]["style"]  # supports: red
-    assert "46,134,222" in marks[2]["style"]  # 'awful' spoke against: blue
+    assert marks[0]["title"] == "score 0.2100" and "51,34,136" in marks[0]["style"]  # supports: indigo
+    assert "221,204,119" in marks[2]["style"]  # 'awful' spoke against: sand
 
 
 def test_chinese_transcript_offsets():
@@ -198,7 +207,7 @@ def test_empty_modalities_say_so():
     page = render_html(empty_doc())
     index = ElementIndex(page)
     assert "no audio track" in page and "no video track" in page and "no emotion2vec cues" in page
-    assert "no reasoning text (explainer absent)" in page
+    assert "grounded template" in page
     assert index.descendants["plot-audio"] == ["p"] and index.descendants["plot-frames"] == ["p"]
     assert index.descendants["plot-shares"].count("rect") == 6
 
@@ -208,10 +217,19 @@ def test_empty_modalities_say_so():
     assert "no key audio spans" in page and "no frames" in page
 
 
-def test_reasoning_states():
+def test_reasoning_says_where_its_text_came_from():
     doc = sample_doc()
-    doc["reasoning"] = {"text": "", "source": "qwen", "status": "failed"}
-    assert "no reasoning text (explainer failed)" in render_html(doc)
+    assert "written by the language model tiny-explainer" in render_html(doc)
+    template = {"text": "<think>t</think><answer>positive</answer>", "source": "template", "status": "ok",
+                "think": "the words decide", "answer": "positive"}
+    doc["reasoning"] = template | {"lm": {"error": "OSError: no weights"}}
+    assert "the language model failed: OSError: no weights" in render_html(doc)
+    doc["reasoning"] = template | {"lm": {"model": "SmolLM2", "text": "<think>bad</think>",
+                                          "checks": {"format": False, "grounding": 0.0, "answer_is_prediction": False}}}
+    page = render_html(doc)
+    assert "failed its checks" in page and "&lt;think&gt;bad&lt;/think&gt;" in page  # the LM's text, escaped
+    doc["reasoning"] = template
+    assert "no language model is configured" in render_html(doc) and "the words decide" in render_html(doc)
 
 
 def test_non_finite_and_missing_numbers_do_not_break_the_page():
@@ -277,3 +295,86 @@ def test_page_names_every_plot_once():
     page = render_html(sample_doc())
     for plot in PLOTS:
         assert page.count(f'id="{plot}"') == 1
+
+
+# -- what a person sees: colours, model table, axes, provenance, Chinese glyphs --------------------
+
+
+def _fills(index: ElementIndex, page: str, plot: str) -> set[str]:
+    """Fill colours of the data rects inside one plot's figure."""
+    figure = page[page.index(f'id="{plot}"'):]
+    figure = figure[:figure.index("</figure>")]
+    return set(re.findall(r'<rect [^>]*fill="(#[0-9a-f]{6})"', figure))
+
+
+def test_colours_mean_one_thing():
+    from clmer.explain.charts import CLASS_COLOURS, EVIDENCE_COLOURS, MODALITY_COLOURS
+
+    families = [set(CLASS_COLOURS.values()), set(MODALITY_COLOURS.values()), set(EVIDENCE_COLOURS.values())]
+    assert sum(len(f) for f in families) == len(set().union(*families))  # disjoint: no colour in two families
+    page = render_html(sample_doc())
+    index = ElementIndex(page)
+    evidence, modality = set(EVIDENCE_COLOURS.values()), set(MODALITY_COLOURS.values())
+    assert _fills(index, page, "plot-shares") == modality | evidence  # share bars | Shapley bars
+    assert _fills(index, page, "plot-audio") == evidence  # spans of both signs
+    assert "supports the prediction" in page and "speaks against it" in page  # the legend says which is which
+
+
+def test_encoders_are_a_table_not_json():
+    page = render_html(sample_doc())
+    index = ElementIndex(page)
+    assert index.descendants["encoders"].count("tr") == 3  # header + text + audio
+    assert "tiny-bert" in page and "r1" in page
+    assert "{&quot;" not in page and '{"name"' not in page  # no JSON blob anywhere in the page
+
+
+def test_audio_timeline_has_a_y_scale():
+    page = render_html(sample_doc())
+    figure = page[page.index('id="plot-audio"'):]
+    figure = figure[:figure.index("</figure>")]
+    labels = re.findall(r'<text [^>]*text-anchor="end"[^>]*>([^<]+)</text>', figure)
+    assert "0" in labels and "+0.1" in labels  # spans score 0.12, 0.05, -0.02: ticks round and cover them
+    assert any(label.startswith("-") for label in labels)  # the span that spoke against sits below zero
+    assert "Δp (predicted class)" in figure
+
+
+def test_scored_at_alias_and_run_id_in_page():
+    doc = sample_doc()
+    page = render_html(doc)
+    assert "2026-11-25T02:14:07Z" in page and "@champion v3 run abc123" in page
+    assert "models:/clmer@champion" in page and "MLflow run id" in page
+    validate_explanation(doc)
+
+
+def _embedded_font(page: str):
+    from fontTools.ttLib import TTFont
+
+    blob = re.search(r"url\(data:font/otf;base64,([A-Za-z0-9+/=]+)\)", page)
+    return None if blob is None else TTFont(io.BytesIO(base64.b64decode(blob[1])))
+
+
+def test_chinese_glyphs_are_embedded_in_the_page():
+    from clmer.explain.fonts import find_cjk_font
+
+    if find_cjk_font() is None:
+        pytest.skip("no CJK font here (the noto-cjk-sans-otc dependency is missing)")
+    text = "今天我非常开心，天气很好。"
+    doc = sample_doc(text)
+    doc["language"], doc["top_words"] = "zh", _words(text, {"开心": 0.3})
+    page = render_html(doc)
+    font = _embedded_font(page)
+    assert font is not None
+    cmap = font.getBestCmap()
+    assert all(ord(c) in cmap for c in text)  # every character of the transcript, punctuation included
+    assert len(cmap) < 60 and len(page) < 120_000  # a subset: only what the page uses
+    assert '<html lang="zh-Hans">' in page and "font-src data:" in page
+    assert _embedded_font(render_html(sample_doc())) is None  # English only: nothing embedded
+
+
+def test_missing_cjk_font_is_said(monkeypatch):
+    from clmer.explain import fonts
+
+    monkeypatch.setattr(fonts, "find_cjk_font", lambda: None)
+    page = render_html(sample_doc("很好"))
+    assert 'id="font-note"' in page and _embedded_font(page) is None
+    assert 'id="font-note"' not in render_html(sample_doc())

@@ -31,7 +31,7 @@ CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "/usr/bin/chromiu
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
          "--disable-extensions", "--disable-default-apps", "--mute-audio", "--hide-scrollbars",
-         "--enable-logging=stderr", "--v=0", "--virtual-time-budget=5000"]
+         "--enable-logging=stderr", "--v=0"]
 CONSOLE_RE = re.compile(r':(?P<level>[A-Z]+):CONSOLE(?:[:(](?P<line>\d+)\)?)?\]\s*(?P<message>.*)$')
 UNCAUGHT_RE = re.compile(r"\bUncaught\b")
 
@@ -69,24 +69,52 @@ class BrowserRun:
     stderr: str
 
 
-def run_chromium(binary: str, url: str, extra: list[str], timeout: float = 60.0) -> BrowserRun:
-    """One headless Chromium run on `url` with a throw-away profile."""
+def run_chromium(binary: str, url: str, extra: list[str], timeout: float = 60.0, budget_ms: int = 5000,
+                 env: dict | None = None) -> BrowserRun:
+    """One headless Chromium run on `url` with a throw-away profile. `budget_ms` of virtual time lets
+    the page's scripts and fetches settle (a single-page app like MLflow's UI needs more than a report);
+    `env` adds variables, e.g. FONTCONFIG_FILE to choose which system fonts exist."""
     with tempfile.TemporaryDirectory(prefix="clmer-chromium-") as profile:
-        env = {**os.environ, "HOME": profile}  # nothing of the user's profile, cache or crash dumps
-        cmd = [binary, *FLAGS, f"--user-data-dir={profile}", *extra, url]
+        env = {**os.environ, "HOME": profile, **(env or {})}  # nothing of the user's profile, cache or crash dumps
+        cmd = [binary, *FLAGS, f"--virtual-time-budget={budget_ms}", f"--user-data-dir={profile}", *extra, url]
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env,
                               stdin=subprocess.DEVNULL, cwd=profile)
     return BrowserRun(proc.returncode, proc.stdout, proc.stderr)
 
 
-def dump_dom(binary: str, page: Path) -> BrowserRun:
-    """The DOM after load and scripts (stdout), with the console log (stderr)."""
-    return run_chromium(binary, page.resolve().as_uri(), ["--dump-dom"])
+def _url(page: Path | str) -> str:
+    return page if isinstance(page, str) else page.resolve().as_uri()
 
 
-def screenshot(binary: str, page: Path, png: Path, size: tuple[int, int] = (1200, 1600)) -> BrowserRun:
-    return run_chromium(binary, page.resolve().as_uri(),
-                        [f"--screenshot={png.resolve()}", f"--window-size={size[0]},{size[1]}"])
+def dump_dom(binary: str, page: Path | str, **kwargs) -> BrowserRun:
+    """The DOM after load and scripts (stdout), with the console log (stderr). `page`: a file or a URL."""
+    return run_chromium(binary, _url(page), ["--dump-dom"], **kwargs)
+
+
+def screenshot(binary: str, page: Path | str, png: Path, size: tuple[int, int] = (1200, 1600), **kwargs) -> BrowserRun:
+    return run_chromium(binary, _url(page), [f"--screenshot={png.resolve()}", f"--window-size={size[0]},{size[1]}"],
+                        **kwargs)
+
+
+def latin_only_fontconfig(folder: Path) -> dict:
+    """Environment for a Chromium that sees no system font but matplotlib's DejaVu (Latin, Greek,
+    Cyrillic; no CJK): what a machine without CJK fonts shows. Returns {"FONTCONFIG_FILE": path}."""
+    import matplotlib
+
+    fonts = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
+    folder.mkdir(parents=True, exist_ok=True)
+    conf = folder / "fonts.conf"
+    conf.write_text('<?xml version="1.0"?>\n<!DOCTYPE fontconfig SYSTEM "fonts.dtd">\n<fontconfig>'
+                    f"<dir>{fonts}</dir><cachedir>{folder / 'cache'}</cachedir></fontconfig>\n", encoding="utf-8")
+    return {"FONTCONFIG_FILE": str(conf)}
+
+
+def keep_screenshot(png: Path) -> None:
+    """Copy a screenshot to $CLMER_SCREENSHOT_DIR when set, for a person to look at after the run."""
+    target = os.environ.get("CLMER_SCREENSHOT_DIR")
+    if target:
+        Path(target).mkdir(parents=True, exist_ok=True)
+        shutil.copy(png, Path(target) / png.name)
 
 
 def console_messages(stderr: str) -> list[str]:

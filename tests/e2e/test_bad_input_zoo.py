@@ -7,15 +7,16 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
+from clmer.data.safe_csv import read_csv
 from tests import zoo
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.slow
 
 ALLOWED_STATUS = {"ok", "partial", "failed"}
+DECODE_LIMIT_S = 10  # the zoo's slowest honest file (30 min of video) decodes in about 2 s
 
 
 @pytest.fixture(scope="module")
@@ -27,23 +28,26 @@ def zoo_run(trained_demo, tmp_path_factory):
     tmp.mkdir()
     s = trained_demo["settings"]
     audit = work / "audit.log"
+    config = work / "limits.yaml"  # a short hard decode limit, so the decoder bomb is stopped quickly
+    config.write_text(f"limits:\n  decode_timeout_s: {DECODE_LIMIT_S}\n", encoding="utf-8")
     env = dict(os.environ) | {
         "CLMER_HOME": str(s.paths.home), "CLMER_MODEL_STORE": str(s.paths.model_store), "CLMER_FEATURE_STORE": str(fs),
         "TMPDIR": str(tmp), "MPLCONFIGDIR": str(tmp / "mpl"), "CLMER_AUDIT_LOG": str(audit),
-        "PYTHONPATH": os.pathsep.join([str(ROOT / "tests" / "auditguard"), str(ROOT)]),
+        "PYTHONPATH": os.pathsep.join([str(ROOT / "tests" / "auditguard"), str(ROOT)]), "CLMER_CONFIG": str(config),
     }
     proc = subprocess.run([sys.executable, "-m", "clmer.cli", "score", str(work / "drop"), "--model",
                            str(trained_demo["model_dir"]), "--out", str(out)], env=env, capture_output=True,
                           text=True, timeout=1200)
-    return {"proc": proc, "kinds": kinds, "work": work, "out": out, "audit": audit, "fs": fs, "tmp": tmp}
+    return {"proc": proc, "kinds": kinds, "work": work, "out": out, "audit": audit, "fs": fs, "tmp": tmp,
+            "home": Path(s.paths.home)}
 
 
 def test_the_run_completes_and_every_file_has_a_clear_status(zoo_run):
     proc, kinds, out = zoo_run["proc"], zoo_run["kinds"], zoo_run["out"]
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert len(kinds) >= 20
-    table = pd.read_csv(out / "Test_Results" / "combined_results.csv", dtype=str, keep_default_na=False)
-    by_file = {f.lstrip("'"): row for f, row in zip(table["file"], table.to_dict("records"))}
+    table = read_csv(out / "Test_Results" / "combined_results.csv")
+    by_file = {f: row for f, row in zip(table["file"], table.to_dict("records"))}
     assert len(table) == len(kinds)  # hidden files are not inputs; everything else is one row
     for kind, (rel, expected) in kinds.items():
         row = by_file[rel]
@@ -55,6 +59,11 @@ def test_the_run_completes_and_every_file_has_a_clear_status(zoo_run):
         else:
             assert row["status"] in ("ok", "partial") and row["polarity"], (kind, row)
     assert by_file["escape.mp4"]["error"].startswith("refused")
+    for rel in ("loop.mp4", "fifo.mp4", "zero.mp4", "null.mp4"):  # never opened
+        if rel in by_file:
+            assert by_file[rel]["error"].startswith("refused") and "not a regular file" in by_file[rel]["error"]
+    assert "not a media file" in by_file["playlist.mp4"]["error"]
+    assert f"time limit of {DECODE_LIMIT_S:.1f} s" in by_file["bomb.avi"]["error"]
     assert "zero-byte" in by_file["empty.mp4"]["error"] and "truncated or corrupt" in by_file["truncated.mp4"]["error"]
     assert "not a media file" in by_file["random.mp4"]["error"] and "not a video file" in by_file["readme.txt"]["error"]
     assert all(str(zoo_run["work"]) not in e for e in table["error"])  # errors name the file, not our paths
@@ -68,16 +77,34 @@ def test_the_run_completes_and_every_file_has_a_clear_status(zoo_run):
 
 
 def test_csv_cells_cannot_run_as_formulas(zoo_run):
-    text = (zoo_run["out"] / "Test_Results" / "combined_results.csv").read_text()
-    for line in text.splitlines()[1:]:
-        for cell in line.split(","):
-            assert not cell.startswith(("=", "+", "@")), line
-    assert "'=cmd" in text
+    import csv
+    import unicodedata
+
+    for name in ("Test_Results/combined_results.csv", "Test_Supplements/transcription_results.csv"):
+        with open(zoo_run["out"] / name, newline="", encoding="utf-8") as fh:
+            for row in list(csv.reader(fh))[1:]:
+                for cell in row:
+                    assert not unicodedata.normalize("NFKC", cell).lstrip().startswith(("=", "+", "-", "@")), row
+    text = (zoo_run["out"] / "Test_Results" / "combined_results.csv").read_text(encoding="utf-8")
+    assert "'=cmd" in text and "' =space.mp4" in text and "'＝full.mp4" in text and "''=q.mp4" in text
+
+
+def test_log_has_one_line_per_file_whatever_the_names(zoo_run):
+    lines = (zoo_run["out"] / "Test_Supplements" / "transcription_log.txt").read_text(encoding="utf-8").splitlines()
+    assert len(lines) == len(zoo_run["kinds"])
+    assert any("new\\nline\\tname.mp4" in line for line in lines)
+
+
+def test_hung_decode_failed_alone_within_the_limit(zoo_run):
+    """The bomb's row says it was stopped at the limit; every other row is as expected (first test)."""
+    log = (zoo_run["out"] / "Test_Supplements" / "transcription_log.txt").read_text(encoding="utf-8")
+    bomb = [line for line in log.splitlines() if "/bomb.avi\t" in line]
+    assert len(bomb) == 1 and "time limit" in bomb[0]
 
 
 def test_nothing_outside_is_written_or_read(zoo_run):
     work = zoo_run["work"]
-    allowed = [zoo_run["out"], zoo_run["fs"], zoo_run["tmp"]]
+    allowed = [zoo_run["out"], zoo_run["fs"], zoo_run["tmp"], zoo_run["home"] / "cache"]  # + CLMER's own cache
     writes, reads = [], []
     for line in zoo_run["audit"].read_text(encoding="utf-8").splitlines():
         mode, _, path = line.partition("\t")

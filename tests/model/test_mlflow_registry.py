@@ -21,7 +21,8 @@ def registered(trained_demo, tmp_path_factory):
     s.mlflow.artifact_location = str(work / "artifacts")
     ev = pipeline.evaluate(trained_demo["model_dir"], trained_demo["corpus"], trained_demo["features"], s, work / "eval")
     first = pipeline.register(trained_demo["work"] / "train", ev, trained_demo["corpus"], s)
-    return {"settings": s, "first": first, "work": work, "eval": ev}
+    return {"settings": s, "first": first, "work": work, "eval": ev, "train_dir": trained_demo["work"] / "train",
+            "corpus_name": trained_demo["corpus"].name}
 
 
 def test_run_logs_params_metrics_figures_lineage_and_model(registered):
@@ -35,7 +36,7 @@ def test_run_logs_params_metrics_figures_lineage_and_model(registered):
     assert "test/faithfulness/weight_shapley_spearman" in run.data.metrics
     history = client.get_metric_history(first["run_id"], "warmup/train_ce")
     assert len(history) >= 2 and [m.step for m in history] == sorted(m.step for m in history)
-    assert client.get_metric_history(first["run_id"], "rl/train_reward")
+    assert client.get_metric_history(first["run_id"], "rlvr/train_reward")  # the RL stage is named rlvr in history.json
     artifacts = {a.path for a in client.list_artifacts(first["run_id"], "figures")}
     assert {"figures/confusion_all.png", "figures/modality_shares.png", "figures/reward_curves.png"} <= artifacts
     assert {a.path for a in client.list_artifacts(first["run_id"], "evaluation")} >= {"evaluation/evaluation.json"}
@@ -45,6 +46,13 @@ def test_run_logs_params_metrics_figures_lineage_and_model(registered):
     model = mlflow.models.get_model_info(first["model_uri"])
     assert model.signature.inputs.input_names()[0] == "video_path"
     assert model.saved_input_example_info is not None
+    # what a reviewer sees: a readable name, a duration that covers training, the runs view
+    assert run.info.run_name.startswith(f"train-{registered['corpus_name']}-20")
+    trained = json.loads((registered["train_dir"] / "model" / "model.json").read_text())["train"]
+    assert run.info.start_time == int(trained["started_at"] * 1000)
+    assert (run.info.end_time - run.info.start_time) / 1000 >= trained["seconds"]
+    assert client.get_experiment(run.info.experiment_id).tags["mlflow.experimentKind"] == "custom_model_development"
+    assert run.data.tags["clmer.fingerprint.digest"] and run.data.metrics["train/seconds"] == trained["seconds"]
 
 
 def test_first_version_is_champion_and_loads_offline_in_a_fresh_process(registered, trained_demo):
@@ -83,4 +91,22 @@ def test_worse_run_becomes_challenger_and_champion_stays(registered, trained_dem
     tags = client.get_model_version("clmer", "2").tags
     assert tags["decision"].startswith("kept champion v1")
     assert {"challenger.war", "challenger.uar", "champion.war", "champion.uar", "eval.split"} <= set(tags)
+    assert tags["eval.split"] == "valid"  # models are gated on validation; test is only reported
     assert float(tags["champion.war"]) >= float(tags["challenger.war"]) or float(tags["champion.uar"]) >= float(tags["challenger.uar"])
+    description = client.get_model_version("clmer", "2").description
+    assert description.startswith("**kept champion v1") and f"| {float(tags['challenger.war']):.4f} |" in description
+    assert "| champion v1 |" in description
+
+
+def test_same_data_code_and_config_register_no_new_version(registered, trained_demo):
+    """Registering the first training again (same corpus, code, settings) adds nothing."""
+    s = registered["settings"]
+    client = MlflowClient(s.mlflow.tracking_uri)
+    before = len(client.search_model_versions("name='clmer'"))
+    runs_before = len(client.search_runs([registered["first"]["experiment_id"]]))
+    again = pipeline.register(trained_demo["work"] / "train", registered["eval"], trained_demo["corpus"], s)
+    assert again["unchanged"] and again["version"] == "1" and not again["promoted"]
+    assert again["decision"].startswith("unchanged: data, code and config match v1")
+    assert len(client.search_model_versions("name='clmer'")) == before
+    assert len(client.search_runs([registered["first"]["experiment_id"]])) == runs_before  # no run logged either
+    assert client.get_model_version("clmer", "1").description.startswith("**promoted: no champion yet")

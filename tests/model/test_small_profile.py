@@ -136,3 +136,26 @@ def test_fer_finds_a_real_face_happy(small_settings):
     rec = vision.extract([data.astronaut()], [0.0])
     assert rec.arrays["face_boxes"][0][0] >= 0  # a face was detected
     assert rec.arrays["cue_scores"][0, vision.labels.index("happy")] > 0.9
+
+
+def test_three_grpo_steps_on_smollm2_change_the_adapter_and_the_explainer_writes(small_settings, tmp_path):
+    from safetensors.torch import load_file
+
+    from clmer.explain import reasoning
+    from clmer.features.encoders import model_ref
+    from tests.code.test_reasoning_template import CASES
+
+    s = small_settings.model_copy(deep=True)
+    s.reasoning.max_steps, s.reasoning.num_generations, s.reasoning.max_completion_length = 3, 2, 16
+    s.reasoning.time_budget_s = 10_000.0
+    base = model_ref("explainer", s)
+    assert reasoning.enabled(s)  # auto: a real LM is in the store
+    rows = [{"prompt": reasoning.messages(d), "doc": d, "gold": d["prediction"]["polarity"], "transcript": d["transcript"],
+             "shares": json.dumps(d["modality_shares"])} for d in CASES[:2]]
+    out = reasoning.train(rows, base.path, s, tmp_path / "adapter", base_name=base.name, base_revision=base.revision)
+    assert out["steps"] == 3
+    adapter = load_file(str(tmp_path / "adapter" / "adapter_model.safetensors"))
+    assert any(v.abs().sum() > 0 for k, v in adapter.items() if "lora_B" in k)
+    explainer = reasoning.Explainer(tmp_path / "adapter", settings=s)
+    result = explainer.reason(CASES[0])
+    assert result["status"] == "ok" and result["source"] in ("lm", "template") and result["lm"]["tokens"] > 0

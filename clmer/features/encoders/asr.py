@@ -42,6 +42,9 @@ class AsrExtractor(Extractor):
 
     def __init__(self, ref, settings, device):
         super().__init__(ref, settings, device)
+        from clmer.scratch import import_onnxruntime
+
+        import_onnxruntime(settings.paths.home / "cache")  # its voice detector's runtime; keep its cache in ours
         from faster_whisper import WhisperModel
 
         from clmer.features.gpu import ct2_device

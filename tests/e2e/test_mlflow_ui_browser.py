@@ -1,0 +1,140 @@
+"""The nightly flow's MLflow run as a reviewer meets it, through a real Prefect flow run, a real MLflow
+server and headless Chromium: named `nightly-<date>`, tagged with the git commit and the Prefect flow
+run, lasting as long as its training, a model-version description with the gate's numbers, no second
+version for the same data, code and config, and an experiment page that opens on the runs table.
+
+The nightly's heavy stages (validate, extract, train, evaluate) are replaced by the session's trained
+demo model, so what runs for real is the flow's own logic and the register stage.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from mlflow import MlflowClient
+
+from tests.conftest import ROOT, free_port
+from tests.e2e.browser import console_messages, dump_dom, keep_screenshot, require_chromium, screenshot
+
+pytestmark = [pytest.mark.slow, pytest.mark.e2e, pytest.mark.browser]
+
+PREFECT_UI = "http://127.0.0.1:4200"  # only written into the tag; nothing listens there
+NIGHTLY = """
+import json, sys
+import flows.nightly as n
+
+args = json.loads(sys.argv[1])
+stub = lambda value: (lambda *a, **k: value)
+n.validate_flow = stub(None)
+n.train_flow = stub(args["model_dir"])
+n.evaluate_flow = stub(args["evaluation"])
+n.extract_flow = type("Extract", (), {"with_options": lambda self, **k: stub(args["features"])})()
+runs = [n.nightly_retrain(args["corpus"], overrides=args["overrides"], cross_lingual=False) for _ in range(2)]
+print(json.dumps([r["registration"] for r in runs], default=str))
+"""
+
+
+@pytest.fixture(scope="module")
+def nightly(trained_demo, tmp_path_factory):
+    from clmer import pipeline
+
+    work = tmp_path_factory.mktemp("nightly_ui")
+    s = trained_demo["settings"].model_copy(deep=True)
+    s.mlflow.tracking_uri = f"sqlite:///{work / 'mlflow.db'}"
+    s.mlflow.artifact_location = str(work / "artifacts")
+    s.reasoning.enabled = "off"
+    evaluation = pipeline.evaluate(trained_demo["model_dir"], trained_demo["corpus"], trained_demo["features"], s,
+                                   work / "eval")
+    args = {"corpus": str(trained_demo["corpus"]), "features": str(trained_demo["features"]),
+            "model_dir": str(trained_demo["model_dir"]), "evaluation": str(evaluation),
+            "overrides": json.loads(s.model_dump_json())}
+    env = dict(os.environ) | {"PREFECT_HOME": str(work / "prefect"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+                              "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180", "PREFECT_UI_URL": PREFECT_UI,
+                              "PYTHONPATH": str(ROOT), "MLFLOW_ENABLE_TELEMETRY": "false"}
+    proc = subprocess.run([sys.executable, "-c", NIGHTLY, json.dumps(args)], env=env, cwd=ROOT, capture_output=True,
+                          text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    first, second = json.loads(proc.stdout.strip().splitlines()[-1])
+    return {"settings": s, "first": first, "second": second, "work": work, "trained": trained_demo}
+
+
+def test_nightly_run_is_named_tagged_and_covers_training(nightly):
+    s, first = nightly["settings"], nightly["first"]
+    client = MlflowClient(s.mlflow.tracking_uri)
+    run = client.get_run(first["run_id"])
+    assert run.info.run_name == f"nightly-{time.strftime('%Y-%m-%d', time.gmtime())}"
+    tags = run.data.tags
+    assert re.fullmatch(r"[0-9a-f-]{36}", tags["prefect.flow_run.id"])
+    assert tags["prefect.flow_run.url"] == f"{PREFECT_UI}/flow-runs/flow-run/{tags['prefect.flow_run.id']}"
+    head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    assert tags["mlflow.source.git.commit"] == head and tags["git.dirty"] in ("true", "false")
+    assert tags["kind"] == "nightly"
+    trained = json.loads((Path(nightly["trained"]["model_dir"]) / "model.json").read_text())["train"]
+    assert run.info.start_time == int(trained["started_at"] * 1000)
+    version = client.get_model_version(s.mlflow.model_name, first["version"])
+    assert version.description.startswith(f"**{first['decision']}**") and "| this version (challenger) |" in version.description
+
+
+def test_unchanged_nightly_registers_nothing(nightly):
+    s, first, second = nightly["settings"], nightly["first"], nightly["second"]
+    assert second["unchanged"] and second["version"] == first["version"]
+    client = MlflowClient(s.mlflow.tracking_uri)
+    assert len(client.search_model_versions(f"name='{s.mlflow.model_name}'")) == 1
+    assert len(client.search_runs([first["experiment_id"]])) == 1
+
+
+@pytest.fixture(scope="module")
+def mlflow_ui(nightly):
+    """`mlflow server` on the nightly's store, as `clmer serve` runs it."""
+    work, port = nightly["work"], free_port()
+    proc = subprocess.Popen([str(Path(sys.executable).parent / "mlflow"), "server", "--backend-store-uri",
+                             nightly["settings"].mlflow.tracking_uri, "--artifacts-destination", str(work / "artifacts"),
+                             "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+                            env=dict(os.environ) | {"MLFLOW_ENABLE_TELEMETRY": "false"}, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(240):
+            try:
+                urllib.request.urlopen(f"{url}/health", timeout=2)
+                break
+            except OSError:
+                time.sleep(0.5)
+        else:
+            pytest.fail("mlflow server did not become healthy in 120 s")
+        yield url
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+
+
+def test_experiment_page_opens_on_the_runs_table(nightly, mlflow_ui, tmp_path):
+    from clmer.serving.tracking import experiment_url, model_version_url
+
+    chromium = require_chromium()
+    first = nightly["first"]
+    page = experiment_url(mlflow_ui, first["experiment_id"])
+    run = dump_dom(chromium, page, budget_ms=20000, timeout=120)
+    assert run.returncode == 0
+    assert f"nightly-{time.strftime('%Y-%m-%d', time.gmtime())}" in run.stdout  # the runs table, with our run
+    assert "Detect Issues" not in run.stdout  # not the GenAI overview
+    png = tmp_path / "mlflow_experiment.png"
+    shot = screenshot(chromium, page, png, (1400, 900), budget_ms=20000, timeout=120)
+    assert shot.returncode == 0 and png.stat().st_size > 20_000
+    keep_screenshot(png)
+
+    version_page = model_version_url(mlflow_ui, nightly["settings"].mlflow.model_name, first["version"])
+    run = dump_dom(chromium, version_page, budget_ms=20000, timeout=120)
+    assert "Champion gate" in run.stdout, console_messages(run.stderr)[-5:]  # the description with the numbers
+    png = tmp_path / "mlflow_model_version.png"
+    screenshot(chromium, version_page, png, (1400, 1000), budget_ms=20000, timeout=120)
+    keep_screenshot(png)
