@@ -71,7 +71,7 @@ class Scorer:
         self.examples_dir = Path(examples_dir) if examples_dir else None
         self.store = FeatureStore(self.settings.paths.feature_store)
         beside = self.model_dir.parent / "explainer"  # a local train run keeps it next to the model
-        self.explainer_dir = Path(explainer_dir) if explainer_dir else (beside if (beside / "config.json").exists() else None)
+        self.explainer_dir = Path(explainer_dir) if explainer_dir else (beside if _is_explainer(beside) else None)
         self._explainer = None
         self._explainer_tried = False
         self.use_lm = True  # False: reasoning from the grounded template only
@@ -194,6 +194,13 @@ class Scorer:
                 "corpus": train.get("corpus"), "corpus_digest": train.get("corpus_digest"),
                 "profile": self.doc.get("profile"),
                 "encoders": {r: {"name": e["name"], "revision": e["revision"]} for r, e in self.doc.get("encoders", {}).items()}}
+
+
+def _is_explainer(path: Path) -> bool:
+    """A trained explainer: a LoRA adapter (with its base named in ADAPTER_META) or a whole LM."""
+    from clmer.explain.reasoning import ADAPTER_META
+
+    return (path / ADAPTER_META).exists() or (path / "config.json").exists()
 
 
 def _decode_frames(job: ClipJob, settings: Settings) -> list[np.ndarray]:
