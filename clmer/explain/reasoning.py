@@ -214,8 +214,12 @@ def measure(explainer: Explainer, rows: list[dict]) -> dict:
 
 
 def train(rows: list[dict], base_model: str | Path, settings: Settings, out_dir: str | Path,
-          log: Callable[[dict], None] | None = None, base_name: str = "", base_revision: str = "") -> dict:
-    """GRPO with a LoRA adapter; saves the adapter (and where its base is) into out_dir."""
+          log: Callable[[dict], None] | None = None, base_name: str = "", base_revision: str = "",
+          lora: bool = True) -> dict:
+    """GRPO with a LoRA adapter; saves the adapter (and where its base is) into out_dir.
+
+    `lora=False` times a full fine-tune for `benchmarks/explainer_grpo.py` and saves nothing: a registered
+    version must never carry a copy of the LM."""
     import tempfile
 
     import torch
@@ -260,16 +264,20 @@ def train(rows: list[dict], base_model: str | Path, settings: Settings, out_dir:
                           target_modules=["q_proj", "k_proj", "v_proj", "o_proj"], task_type="CAUSAL_LM")
         rewards = [format_reward, accuracy_reward, grounding_reward, make_length_reward(cfg.min_words, cfg.max_words)]
         trainer = GRPOTrainer(model=model, args=args, train_dataset=Dataset.from_list(data), processing_class=tokenizer,
-                              reward_funcs=[_with_prefill(r) if chat else r for r in rewards], peft_config=peft,
+                              reward_funcs=[_with_prefill(r) if chat else r for r in rewards],
+                              peft_config=peft if lora else None,
                               callbacks=[Budget()])
         trainer.train()
         seconds = time.perf_counter() - start
+        history = [h for h in trainer.state.log_history if "reward" in h]
+        steps = trainer.state.global_step
+        stats = {"history": history, "seconds": seconds, "steps": steps, "device": "cuda" if cuda else "cpu",
+                 "seconds_per_step": seconds / steps if steps else float("nan")}
+        if not lora:
+            return stats
         out_dir.mkdir(parents=True, exist_ok=True)
         trainer.model.save_pretrained(str(out_dir))
     # The base is named, never copied or pointed at by path: it resolves through the model store.
     (out_dir / ADAPTER_META).write_text(json.dumps({"base_name": base_name, "base_revision": base_revision,
                                                     "lora_rank": cfg.lora_rank}, indent=2), encoding="utf-8")
-    history = [h for h in trainer.state.log_history if "reward" in h]
-    steps = trainer.state.global_step
-    return {"history": history, "seconds": seconds, "steps": steps, "device": "cuda" if cuda else "cpu",
-            "seconds_per_step": seconds / steps if steps else float("nan")}
+    return stats
