@@ -28,7 +28,10 @@ def use_private_tmp() -> Path:
     """Point `tempfile` and TMPDIR at this process's own temp folder (idempotent; a child process
     started by one that called it shares the parent's folder and leaves the cleaning to it)."""
     current = os.environ.get(_ENV_MARK)
-    if current and Path(current).is_dir():
+    # Inherit only what a CLMER parent set up: its folder must still be TMPDIR. A caller that changed
+    # TMPDIR since (a test, a wrapper script) gets a folder of its own inside the new TMPDIR; otherwise
+    # Python would write in one folder and native libraries (onnxruntime) in the other.
+    if current and Path(current).is_dir() and os.environ.get("TMPDIR") == current:
         tempfile.tempdir = current
         return Path(current)
     base = Path(tempfile.gettempdir())
@@ -45,6 +48,15 @@ def use_private_tmp() -> Path:
     # a Finalize runs in the process that made it only, never in a forked child.
     mp_util.Finalize(None, shutil.rmtree, args=(str(path),), kwargs={"ignore_errors": True}, exitpriority=-1000)
     return path
+
+
+def outer_tmp() -> Path:
+    """The temp folder as it was before `use_private_tmp`: for files another user must reach (the private
+    folder is mode 0700)."""
+    private = os.environ.get(_ENV_MARK)
+    if not private:
+        return Path(tempfile.gettempdir())
+    return Path(os.environ.get(_OUTER) or Path(private).parent)
 
 
 def detached_env(env: dict[str, str]) -> dict[str, str]:

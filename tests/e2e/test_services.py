@@ -268,9 +268,17 @@ def test_a_drop_in_flight_at_stop_is_scored_after_the_next_serve(stack):
     t = time.monotonic()
     info = services.serve(s, extra_env=stack["env"])
     serve_s = time.monotonic() - t
-    assert info["recovered"]["resent"] == [str(drop)], info["recovered"]
-    orphan = [r for r in _runs(stack, "score-drop") if r["id"] == fresh[0]["id"]][0]
-    assert orphan["state_type"] == "CRASHED" and "orphaned" in orphan["state"]["message"]
+    runs = _runs(stack, "score-drop")
+    orphan = [r for r in runs if r["id"] == fresh[0]["id"]][0]
+    # the drop gets another run: resent by the recovery, unless the watcher had already queued one (a later
+    # file of the drop settled while the first run was scoring); that queued run then does the work
+    after = [r for r in runs if r["id"] not in known | {orphan["id"]}]
+    assert info["recovered"]["resent"] in ([str(drop)], []) and after, (info["recovered"],
+                                                                          [(r["name"], r["state_type"]) for r in runs])
+    # crashed either by the worker's own signal handling (when the stop's SIGTERM reached the flow run in
+    # time) or by serve's recovery (when it did not): never left RUNNING; the drop is resent in both cases
+    message = orphan["state"]["message"] or ""
+    assert orphan["state_type"] == "CRASHED" and ("orphaned" in message or "termination signal" in message), message
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
         state = json.loads((work / "run" / "watcher_state.json").read_text())

@@ -37,7 +37,11 @@ def postgres():
     initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
     if not initdb or not pg_ctl:
         _skip_or_fail("PostgreSQL is not installed (`make test` installs Debian's postgresql as root)")
-    base = Path(tempfile.mkdtemp(prefix="clmer-pg-"))  # under /tmp: the postgres user must reach it
+    from clmer.scratch import outer_tmp
+
+    # outside a CLMER private temp folder (mode 0700, which an earlier in-process CLI test may have set up):
+    # the postgres user must reach it
+    base = Path(tempfile.mkdtemp(prefix="clmer-pg-", dir=outer_tmp()))
     data = base / "data"
     as_root = os.geteuid() == 0
     run_as = ["runuser", "-u", "postgres", "--"] if as_root else []
@@ -87,7 +91,11 @@ def test_train_register_gate_and_load_the_champion_elsewhere(trained_demo, mlflo
     s.mlflow.experiment = "clmer-team"
     ev = pipeline.evaluate(trained_demo["model_dir"], trained_demo["corpus"], trained_demo["features"], s, tmp_path / "ev")
     first = pipeline.register(trained_demo["work"] / "train", ev, trained_demo["corpus"], s)
-    second = pipeline.register(trained_demo["work"] / "train", ev, trained_demo["corpus"], s)
+    again = pipeline.register(trained_demo["work"] / "train", ev, trained_demo["corpus"], s)
+    assert again["unchanged"] and again["version"] == "1"  # same data, code and config: nothing new registered
+    s2 = s.model_copy(deep=True)
+    s2.train.seed += 1  # another config, the same numbers: registered, and the gate keeps the champion
+    second = pipeline.register(trained_demo["work"] / "train", ev, trained_demo["corpus"], s2)
     assert first["promoted"] and first["version"] == "1"
     assert not second["promoted"] and second["decision"].startswith("kept champion v1")  # equal is not better
     from mlflow import MlflowClient
