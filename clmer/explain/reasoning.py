@@ -161,6 +161,11 @@ def enabled(settings: Settings) -> bool:
     return not ref.name.startswith("tiny-")
 
 
+def is_trained(path: Path) -> bool:
+    """A trained explainer folder: a LoRA adapter (its base named in ADAPTER_META) or a whole LM."""
+    return (path / ADAPTER_META).exists() or (path / "config.json").exists()
+
+
 def examples(scorer, features, manifest, limit: int) -> list[dict]:
     """Evidence prompts with their checkable facts, from a split's explanations."""
     from clmer.data.labels import CLASSES

@@ -197,10 +197,9 @@ class Scorer:
 
 
 def _is_explainer(path: Path) -> bool:
-    """A trained explainer: a LoRA adapter (with its base named in ADAPTER_META) or a whole LM."""
-    from clmer.explain.reasoning import ADAPTER_META
+    from clmer.explain.reasoning import is_trained
 
-    return (path / ADAPTER_META).exists() or (path / "config.json").exists()
+    return is_trained(path)
 
 
 def _decode_frames(job: ClipJob, settings: Settings) -> list[np.ndarray]:

@@ -253,7 +253,11 @@ def _log_reasoning(client, run_id: str, train_dir: Path) -> None:
     metrics = [Metric(f"explainer/{k.replace('/', '_')}", float(v), now, int(h.get("step", i)))
                for i, h in enumerate(doc["history"]) for k, v in h.items()
                if k.startswith(("reward", "rewards/", "kl", "loss")) and isinstance(v, (int, float))]
-    metrics.append(Metric("explainer/steps_per_second", float(doc["steps_per_second"]), now, 0))
+    metrics.append(Metric("explainer/seconds_per_step", float(doc["seconds_per_step"]), now, 0))
+    metrics.append(Metric("explainer/steps", float(doc["steps"]), now, 0))
+    for when, measured in (doc.get("held_out") or {}).items():  # before / after GRPO, on validation clips
+        metrics += [Metric(f"explainer/{when}_{k}", float(v), now, 0) for k, v in measured.items()
+                    if isinstance(v, (int, float))]
     _log_batch(client, run_id, metrics, {})
     if doc.get("samples"):
         mlflow.log_table(pd.DataFrame(doc["samples"]), artifact_file="explainer/samples.json")
@@ -267,8 +271,10 @@ def _log_model(model_dir: Path, example_clip: str | Path, run_id: str, model_doc
         examples.mkdir()
         shutil.copy(example_clip, examples / "example.mp4")
         artifacts = {"fusion": str(model_dir), "examples": str(examples)}
+        from clmer.explain.reasoning import is_trained
+
         explainer = Path(model_dir).parent / "explainer"
-        if (explainer / "config.json").exists():
+        if is_trained(explainer):
             artifacts["explainer"] = str(explainer)
         return mlflow.pyfunc.log_model(
             name="model", python_model=str(MODEL_CODE), artifacts=artifacts,

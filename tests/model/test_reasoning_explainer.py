@@ -4,6 +4,7 @@ is no LM or it fails)."""
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 from safetensors.torch import load_file
@@ -21,7 +22,7 @@ def test_grpo_steps_change_the_adapter_and_scoring_uses_it(trained_demo, tmp_pat
     s.reasoning.max_completion_length, s.reasoning.max_examples, s.reasoning.eval_examples = 24, 8, 2
     s.reasoning.learning_rate = 1e-2
     train_dir = tmp_path / "train"
-    shutil.copytree(trained_demo["work"] / "train" / "model", train_dir / "model")
+    shutil.copytree(trained_demo["work"] / "train", train_dir, ignore=shutil.ignore_patterns("explainer", "reasoning.json"))
     logged = []
     explainer_dir = pipeline.train_reasoning(train_dir, trained_demo["corpus"], trained_demo["features"], s,
                                              log=logged.append)
@@ -45,6 +46,22 @@ def test_grpo_steps_change_the_adapter_and_scoring_uses_it(trained_demo, tmp_pat
     out = scorer.explain_row(row)["reasoning"]
     assert out["status"] == "ok" and out["source"] in ("lm", "template") and out["think"]
     assert out["lm"]["model"] == "tiny-explainer+lora" or out["lm"]["model"].startswith("explainer")
+
+    # registration logs the explainer's numbers and ships the adapter (a few files, never the LM) with the model
+    import mlflow
+    from mlflow import MlflowClient
+
+    s.mlflow.tracking_uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    s.mlflow.artifact_location = str(tmp_path / "artifacts")
+    ev = pipeline.evaluate(train_dir / "model", trained_demo["corpus"], trained_demo["features"], s, tmp_path / "eval")
+    reg = pipeline.register(train_dir, ev, trained_demo["corpus"], s)
+    metrics = MlflowClient(s.mlflow.tracking_uri).get_run(reg["run_id"]).data.metrics
+    assert metrics["explainer/steps"] == 3 and metrics["explainer/seconds_per_step"] > 0
+    assert {"explainer/before_parsed", "explainer/after_parsed", "explainer/after_mean_reward"} <= set(metrics)
+    mlflow.set_tracking_uri(s.mlflow.tracking_uri)
+    local = mlflow.artifacts.download_artifacts(f"{reg['model_uri']}", dst_path=str(tmp_path / "dl"))
+    shipped = next(Path(local).rglob(reasoning.ADAPTER_META)).parent
+    assert (shipped / "adapter_model.safetensors").exists() and not (shipped / "model.safetensors").exists()
 
 
 def test_without_an_lm_every_report_carries_the_template(trained_demo):
