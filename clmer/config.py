@@ -249,8 +249,8 @@ class ReasoningConfig(_Section):
         "(bounded by time_budget_s on a CPU); 'off' = use the base model with the one-shot prompt.")
     max_steps: int = Field(200, ge=1, description="GRPO optimisation steps (at most; time_budget_s may stop sooner).")
     time_budget_s: float = Field(
-        90.0, gt=0, description="Wall-clock budget for GRPO on a CPU (ignored on a GPU): training stops after the "
-        "step that crosses it. On 2 CPU cores SmolLM2-135M takes ~15-50 s per step.")
+        90.0, gt=0, description="Wall-clock budget for GRPO on a CPU (ignored on a GPU): no step starts that would end "
+        "past it (by the mean step time so far). On 2 CPU cores SmolLM2-135M takes ~15-50 s per step.")
     num_generations: int = Field(4, ge=2, description="Completions sampled per prompt (the GRPO group).")
     prompts_per_step: int = Field(1, ge=1, description="Prompts per optimisation step (x num_generations completions).")
     max_completion_length: int = Field(72, ge=8, description="Token cap per completion during training.")

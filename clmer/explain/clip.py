@@ -189,7 +189,8 @@ def explain_clip(model: FusionModel, dims: dict, clip: ClipFeatures, info: ClipI
         special = clip.special or [0] * len(clip.tokens)
         scores = integrated_gradients(model, batch, target)
         words = words_from_tokens(info.transcript, info.language, clip.offsets, special, scores)
-        words = sorted(words, key=lambda w: -w["score"])[:8]
+        # punctuation is never a key word (IG gives it small scores that would crowd out words in short clips)
+        words = sorted((w for w in words if re.search(r"\w", w["word"])), key=lambda w: -w["score"])[:8]
     audio_cues = clip.cues.get("audio", {})
     a_scores = np.asarray(audio_cues.get("scores", np.zeros((0, 0))))
     emotion_cues = (audio_cues.get("kind") != "prosody" and present[1] and a_scores.size > 0)

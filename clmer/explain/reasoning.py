@@ -250,8 +250,10 @@ def train(rows: list[dict], base_model: str | Path, settings: Settings, out_dir:
                 log({"step": state.global_step, **logs})
 
         def on_step_end(self, args, state, control, **kwargs):
-            if not cuda and time.perf_counter() - start > cfg.time_budget_s:
-                control.should_training_stop = True  # a CPU gets a bounded number of steps
+            elapsed = time.perf_counter() - start
+            # a CPU gets a bounded number of steps: stop before a step that would end past the budget
+            if not cuda and elapsed + elapsed / max(state.global_step, 1) > cfg.time_budget_s:
+                control.should_training_stop = True
 
     chat = bool(getattr(tokenizer, "chat_template", None))
     data = [{"prompt": r["prompt"] if chat else prompt_text(tokenizer, r["doc"]), "gold": r["gold"],
