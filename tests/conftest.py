@@ -20,6 +20,12 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 
 ROOT = Path(__file__).resolve().parents[1]
 
+# The test process keeps its temp files (pytest's tmp_path, MLflow's model downloads, Prefect's ephemeral
+# server files) in a private folder removed when it exits, as every CLMER entry point does.
+from clmer.scratch import use_private_tmp  # noqa: E402
+
+use_private_tmp()
+
 
 class NetworkBlocked(RuntimeError):
     pass
