@@ -136,6 +136,9 @@ def test_extract_flow_on_a_local_ray_cluster(demo_corpus, tiny_settings, tmp_pat
     monkeypatch.setenv("PREFECT_HOME", str(tmp_path / "prefect"))
     monkeypatch.setenv("PYTHONPATH", str(ROOT))  # Ray's worker processes import flows/ and clmer/ from here
     monkeypatch.delenv("RAY_ADDRESS", raising=False)  # a local cluster, started (and ended) by the task runner
+    # Ray turns on token auth and saves the token as ~/.ray/auth_token: a home of the test's own, not the user's
+    (tmp_path / "home").mkdir()
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
     cfg = tmp_path / "clmer.yaml"
     cfg.write_text(yaml.safe_dump(tiny_settings.model_dump(mode="json") | {
         "extract": tiny_settings.extract.model_dump(mode="json") | {"task_runner": "ray", "max_workers": 2, "chunk_size": 4}}))
