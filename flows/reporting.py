@@ -25,7 +25,7 @@ def public_url(url: str) -> str:
 def drop_artifacts(summary: dict, chunks: list[dict], out: str) -> None:
     counts = summary["status_counts"]
     reports = Path(out) / "Test_Supplements" / "video_emotion_results"
-    lines = [f"# Drop `{summary['drop']}`", "",
+    lines = [f"# {_drop_title(summary)}", "", f"Drop: `{summary['drop']}`", "",
              f"{summary['scored']} file(s) scored now, {summary['skipped']} scored before (same content).", "",
              "| status | files |", "|---|---|"] + [f"| {k} | {v} |" for k, v in sorted(counts.items())]
     lines += ["", f"* results table: [{summary['combined_results']}]({Path(summary['combined_results']).resolve().as_uri()})",
@@ -37,6 +37,16 @@ def drop_artifacts(summary: dict, chunks: list[dict], out: str) -> None:
     rows = [{c: _cell(r.get(c)) for c in RESULT_COLUMNS} for c_ in chunks for r in c_["predictions"]]
     if rows:
         create_table_artifact(rows, key="score-drop-results", description="one row per file scored in this run")
+
+
+def _drop_title(summary: dict) -> str:
+    """The verdict first: an operator scanning artifacts wants to know whether anything failed."""
+    scored, failed = summary["scored"], summary["status_counts"].get("failed", 0)
+    if not scored:
+        return f"Nothing new: {summary['skipped']} file(s) scored before"
+    if failed:
+        return f"{failed} of {scored} file(s) failed"
+    return f"All {scored} file(s) scored"
 
 
 def _cell(value):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 from pathlib import Path
@@ -80,6 +81,49 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def running_server(name: str, cmd: list[str], env: dict, folder: Path, port: int, health: str):
+    """Start a server (its own session, log in `folder/<name>.log`), wait until `health` answers from
+    this process's own listener on `port` (not from a leftover on that port), and stop its whole
+    process group on exit. Yields the pid."""
+    import signal
+    import subprocess
+
+    from clmer.serving.processes import wait_healthy
+
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / f"{name}.log", "ab") as log:
+        proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True)
+    try:
+        wait_healthy(health, proc.pid, port, 240, name, folder)
+        yield proc.pid
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+@pytest.fixture(scope="module")
+def prefect_api(tmp_path_factory):
+    """A real Prefect server (API + UI, no logins) on a free port, one per test module.
+    Yields {"url": API URL, "ui": UI URL, "home": PREFECT_HOME}."""
+    import sys
+
+    home = tmp_path_factory.mktemp("prefect_home")
+    port = free_port()
+    ui, url = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{port}/api"
+    env = dict(os.environ) | {"PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+                              "PREFECT_API_URL": url}
+    cmd = [str(Path(sys.executable).parent / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)]
+    with running_server("prefect-server", cmd, env, home / "logs", port, f"{url}/health"):
+        yield {"url": url, "ui": ui, "home": str(home)}
 
 
 @pytest.fixture(scope="session")

@@ -170,3 +170,106 @@ class ElementIndex(HTMLParser):
 
     def body_attrs(self) -> dict:
         return next((a for t, a in self.tags if t == "body"), {})
+
+
+# -- a page driven over the DevTools protocol -----------------------------------------------------
+
+class DevToolsPage:
+    """One headless Chromium tab driven over the DevTools protocol, for pages a person reaches by a
+    click rather than a URL (Prefect's flow-run tabs: the UI rewrites `?tab=` to its default on load).
+
+    Uncaught page exceptions are collected in `exceptions`. Use as a context manager; the throw-away
+    profile goes with it."""
+
+    def __init__(self, binary: str, size: tuple[int, int] = (1400, 900), timeout: float = 60.0) -> None:
+        import json
+        import time
+        import urllib.request
+
+        from websockets.sync.client import connect
+
+        self._json, self.timeout, self.exceptions = json, timeout, []
+        self._profile = tempfile.TemporaryDirectory(prefix="clmer-chromium-")
+        profile = Path(self._profile.name)
+        self._proc = subprocess.Popen(
+            [binary, *FLAGS, "--remote-debugging-port=0", f"--user-data-dir={profile}",
+             f"--window-size={size[0]},{size[1]}", "about:blank"],
+            env={**os.environ, "HOME": str(profile)}, cwd=profile, stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        active = profile / "DevToolsActivePort"  # Chromium writes the port it chose here
+        deadline = time.monotonic() + timeout
+        while not (active.exists() and active.read_text().count("\n") >= 1):
+            if time.monotonic() > deadline or self._proc.poll() is not None:
+                self.close()
+                raise RuntimeError(f"Chromium did not open its DevTools port within {timeout:.0f} s")
+            time.sleep(0.1)
+        port = int(active.read_text().split()[0])
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=timeout) as resp:
+            target = next(t for t in json.load(resp) if t["type"] == "page")
+        self._ws = connect(target["webSocketDebuggerUrl"], max_size=64 * 2**20, open_timeout=timeout)
+        self._next = 0
+        self.call("Runtime.enable")
+        self.call("Page.enable")
+
+    def __enter__(self) -> DevToolsPage:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if getattr(self, "_ws", None) is not None:
+            self._ws.close()
+        self._proc.terminate()
+        try:
+            self._proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
+        self._profile.cleanup()
+
+    def call(self, method: str, **params) -> dict:
+        self._next += 1
+        self._ws.send(self._json.dumps({"id": self._next, "method": method, "params": params}))
+        while True:
+            message = self._json.loads(self._ws.recv(timeout=self.timeout))
+            if message.get("method") == "Runtime.exceptionThrown":
+                details = message["params"]["exceptionDetails"]
+                self.exceptions.append(details.get("exception", {}).get("description") or details.get("text", ""))
+            if message.get("id") == self._next:
+                if "error" in message:
+                    raise RuntimeError(f"{method}: {message['error']}")
+                return message["result"]
+
+    def goto(self, url: str) -> None:
+        self.call("Page.navigate", url=url)
+
+    def evaluate(self, expression: str):
+        result = self.call("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True)
+        if "exceptionDetails" in result:
+            raise RuntimeError(f"{expression!r} threw: {result['exceptionDetails'].get('text')}")
+        return result["result"].get("value")
+
+    def wait_for(self, expression: str, seconds: float = 60.0, what: str = ""):
+        """Poll `expression` until it is truthy; its value. Fails naming `what` and the page's text."""
+        import time
+
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            try:
+                value = self.evaluate(expression)
+            except RuntimeError:
+                value = None  # the page is between documents
+            if value:
+                return value
+            time.sleep(0.25)
+        text = self.evaluate("document.body ? document.body.innerText : ''") or ""
+        raise AssertionError(f"waited {seconds:.0f} s for {what or expression}; the page shows:\n{text[:2000]}")
+
+    def text(self) -> str:
+        return self.evaluate("document.body.innerText")
+
+    def screenshot(self, png: Path) -> None:
+        import base64
+
+        png.write_bytes(base64.b64decode(self.call("Page.captureScreenshot", format="png")["data"]))

@@ -12,17 +12,15 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 from mlflow import MlflowClient
 
-from tests.conftest import ROOT, free_port
+from tests.conftest import ROOT, free_port, running_server
 from tests.e2e.browser import console_messages, dump_dom, keep_screenshot, require_chromium, screenshot
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e, pytest.mark.browser]
@@ -96,25 +94,13 @@ def test_unchanged_nightly_registers_nothing(nightly):
 def mlflow_ui(nightly):
     """`mlflow server` on the nightly's store, as `clmer serve` runs it."""
     work, port = nightly["work"], free_port()
-    proc = subprocess.Popen([str(Path(sys.executable).parent / "mlflow"), "server", "--backend-store-uri",
-                             nightly["settings"].mlflow.tracking_uri, "--artifacts-destination", str(work / "artifacts"),
-                             "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-                            env=dict(os.environ) | {"MLFLOW_ENABLE_TELEMETRY": "false"}, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
+    cmd = [str(Path(sys.executable).parent / "mlflow"), "server", "--backend-store-uri",
+           nightly["settings"].mlflow.tracking_uri, "--artifacts-destination", str(work / "artifacts"),
+           "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
     url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(240):
-            try:
-                urllib.request.urlopen(f"{url}/health", timeout=2)
-                break
-            except OSError:
-                time.sleep(0.5)
-        else:
-            pytest.fail("mlflow server did not become healthy in 120 s")
+    with running_server("mlflow", cmd, dict(os.environ) | {"MLFLOW_ENABLE_TELEMETRY": "false"}, work / "logs", port,
+                        f"{url}/health"):
         yield url
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=30)
 
 
 def test_experiment_page_opens_on_the_runs_table(nightly, mlflow_ui, tmp_path):
