@@ -80,9 +80,11 @@ def gate_artifact(registration: dict, tracking_uri: str, summary: dict) -> None:
         lines.append("| champion | none yet | | |")
     ui = public_url(tracking_uri)
     if ui.startswith(("http://", "https://")):
-        run = f"{ui}/#/experiments/{registration.get('experiment_id')}/runs/{registration.get('run_id')}"
+        from clmer.serving.tracking import model_version_url, run_url
+
+        run = run_url(ui, registration.get("experiment_id"), registration.get("run_id"))
         lines += ["", f"* MLflow run: [{registration.get('run_id')}]({run})",
-                  f"* model version: [{name} v{version}]({ui}/#/models/{name}/versions/{version})"]
+                  f"* model version: [{name} v{version}]({model_version_url(ui, name, version)})"]
     else:
         lines += ["", f"* MLflow run `{registration.get('run_id')}` in the local store `{ui}` "
                   f"(open it with `mlflow ui --backend-store-uri {ui}`)"]

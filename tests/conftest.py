@@ -148,6 +148,15 @@ def make_settings(home: Path, work: Path, **sections):
     return load_settings(None, overrides)
 
 
+def with_local_mlflow(settings, folder: Path):
+    """A copy of `settings` that tracks and registers in a SQLite store and artifact folder of its own
+    under `folder`, so tests never share (or race on) one registry."""
+    s = settings.model_copy(deep=True)
+    s.mlflow.tracking_uri = f"sqlite:///{folder / 'mlflow.db'}"
+    s.mlflow.artifact_location = str(folder / "artifacts")
+    return s
+
+
 @pytest.fixture
 def tiny_settings(tiny_home, tmp_path):
     """Settings on the tiny profile with a fresh feature store and runs folder per test."""

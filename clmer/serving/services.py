@@ -114,6 +114,14 @@ def _run(cmd: list[str], env: dict, what: str) -> None:
         raise proc.ServiceError(f"{what} failed ({' '.join(cmd[:4])} ...):\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
 
 
+def _prefect_server_env(env: dict) -> dict:
+    """The UI asks its API at PREFECT_UI_API_URL, which Prefect otherwise takes from PREFECT_API_URL:
+    127.0.0.1 here, i.e. each teammate's own machine once `host` is 0.0.0.0. A relative URL works
+    under whatever address or proxy the UI is opened by; a value already set (a path prefix behind a
+    proxy) wins."""
+    return env | {"PREFECT_UI_API_URL": env.get("PREFECT_UI_API_URL") or "/api"}
+
+
 def _start_servers(settings: Settings, env: dict, auth: auth_mod.Auth, run_dir: Path) -> dict[str, float]:
     """Prefect server and MLflow server (ports checked before either starts); returns health times."""
     s = settings.serve
@@ -123,7 +131,7 @@ def _start_servers(settings: Settings, env: dict, auth: auth_mod.Auth, run_dir: 
         proc.check_port_free(s.host, ports[name][0], name, ports[name][1])
     if "prefect-server" in need:
         proc.start("prefect-server", [_bin("prefect"), "server", "start", "--host", s.host, "--port", str(s.prefect_port)],
-                   env | auth.prefect_server_env(), run_dir, PROJECT)
+                   _prefect_server_env(env) | auth.prefect_server_env(), run_dir, PROJECT)
     if "mlflow" in need:
         mlflow_env = env | {"MLFLOW_HOST": s.host, "MLFLOW_PORT": str(s.mlflow_port), "PYTHON": sys.executable,
                             "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}  # no job-runner pool: CLMER runs no MLflow jobs

@@ -195,7 +195,7 @@ class DevToolsPage:
             [binary, *FLAGS, "--remote-debugging-port=0", f"--user-data-dir={profile}",
              f"--window-size={size[0]},{size[1]}", "about:blank"],
             env={**os.environ, "HOME": str(profile)}, cwd=profile, stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         active = profile / "DevToolsActivePort"  # Chromium writes the port it chose here
         deadline = time.monotonic() + timeout
         while not (active.exists() and active.read_text().count("\n") >= 1):
@@ -218,14 +218,35 @@ class DevToolsPage:
         self.close()
 
     def close(self) -> None:
+        """Close the browser, end every process it started (renderers keep writing to the profile for a
+        moment after the browser process exits), then remove the profile."""
+        import signal
+        import time
+
         if getattr(self, "_ws", None) is not None:
+            try:
+                self.call("Browser.close")
+            except Exception:  # noqa: BLE001 - already gone; the signals below make sure
+                pass
             self._ws.close()
-        self._proc.terminate()
         try:
             self._proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
-            self._proc.kill()
+            pass
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            try:
+                os.killpg(self._proc.pid, sig)
+            except ProcessLookupError:
+                break
+            time.sleep(0.5)
+        if self._proc.poll() is None:
             self._proc.wait()
+        for _ in range(20):
+            try:
+                self._profile.cleanup()
+                return
+            except OSError:
+                time.sleep(0.25)
         self._profile.cleanup()
 
     def call(self, method: str, **params) -> dict:

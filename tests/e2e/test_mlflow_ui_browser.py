@@ -20,12 +20,12 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
-from tests.conftest import ROOT, free_port, running_server
-from tests.e2e.browser import console_messages, dump_dom, keep_screenshot, require_chromium, screenshot
+from clmer.serving.prefect_api import PrefectAPI
+from tests.conftest import ROOT, free_port, running_server, with_local_mlflow
+from tests.e2e.browser import DevToolsPage, console_messages, dump_dom, keep_screenshot, require_chromium, screenshot
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e, pytest.mark.browser]
 
-PREFECT_UI = "http://127.0.0.1:4200"  # only written into the tag; nothing listens there
 NIGHTLY = """
 import json, sys
 import flows.nightly as n
@@ -42,27 +42,42 @@ print(json.dumps([r["registration"] for r in runs], default=str))
 
 
 @pytest.fixture(scope="module")
-def nightly(trained_demo, tmp_path_factory):
+def mlflow_ui(trained_demo, tmp_path_factory):
+    """`mlflow server` on a SQLite store of its own, as `clmer serve` runs it; yields (url, work folder)."""
+    work, port = tmp_path_factory.mktemp("nightly_ui"), free_port()
+    store = with_local_mlflow(trained_demo["settings"], work).mlflow
+    cmd = [str(Path(sys.executable).parent / "mlflow"), "server", "--backend-store-uri", store.tracking_uri,
+           "--artifacts-destination", store.artifact_location, "--host", "127.0.0.1", "--port", str(port),
+           "--workers", "1"]
+    url = f"http://127.0.0.1:{port}"
+    with running_server("mlflow", cmd, dict(os.environ) | {"MLFLOW_ENABLE_TELEMETRY": "false"}, work / "logs", port,
+                        f"{url}/health"):
+        yield url, work
+
+
+@pytest.fixture(scope="module")
+def nightly(trained_demo, mlflow_ui, prefect_api):
+    """The nightly flow, twice, on a real Prefect server (with its UI) and tracking to the MLflow server."""
     from clmer import pipeline
 
-    work = tmp_path_factory.mktemp("nightly_ui")
-    s = trained_demo["settings"].model_copy(deep=True)
-    s.mlflow.tracking_uri = f"sqlite:///{work / 'mlflow.db'}"
-    s.mlflow.artifact_location = str(work / "artifacts")
+    url, work = mlflow_ui
+    s = with_local_mlflow(trained_demo["settings"], work)
+    s.mlflow.tracking_uri = url
     s.reasoning.enabled = "off"
     evaluation = pipeline.evaluate(trained_demo["model_dir"], trained_demo["corpus"], trained_demo["features"], s,
                                    work / "eval")
     args = {"corpus": str(trained_demo["corpus"]), "features": str(trained_demo["features"]),
             "model_dir": str(trained_demo["model_dir"]), "evaluation": str(evaluation),
             "overrides": json.loads(s.model_dump_json())}
-    env = dict(os.environ) | {"PREFECT_HOME": str(work / "prefect"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-                              "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180", "PREFECT_UI_URL": PREFECT_UI,
+    env = dict(os.environ) | {"PREFECT_API_URL": prefect_api["url"], "PREFECT_HOME": prefect_api["home"],
                               "PYTHONPATH": str(ROOT), "MLFLOW_ENABLE_TELEMETRY": "false"}
+    env.pop("PREFECT_UI_URL", None)  # Prefect derives it from the API URL, as in a served stack
     proc = subprocess.run([sys.executable, "-c", NIGHTLY, json.dumps(args)], env=env, cwd=ROOT, capture_output=True,
                           text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-4000:]
     first, second = json.loads(proc.stdout.strip().splitlines()[-1])
-    return {"settings": s, "first": first, "second": second, "work": work, "trained": trained_demo}
+    return {"settings": s, "first": first, "second": second, "work": work, "trained": trained_demo,
+            "mlflow": url, "prefect": prefect_api}
 
 
 def test_nightly_run_is_named_tagged_and_covers_training(nightly):
@@ -72,7 +87,7 @@ def test_nightly_run_is_named_tagged_and_covers_training(nightly):
     assert run.info.run_name == f"nightly-{time.strftime('%Y-%m-%d', time.gmtime())}"
     tags = run.data.tags
     assert re.fullmatch(r"[0-9a-f-]{36}", tags["prefect.flow_run.id"])
-    assert tags["prefect.flow_run.url"] == f"{PREFECT_UI}/flow-runs/flow-run/{tags['prefect.flow_run.id']}"
+    assert tags["prefect.flow_run.url"] == f"{nightly['prefect']['ui']}/flow-runs/flow-run/{tags['prefect.flow_run.id']}"
     head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
     assert tags["mlflow.source.git.commit"] == head and tags["git.dirty"] in ("true", "false")
     assert tags["kind"] == "nightly"
@@ -90,24 +105,11 @@ def test_unchanged_nightly_registers_nothing(nightly):
     assert len(client.search_runs([first["experiment_id"]])) == 1
 
 
-@pytest.fixture(scope="module")
-def mlflow_ui(nightly):
-    """`mlflow server` on the nightly's store, as `clmer serve` runs it."""
-    work, port = nightly["work"], free_port()
-    cmd = [str(Path(sys.executable).parent / "mlflow"), "server", "--backend-store-uri",
-           nightly["settings"].mlflow.tracking_uri, "--artifacts-destination", str(work / "artifacts"),
-           "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
-    url = f"http://127.0.0.1:{port}"
-    with running_server("mlflow", cmd, dict(os.environ) | {"MLFLOW_ENABLE_TELEMETRY": "false"}, work / "logs", port,
-                        f"{url}/health"):
-        yield url
-
-
-def test_experiment_page_opens_on_the_runs_table(nightly, mlflow_ui, tmp_path):
+def test_experiment_page_opens_on_the_runs_table(nightly, tmp_path):
     from clmer.serving.tracking import experiment_url, model_version_url
 
     chromium = require_chromium()
-    first = nightly["first"]
+    first, mlflow_ui = nightly["first"], nightly["mlflow"]
     page = experiment_url(mlflow_ui, first["experiment_id"])
     run = dump_dom(chromium, page, budget_ms=20000, timeout=120)
     assert run.returncode == 0
@@ -124,3 +126,40 @@ def test_experiment_page_opens_on_the_runs_table(nightly, mlflow_ui, tmp_path):
     png = tmp_path / "mlflow_model_version.png"
     screenshot(chromium, version_page, png, (1400, 1000), budget_ms=20000, timeout=120)
     keep_screenshot(png)
+
+
+def test_prefect_run_shows_the_gate_and_links_back_to_mlflow(nightly, tmp_path):
+    """The reviewer's loop: the MLflow run's Prefect link opens the flow run, whose gate artifact shows
+    the decision with both models' numbers and links to the MLflow run and model version."""
+    from clmer.serving.tracking import model_version_url
+
+    chromium = require_chromium()
+    first = nightly["first"]
+    tags = MlflowClient(nightly["mlflow"]).get_run(first["run_id"]).data.tags
+    run_id = tags["prefect.flow_run.id"]
+    with DevToolsPage(chromium, (1400, 1100)) as page:
+        page.goto(tags["prefect.flow_run.url"])  # Prefect's own link form; the UI redirects it
+        page.wait_for("!!document.getElementById('artifacts')", what="the nightly flow run page")
+        assert page.evaluate("location.pathname") == f"/runs/flow-run/{run_id}"
+        page.evaluate("document.getElementById('artifacts').click()")
+        page.wait_for("document.body.innerText.includes('nightly-gate')", what="the gate artifact card")
+
+        api = PrefectAPI(nightly["prefect"]["url"], auth_string="")
+        gate = api.call("/artifacts/filter", {"artifacts": {"key": {"any_": ["nightly-gate"]},
+                                                            "flow_run_id": {"any_": [run_id]}}})[0]
+        page.goto(f"{nightly['prefect']['ui']}/artifacts/artifact/{gate['id']}")
+        page.wait_for("document.body.innerText.includes('Nightly retrain')", what="the rendered gate artifact")
+        assert page.evaluate("document.querySelector('h1').innerText") == f"Nightly retrain: {first['decision']}"
+        rows = page.evaluate("[...document.querySelectorAll('tr')].map(r => r.innerText.replace(/\\s+/g, ' ').trim())")
+        assert any(r.startswith(f"challenger v{first['version']} ") for r in rows), rows
+        assert any(r.startswith("champion ") for r in rows), rows
+        links = page.evaluate("[...document.querySelectorAll('a[href]')].map(a => a.href)")
+        version_url = model_version_url(nightly["mlflow"], nightly["settings"].mlflow.model_name, first["version"])
+        assert version_url in links and any(first["run_id"] in link for link in links), links
+        png = tmp_path / "prefect_nightly_gate.png"
+        page.screenshot(png)
+        keep_screenshot(png)
+
+        page.goto(version_url)  # the link lands on the version, with the gate's numbers in its description
+        page.wait_for("document.body.innerText.includes('Champion gate')", what="the MLflow model version page")
+        assert page.exceptions == []

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.conftest import run_offline
+from tests.conftest import run_offline, with_local_mlflow
 
 pytestmark = pytest.mark.slow
 
@@ -92,9 +92,7 @@ def test_registered_model_is_code_not_pickle(trained_demo, tmp_path):
 
     import mlflow
 
-    s = trained_demo["settings"].model_copy(deep=True)
-    s.mlflow.tracking_uri = f"sqlite:///{tmp_path / 'm.db'}"
-    s.mlflow.artifact_location = str(tmp_path / "a")
+    s = with_local_mlflow(trained_demo["settings"], tmp_path)
     from clmer.serving.tracking import configure
 
     experiment = configure(s)
@@ -139,9 +137,7 @@ def test_credentials_never_reach_outputs_logs_or_mlflow(trained_demo, moto_s3, t
         monkeypatch.setenv(name, value)
     secrets = [secret] + [v.split(":", 1)[-1] for v in logins.values()]
     boto3.client("s3").upload_file(str(next((trained_demo["corpus"] / "Raw").rglob("*.mp4"))), "clmer-test", "creds/a.mp4")
-    s = trained_demo["settings"].model_copy(deep=True)
-    s.mlflow.tracking_uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    s.mlflow.artifact_location = str(tmp_path / "artifacts")
+    s = with_local_mlflow(trained_demo["settings"], tmp_path)
     ev = pipeline.evaluate(trained_demo["model_dir"], trained_demo["corpus"], trained_demo["features"], s, tmp_path / "ev")
     reg = pipeline.register(trained_demo["work"] / "train", ev, trained_demo["corpus"], s)
     scorer = pipeline.load_scorer(str(trained_demo["model_dir"]), s)

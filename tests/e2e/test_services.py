@@ -144,6 +144,12 @@ def test_unauthenticated_requests_get_401_on_both_servers(stack):
         assert urllib.request.urlopen(health, timeout=10).status == 200
 
 
+def test_prefect_ui_asks_its_api_at_a_relative_url(stack):
+    """Not at 127.0.0.1 (each teammate's own machine once the stack listens beyond loopback)."""
+    with urllib.request.urlopen(f"{stack['info']['prefect_ui']}/ui-settings", timeout=30) as resp:
+        assert json.loads(resp.read())["api_url"] == "/api"
+
+
 def test_nightly_then_drops_scored_once_each(stack):
     s, work = stack["settings"], stack["work"]
     # 1. nightly-retrain through the worker, as the cron schedule would run it

@@ -8,7 +8,7 @@ import pytest
 from mlflow import MlflowClient
 
 from clmer import pipeline
-from tests.conftest import run_offline
+from tests.conftest import run_offline, with_local_mlflow
 
 pytestmark = pytest.mark.slow
 
@@ -16,9 +16,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def registered(trained_demo, tmp_path_factory):
     work = tmp_path_factory.mktemp("mlflow")
-    s = trained_demo["settings"].model_copy(deep=True)
-    s.mlflow.tracking_uri = f"sqlite:///{work / 'mlflow.db'}"
-    s.mlflow.artifact_location = str(work / "artifacts")
+    s = with_local_mlflow(trained_demo["settings"], work)
     ev = pipeline.evaluate(trained_demo["model_dir"], trained_demo["corpus"], trained_demo["features"], s, work / "eval")
     first = pipeline.register(trained_demo["work"] / "train", ev, trained_demo["corpus"], s)
     return {"settings": s, "first": first, "work": work, "eval": ev, "train_dir": trained_demo["work"] / "train",

@@ -12,6 +12,7 @@ from safetensors.torch import load_file
 from clmer import pipeline
 from clmer.config import load_settings
 from clmer.explain import reasoning
+from tests.conftest import with_local_mlflow
 
 pytestmark = pytest.mark.slow
 
@@ -51,8 +52,7 @@ def test_grpo_steps_change_the_adapter_and_scoring_uses_it(trained_demo, tmp_pat
     import mlflow
     from mlflow import MlflowClient
 
-    s.mlflow.tracking_uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    s.mlflow.artifact_location = str(tmp_path / "artifacts")
+    s = with_local_mlflow(s, tmp_path)
     ev = pipeline.evaluate(train_dir / "model", trained_demo["corpus"], trained_demo["features"], s, tmp_path / "eval")
     reg = pipeline.register(train_dir, ev, trained_demo["corpus"], s)
     metrics = MlflowClient(s.mlflow.tracking_uri).get_run(reg["run_id"]).data.metrics
