@@ -16,7 +16,7 @@ export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 export HF_HUB_DISABLE_TELEMETRY ?= 1
 
-.PHONY: install browser postgres demo serve stop status test test-fast clean
+.PHONY: install browser postgres demo serve stop status test test-fast screenshots clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -62,6 +62,11 @@ test: install browser postgres
 
 test-fast: install
 	$(PY) -m pytest
+
+# What people see, as PNGs under screenshots/: the Prefect drop and nightly pages, MLflow's experiment and
+# model version, a Chinese report (the browser tests, with their screenshots kept).
+screenshots: install browser
+	CLMER_SCREENSHOT_DIR=$(CURDIR)/screenshots $(PY) -m pytest -m browser -q tests/e2e
 
 clean:
 	rm -rf clmer_data .prefect .pytest_cache

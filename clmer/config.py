@@ -308,6 +308,14 @@ class ServeConfig(_Section):
     host: str = Field("127.0.0.1", description="Address every local service listens on.")
     prefect_port: int = Field(4200, description="Prefect server (API + UI) port.")
     mlflow_port: int = Field(5000, description="MLflow tracking server port.")
+    prefect_public_url: str | None = Field(
+        None, description="Where people open the Prefect UI (another machine's name, or a TLS proxy such as "
+        "https://prefect.example.org). Links they click use it: the flow-run link on MLflow runs and the URL serve "
+        "prints. Default http://<host>:<prefect_port> (127.0.0.1 when host is 0.0.0.0).")
+    mlflow_public_url: str | None = Field(
+        None, description="Where people open the MLflow UI, for the same links (the gate artifact's run and model "
+        "version, `clmer register`'s output). Default: the tracking server's URL, or http://<host>:<mlflow_port> "
+        "for the server serve starts.")
     mlflow_backend_store: str = Field(
         "sqlite:///mlflow/mlflow.db", description="The MLflow server's backend store (SQLite file, or "
         "postgresql://...); relative SQLite paths are relative to the project. Env MLFLOW_BACKEND_STORE_URI wins.")

@@ -45,8 +45,10 @@ def nightly_retrain(corpus: str, config: str | None = None, overrides: dict | No
     if same is not None:
         registration = pipeline.unchanged_result(same, settings)
         logger.info("nightly retrain skipped: %s", registration["decision"])
-        write_json(run / "summary.json", {"corpus": corpus, "registration": registration})
-        return {"corpus": corpus, "registration": registration}
+        summary = {"corpus": corpus, "registration": registration}
+        write_json(run / "summary.json", summary)
+        gate_artifact(registration, settings, summary)  # the run page says why nothing happened
+        return summary
     features = extract_flow.with_options(task_runner=task_runner(settings))(corpus, str(run / "extract"), config, overrides)
     model_dir = train_flow(corpus, features, None, config, overrides)
     evaluation = evaluate_flow(model_dir, corpus, features, str(run / "evaluate"), config, overrides,
@@ -67,7 +69,7 @@ def nightly_retrain(corpus: str, config: str | None = None, overrides: dict | No
     summary = {"corpus": corpus, "features": features, "model_dir": model_dir, "evaluation": evaluation,
                "registration": registration}
     write_json(run / "summary.json", summary)
-    gate_artifact(registration, settings.mlflow.tracking_uri, summary)
+    gate_artifact(registration, settings, summary)
     logger.info("nightly retrain done: %s", registration.get("decision"))
     return summary
 

@@ -6,20 +6,13 @@ retrain the champion gate's decision with both models' numbers and links into ML
 from __future__ import annotations
 
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.states import Completed, State
 
+from clmer.config import Settings, redact_uri
+
 RESULT_COLUMNS = ["file", "status", "polarity", "confidence", "language", "model_version", "error"]
-
-
-def public_url(url: str) -> str:
-    """A URL without any user:password@ in it: artifacts are readable by everyone with UI access."""
-    parts = urlsplit(url)
-    if parts.username or parts.password:
-        parts = parts._replace(netloc=parts.hostname + (f":{parts.port}" if parts.port else ""))
-    return urlunsplit(parts)
 
 
 def drop_artifacts(summary: dict, chunks: list[dict], out: str) -> None:
@@ -66,31 +59,44 @@ def drop_state(summary: dict) -> State:
     return Completed(data=summary, message=f"{summary['scored']} file(s) scored, {summary['skipped']} skipped")
 
 
-def gate_artifact(registration: dict, tracking_uri: str, summary: dict) -> None:
-    """The champion gate's decision, challenger vs champion, and where to look in MLflow."""
+def gate_artifact(registration: dict, settings: Settings, summary: dict) -> None:
+    create_markdown_artifact(gate_markdown(registration, settings, summary), key="nightly-gate",
+                             description="champion gate decision")
+
+
+def gate_markdown(registration: dict, settings: Settings, summary: dict) -> str:
+    """The champion gate's decision, challenger vs champion, and where to look in MLflow. A nightly
+    skipped because nothing changed says so and links the version it matched."""
     new, old = registration.get("challenger") or {}, registration.get("champion") or {}
     name, version = registration.get("name"), registration.get("version")
-    lines = [f"# Nightly retrain: {registration.get('decision')}", "",
-             f"Model `{name}` version {version}; gate split `{new.get('split', '?')}`.", "",
-             "| model | WAR | UAR | clips |", "|---|---|---|---|",
-             f"| challenger v{version} | {_num(new.get('war'))} | {_num(new.get('uar'))} | {new.get('n', '')} |"]
-    if old:
-        lines.append(f"| champion | {_num(old.get('war'))} | {_num(old.get('uar'))} | {old.get('n', '')} |")
+    lines = [f"# Nightly retrain: {registration.get('decision')}", ""]
+    if registration.get("unchanged"):
+        lines += [f"Nothing trained or registered: the corpus, code and config are those of `{name}` version "
+                  f"{version}, which stays as it is."]
     else:
-        lines.append("| champion | none yet | | |")
-    ui = public_url(tracking_uri)
-    if ui.startswith(("http://", "https://")):
-        from clmer.serving.tracking import model_version_url, run_url
+        champion = f"champion v{registration['champion_version']}" if registration.get("champion_version") else "champion"
+        lines += [f"Model `{name}` version {version}; gate split `{new.get('split', '?')}`.", "",
+                  "| model | WAR | UAR | clips |", "|---|---|---|---|",
+                  f"| challenger v{version} | {_num(new.get('war'))} | {_num(new.get('uar'))} | {new.get('n', '')} |",
+                  f"| {champion} | {_num(old.get('war'))} | {_num(old.get('uar'))} | {old.get('n', '')} |" if old
+                  else "| champion | none yet | | |"]
+    from clmer.serving.tracking import model_version_url, run_url, ui_base
 
-        run = run_url(ui, registration.get("experiment_id"), registration.get("run_id"))
-        lines += ["", f"* MLflow run: [{registration.get('run_id')}]({run})",
-                  f"* model version: [{name} v{version}]({model_version_url(ui, name, version)})"]
+    ui = ui_base(settings)
+    if ui:
+        lines.append("")
+        if registration.get("experiment_id"):
+            run = run_url(ui, registration["experiment_id"], registration.get("run_id"))
+            lines.append(f"* MLflow run: [{registration.get('run_id')}]({run})")
+        lines.append(f"* model version: [{name} v{version}]({model_version_url(ui, name, version)})")
     else:
-        lines += ["", f"* MLflow run `{registration.get('run_id')}` in the local store `{ui}` "
-                  f"(open it with `mlflow ui --backend-store-uri {ui}`)"]
-    lines += ["", "## Inputs", "", f"* corpus: `{summary.get('corpus')}`", f"* features: `{summary.get('features')}`",
-              f"* model folder: `{summary.get('model_dir')}`", f"* evaluation: `{summary.get('evaluation')}`"]
-    create_markdown_artifact("\n".join(lines), key="nightly-gate", description="champion gate decision")
+        store = redact_uri(settings.mlflow.tracking_uri)
+        lines += ["", f"* MLflow run `{registration.get('run_id')}` in the local store `{store}` "
+                  f"(open it with `mlflow ui --backend-store-uri {store}`)"]
+    lines += ["", "## Inputs", ""] + [f"* {label}: `{summary[key]}`" for key, label in (
+        ("corpus", "corpus"), ("features", "features"), ("model_dir", "model folder"), ("evaluation", "evaluation"))
+        if summary.get(key)]
+    return "\n".join(lines)
 
 
 def _num(value) -> str:

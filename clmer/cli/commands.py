@@ -269,10 +269,10 @@ def register(
         evaluation = pipeline.evaluate(run / "model", corpus, feats, cfg, run / "evaluate", split=split)
     out = pipeline.register(run, evaluation, corpus, cfg, split=split)
     console.print(f"run {out['run_id']}  model {out['name']} v{out['version']}: {out['decision']}")
-    if cfg.mlflow.tracking_uri.startswith(("http://", "https://")):  # a server: links that open the right views
-        from clmer.serving.tracking import model_version_url, run_url
+    from clmer.serving.tracking import model_version_url, run_url, ui_base
 
-        ui = cfg.mlflow.tracking_uri
+    ui = ui_base(cfg)
+    if ui:  # a server: links that open the right views (never the tracking URI's credentials)
         if out.get("experiment_id"):
             console.print(f"run:   {run_url(ui, out['experiment_id'], out['run_id'])}")
         console.print(f"model: {model_version_url(ui, out['name'], out['version'])}")

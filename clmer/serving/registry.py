@@ -163,7 +163,7 @@ def register_and_gate(model_uri: str, model_dir: str | Path, corpus_dir: str | P
     if promoted:
         client.set_registered_model_alias(name, "champion", version)
     return {"name": name, "version": version, "promoted": promoted, "decision": decision, "challenger": new,
-            "champion": old}
+            "champion": old, "champion_version": champion.version if champion is not None else None}
 
 
 def resolve_version(model_uri: str) -> str:

@@ -43,6 +43,13 @@ def urls(settings: Settings) -> dict[str, str]:
             "mlflow": f"http://{host}:{s.mlflow_port}"}
 
 
+def public_urls(settings: Settings) -> dict[str, str]:
+    """Where people open the two UIs (the links they are given): the public URLs when set."""
+    s, u = settings.serve, urls(settings)
+    return {"prefect_ui": (s.prefect_public_url or u["prefect_ui"]).rstrip("/"),
+            "mlflow_ui": (s.mlflow_public_url or u["mlflow"]).rstrip("/")}
+
+
 def _env(settings: Settings, extra: dict | None = None, auth: auth_mod.Auth | None = None) -> dict:
     """A client's environment (worker, watcher, flows, deploy): the stack's addresses and, with auth on,
     the Prefect auth string and the pipeline's MLflow account; never a server-only secret."""
@@ -64,6 +71,8 @@ def _env(settings: Settings, extra: dict | None = None, auth: auth_mod.Auth | No
         "MLFLOW_ENABLE_TELEMETRY": "false",
         "DO_NOT_TRACK": "1",
     })
+    if s.prefect_public_url:  # flow-run links (the MLflow tag, the prefect CLI's output) point there
+        env["PREFECT_UI_URL"] = s.prefect_public_url.rstrip("/")
     if auth is not None:
         env.update(auth.client_env())
     return env
@@ -183,8 +192,8 @@ def serve(settings: Settings, extra_env: dict | None = None, watcher: bool = Tru
     (run_dir / STATE).write_text(json.dumps(fingerprints | {"profile": settings.models.profile, "auth": auth.enabled,
                                                             "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
                                  + "\n")
-    u = urls(settings)
-    return {"prefect_ui": u["prefect_ui"], "mlflow_ui": u["mlflow"], "run_dir": str(run_dir), "auth": auth.enabled,
+    return {**public_urls(settings), "prefect_api": urls(settings)["prefect_api"], "run_dir": str(run_dir),
+            "auth": auth.enabled,
             "accounts": accounts, "recovered": recovered, "restarted": restarted, "health_s": timings,
             "seconds": round(time.monotonic() - t0, 1), "profile": settings.models.profile,
             "exports": exports(settings, env, auth)}

@@ -91,6 +91,15 @@ def _tag_experiment(exp) -> None:
             MlflowClient().set_experiment_tag(exp.experiment_id, key, value)
 
 
+def ui_base(settings: Settings) -> str | None:
+    """Where people open the MLflow UI, for links: serve.mlflow_public_url, else the tracking server's
+    URL without its credentials; None for a local store (no server to link to)."""
+    if settings.serve.mlflow_public_url:
+        return settings.serve.mlflow_public_url.rstrip("/")
+    uri = split_credentials(settings.mlflow.tracking_uri)[0]
+    return uri.rstrip("/") if uri.startswith(("http://", "https://")) else None
+
+
 def experiment_url(ui: str, experiment_id: str) -> str:
     """A link that opens the experiment on its runs table. MLflow 3.17's UI keeps a per-browser
     "GenAI" / "Model training" switch, GenAI by default, which wins over the experiment's kind tag;

@@ -95,6 +95,67 @@ def test_clients_never_get_server_secrets(tmp_path, clean_env, monkeypatch):
     assert env[auth.PREFECT_AUTH] == SENTINELS[auth.PREFECT_AUTH] and env["CLMER_PROFILE"] == s.models.profile
 
 
+def test_links_people_click_use_the_public_urls(tmp_path, clean_env, monkeypatch):
+    from clmer.serving.tracking import ui_base
+
+    monkeypatch.delenv("PREFECT_UI_URL", raising=False)
+    local = _settings(tmp_path, host="0.0.0.0")
+    assert services.public_urls(local) == {"prefect_ui": "http://127.0.0.1:4200", "mlflow_ui": "http://127.0.0.1:5000"}
+    assert "PREFECT_UI_URL" not in services._env(local)  # Prefect derives it from PREFECT_API_URL
+    s = load_settings(None, {"serve": {"run_dir": str(tmp_path / "run"), "prefect_public_url": "https://prefect.lab/",
+                                       "mlflow_public_url": "https://mlflow.lab"},
+                             "mlflow": {"tracking_uri": "http://writer:SENTINEL-PW@127.0.0.1:5000"}})
+    assert services.public_urls(s) == {"prefect_ui": "https://prefect.lab", "mlflow_ui": "https://mlflow.lab"}
+    env = services._env(s)
+    assert env["PREFECT_UI_URL"] == "https://prefect.lab" and env["PREFECT_API_URL"] == "http://127.0.0.1:4200/api"
+    assert ui_base(s) == "https://mlflow.lab"
+    s.serve.mlflow_public_url = None  # the tracking server itself, never its credentials
+    assert ui_base(s) == "http://127.0.0.1:5000"
+    s.mlflow.tracking_uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    assert ui_base(s) is None  # a local store has no UI to link to
+
+
+def test_health_answered_by_another_process_is_refused_naming_it(tmp_path):
+    """A leftover server on the port answers /health; the service this serve started listens nowhere."""
+    from tests.conftest import free_port
+
+    port = free_port()
+    foreign = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"], cwd=tmp_path,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ours = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        for _ in range(100):
+            if processes.port_holder(port):
+                break
+            time.sleep(0.1)
+        with pytest.raises(processes.ServiceError) as err:
+            processes.wait_healthy(f"http://127.0.0.1:{port}/", ours.pid, port, 30, "mlflow", tmp_path)
+        text = str(err.value)
+        assert f"pid {foreign.pid}" in text and f"not from the mlflow this serve started (pid {ours.pid})" in text
+        assert f"free port {port}" in text
+    finally:
+        for p in (foreign, ours):
+            p.kill()
+            p.wait()
+
+
+def test_exports_point_the_clis_at_this_stack_without_secrets(tmp_path, clean_env, monkeypatch):
+    for k, v in SENTINELS.items():
+        monkeypatch.setenv(k, v)
+    s = _settings(tmp_path, auth=True, prefect_port=4301, mlflow_port=5001)
+    a = auth.resolve(s)
+    env = services._env(s, {"PREFECT_HOME": str(tmp_path / "prefect")}, a)
+    line = services.exports(s, env, a)
+    assert line.startswith(f"export PREFECT_API_URL=http://127.0.0.1:4301/api PREFECT_HOME={tmp_path / 'prefect'} "
+                           "MLFLOW_TRACKING_URI=http://127.0.0.1:5001")
+    assert auth.PREFECT_AUTH in line and not any(v in line for v in SENTINELS.values())
+
+
+def test_prefect_ui_asks_its_api_relative_to_where_it_was_opened():
+    assert services._prefect_server_env({"PREFECT_API_URL": "http://127.0.0.1:4200/api"})["PREFECT_UI_API_URL"] == "/api"
+    assert services._prefect_server_env({"PREFECT_UI_API_URL": "/prefect/api"})["PREFECT_UI_API_URL"] == "/prefect/api"
+
+
 def test_pid_files_end_with_a_newline_and_stop_ends_the_whole_family(tmp_path):
     run = tmp_path / "run"
     # a child in a session of its own, as a Prefect worker starts each flow run

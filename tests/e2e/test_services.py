@@ -104,7 +104,7 @@ def stack(tiny_home, moto_s3, tmp_path_factory):
     t0 = time.monotonic()
     info = services.serve(settings, extra_env=env)
     print(f"serve with logins: ready in {time.monotonic() - t0:.1f} s, health {info['health_s']}")
-    stack = {"settings": settings, "api": f"{info['prefect_ui']}/api", "work": work, "corpus": corpus, "env": env,
+    stack = {"settings": settings, "api": info["prefect_api"], "work": work, "corpus": corpus, "env": env,
              "info": info, "config": config, "mlflow": info["mlflow_ui"],
              "prefect_auth": auth.basic_header(*SECRETS[auth.PREFECT_AUTH].split(":", 1))}
     yield stack
@@ -148,6 +148,19 @@ def test_prefect_ui_asks_its_api_at_a_relative_url(stack):
     """Not at 127.0.0.1 (each teammate's own machine once the stack listens beyond loopback)."""
     with urllib.request.urlopen(f"{stack['info']['prefect_ui']}/ui-settings", timeout=30) as resp:
         assert json.loads(resp.read())["api_url"] == "/api"
+
+
+def test_mlflow_server_runs_without_the_job_runner(stack):
+    """MLflow's job runner (huey consumer processes, ~1.3 GB idle) serves no CLMER job."""
+    import psutil
+
+    from clmer.serving import processes
+
+    pid = processes.read_pid(stack["work"] / "run", "mlflow")
+    family = [psutil.Process(pid)] + psutil.Process(pid).children(recursive=True)
+    commands = [" ".join(p.cmdline()) for p in family]
+    assert any("mlflow" in c and "server" in c for c in commands), commands
+    assert not any("huey" in c for c in commands), commands
 
 
 def test_nightly_then_drops_scored_once_each(stack):
