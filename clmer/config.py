@@ -146,7 +146,7 @@ class ExtractConfig(_Section):
 
 
 class DemoConfig(_Section):
-    n: int = Field(24, ge=3, description="Number of clips in the demo corpus.")
+    n: int = Field(192, ge=3, description="Number of clips in the demo corpus (`make demo`, `clmer demo-data`).")
     seed: int = Field(0, description="Seed; the same seed writes the same corpus.")
     variant_fraction: float = Field(
         0.25, ge=0, le=1, description="Share of clips where only one modality carries the label."
@@ -275,7 +275,6 @@ class ReasoningConfig(_Section):
 
 class ScoringConfig(_Section):
     out_dir: Path = Field(Path("."), description="Scoring writes Test_Results/ and Test_Supplements/ under this.")
-    drop_dir: Path = Field(Path("Test_Data"), description="The folder watched for drops of new videos.")
     video_extensions: list[str] = Field(
         default_factory=lambda: [".mp4", ".mkv", ".webm", ".mov", ".avi", ".m4v", ".flv", ".mpg", ".mpeg", ".ts", ".wmv"],
         description="File endings treated as videos in a drop; other files are listed as skipped.",
@@ -303,6 +302,11 @@ class MlflowConfig(_Section):
     experiment: str = Field("clmer", description="MLflow experiment name.")
     model_name: str = Field("clmer", description="Registered model name.")
 
+    @property
+    def champion_uri(self) -> str:
+        """What scoring serves unless told otherwise: this model name's `champion` alias."""
+        return f"models:/{self.model_name}@champion"
+
 
 class ServeConfig(_Section):
     host: str = Field("127.0.0.1", description="Address every local service listens on.")
@@ -326,6 +330,7 @@ class ServeConfig(_Section):
     run_dir: Path = Field(Path(".run"), description="Pid files and service logs of `clmer serve` (git-ignored).")
     watch_folders: list[str] = Field(default_factory=lambda: ["Test_Data"], description="Folders the drop watcher watches.")
     watch_s3: list[str] = Field(default_factory=list, description="S3 prefixes (s3://bucket/prefix) the watcher watches.")
+    watch_interval_s: float = Field(2.0, gt=0, description="Seconds between the watcher's looks at its folders and prefixes.")
     corpus: str = Field("clmer_data/demo/corpus", description="Corpus the nightly-retrain deployment trains on.")
     worker_poll_seconds: float = Field(2.0, description="How often the worker asks for scheduled runs.")
     startup_timeout_s: float = Field(120.0, gt=0, description="How long serve waits for each server to answer.")

@@ -57,6 +57,19 @@ def load_splits(corpus_dir: str | Path, features_path: str | Path, settings: Set
     return splits
 
 
+def training_run_key(corpus: str | Path, features: str | Path, settings: Settings) -> str:
+    """Names a training run's folder, whose finished model a later run reuses: the features file plus
+    what a registered version is made of (data, code and training config; `training_fingerprint`), so
+    a change to any of them, the code included, trains anew."""
+    import hashlib
+
+    from clmer.serving.registry import training_fingerprint
+
+    h = hashlib.sha256(Path(features).read_bytes())
+    h.update(training_fingerprint(corpus, settings)["digest"].encode())
+    return h.hexdigest()[:16]
+
+
 def train(corpus_dir: str | Path, features_path: str | Path, settings: Settings, out_dir: str | Path,
           languages: list[str] | None = None, resume: bool = False, log: Callable[[dict], None] | None = None,
           flavour: str | None = None) -> Path:

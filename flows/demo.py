@@ -21,9 +21,11 @@ from flows.common import settings_from
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--workdir", default="clmer_data/demo")
-    ap.add_argument("--n", type=int, default=192)
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--n", type=int, help="clips in the demo corpus (default: demo.n in the settings)")
+    ap.add_argument("--seed", type=int, help="corpus seed (default: demo.seed)")
     args = ap.parse_args()
+    demo = settings_from().demo
+    n, seed = args.n or demo.n, demo.seed if args.seed is None else args.seed
 
     from clmer.pipeline import prepare_profile
     from clmer.synthetic.demo_corpus import make_demo_corpus
@@ -33,10 +35,12 @@ def main() -> None:
     t0 = t = time.perf_counter()
     corpus = work / "corpus"
     if not (corpus / "label.csv").exists():
-        make_demo_corpus(corpus, n=args.n, seed=args.seed)
+        make_demo_corpus(corpus, n=n, seed=seed, variant_fraction=demo.variant_fraction, width=demo.width,
+                         height=demo.height, fps=demo.fps)
     drop = work / "Test_Data"
     if not drop.exists():  # new clips, never seen in training: what an operator would drop
-        make_demo_corpus(work / "drop_src", n=6, seed=args.seed + 1000, variant_fraction=0.0)
+        make_demo_corpus(work / "drop_src", n=6, seed=seed + 1000, variant_fraction=0.0, width=demo.width,
+                         height=demo.height, fps=demo.fps)
         drop.mkdir(parents=True)
         for i, clip in enumerate(sorted((work / "drop_src" / "Raw").rglob("*.mp4"))):
             clip.replace(drop / f"new_clip_{i + 1}.mp4")
@@ -55,7 +59,7 @@ def main() -> None:
     summary = nightly_retrain(str(corpus), None, overrides, cross_lingual=True)
     timings["nightly retrain (validate, extract, train, evaluate, register)"] = time.perf_counter() - t
     t = time.perf_counter()
-    scored = score_drop(str(drop), "models:/clmer@champion", str(work), None, overrides)
+    scored = score_drop(str(drop), None, str(work), None, overrides)  # the champion
     timings["score the demo drop"] = time.perf_counter() - t
     timings["total"] = time.perf_counter() - t0
 

@@ -1,6 +1,8 @@
 """Score a drop (a folder or an S3 prefix) with the registered champion.
 
-    python -m flows.score_drop DROP [--model models:/clmer@champion] [--out DIR] [--config FILE]
+    python -m flows.score_drop DROP [--model URI] [--out DIR] [--config FILE]
+
+The model defaults to the registered champion (models:/<mlflow.model_name>@champion).
 
 Triggered by the `clmer.drop.ready` event (prefect.yaml). Files whose content was scored before
 are skipped, so a repeated event or a re-run changes nothing. A run where some files failed ends in
@@ -56,12 +58,13 @@ def publish_task(plan_dict: dict, chunks: list[dict], out: str, model: str, conf
 
 
 @flow(name="score-drop")
-def score_drop(drop: str, model: str = "models:/clmer@champion", out: str | None = None, config: str | None = None,
+def score_drop(drop: str, model: str | None = None, out: str | None = None, config: str | None = None,
                overrides: dict | None = None, rescore: bool = False) -> dict:
     from clmer.features.extract import chunked
 
     overrides = overrides or {}
     settings = settings_from(config, overrides)
+    model = model or settings.mlflow.champion_uri
     out = out or str(settings.scoring.out_dir)
     logger = get_run_logger()
     p = plan_task(drop, out, rescore, config, overrides)
@@ -78,7 +81,7 @@ def score_drop(drop: str, model: str = "models:/clmer@champion", out: str | None
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("drop")
-    ap.add_argument("--model", default="models:/clmer@champion")
+    ap.add_argument("--model", help="registry URI or model folder (default: the champion)")
     ap.add_argument("--out")
     ap.add_argument("--config")
     ap.add_argument("--rescore", action="store_true")

@@ -3,33 +3,18 @@
     python -m flows.train CORPUS FEATURES [--out RUN] [--config FILE] [--profile tiny]
 
 Training runs are content-addressed: the run folder is named by a hash of the features table,
-the corpus digest, the training settings and CLMER's version, and a finished one is reused
+the corpus digest, the training settings and a digest of the code, and a finished one is reused
 instead of trained again (the folder is the cache, so a deleted run is simply retrained).
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
-import json
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
 
 from flows.common import cli_overrides, settings_from, with_profile
-
-
-def training_key(corpus: str, features: str, settings) -> str:
-    from clmer import __version__
-    from clmer.config import flatten
-    from clmer.data.corpus import read_corpus
-
-    h = hashlib.sha256(Path(features).read_bytes())
-    h.update(read_corpus(corpus, strict=False).digest().encode())
-    relevant = {k: v for k, v in flatten(settings).items() if k.startswith(("train.", "fusion.", "models.", "media."))}
-    h.update(json.dumps(relevant, sort_keys=True, default=str).encode())
-    h.update(__version__.encode())
-    return h.hexdigest()[:16]
 
 
 @task(name="train-model")
@@ -54,7 +39,9 @@ def train_task(corpus: str, features: str, out: str, config: str | None, overrid
 def train_flow(corpus: str, features: str, out: str | None = None, config: str | None = None,
                overrides: dict | None = None) -> str:
     settings, overrides = with_profile(config, overrides, get_run_logger().info)
-    out = out or str(settings.paths.runs / f"train-{training_key(corpus, features, settings)}")
+    from clmer.pipeline import training_run_key
+
+    out = out or str(settings.paths.runs / f"train-{training_run_key(corpus, features, settings)}")
     return train_task(corpus, features, out, config, overrides)
 
 

@@ -1,7 +1,10 @@
 """Watch a folder and/or S3 prefixes for drops; emit `clmer.drop.ready` once per settled drop, and
 follow it until a scoring run for it completed.
 
-    python -m flows.watcher [--folder Test_Data] [--s3 s3://bucket/prefix ...] [--settle 5] [--interval 2]
+    python -m flows.watcher [--config FILE] [--folder DIR ...] [--s3 s3://bucket/prefix ...] [--settle S]
+
+Every default comes from the settings (--config or CLMER_CONFIG): serve.watch_folders / watch_s3,
+scoring.settle_seconds, serve.watch_interval_s, serve.drop_attempts, serve.drop_run_grace_s.
 
 A drop is ready when its listing (names, sizes, mtimes/ETags) stayed the same for `--settle`
 seconds. Each ready listing is sent once and remembered in a state file across restarts, first as
@@ -23,6 +26,7 @@ from typing import Callable
 
 from clmer import atomic
 from clmer.serving.drops import Settler, drop_source, listing_digest
+from flows.common import settings_from
 
 
 def resource_id(uri: str) -> str:
@@ -127,22 +131,41 @@ class Watcher:
         atomic.write_text(self.state_file, json.dumps(self.state, indent=1))
 
 
-def main() -> None:
+def options(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line, every value not given taken from the settings (one place holds defaults)."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--folder", action="append", default=[])
-    ap.add_argument("--s3", action="append", default=[])
-    ap.add_argument("--settle", type=float, default=5.0)
-    ap.add_argument("--interval", type=float, default=2.0)
-    ap.add_argument("--state", default=".run/watcher_state.json")
-    ap.add_argument("--attempts", type=int, default=3, help="Send a drop at most this often (serve.drop_attempts).")
-    ap.add_argument("--grace", type=float, default=120.0, help="Seconds to wait for a run to appear (serve.drop_run_grace_s).")
-    ap.add_argument("--exclude", action="append", default=[], help="A folder inside a drop that is not part of it.")
-    args = ap.parse_args()
-    locations = args.folder + args.s3 or ["Test_Data"]
+    ap.add_argument("--config", help="settings file (default: $CLMER_CONFIG); every default below comes from it")
+    ap.add_argument("--folder", action="append", help="a folder to watch (default: serve.watch_folders)")
+    ap.add_argument("--s3", action="append", help="an s3://bucket/prefix to watch (default: serve.watch_s3)")
+    ap.add_argument("--settle", type=float, help="seconds a drop must stay unchanged (scoring.settle_seconds)")
+    ap.add_argument("--interval", type=float, help="seconds between polls (serve.watch_interval_s)")
+    ap.add_argument("--state", type=Path, help="the watcher's state file (default: <serve.run_dir>/watcher_state.json)")
+    ap.add_argument("--attempts", type=int, help="send a drop at most this often (serve.drop_attempts)")
+    ap.add_argument("--grace", type=float, help="seconds to wait for a run to appear (serve.drop_run_grace_s)")
+    ap.add_argument("--exclude", action="append", help="a folder inside a drop that is not part of it "
+                                                       "(default: scoring.out_dir)")
+    args = ap.parse_args(argv)
+    from clmer.serving.services import run_dir_of
+
+    settings = settings_from(args.config)
+    s = settings.serve
+    given = lambda name, default: default if getattr(args, name) is None else getattr(args, name)  # noqa: E731
+    args.folder = given("folder", [] if args.s3 else s.watch_folders)  # --s3 alone watches only S3
+    args.s3 = given("s3", s.watch_s3)
+    args.settle, args.interval = given("settle", settings.scoring.settle_seconds), given("interval", s.watch_interval_s)
+    args.attempts, args.grace = given("attempts", s.drop_attempts), given("grace", s.drop_run_grace_s)
+    args.state = given("state", run_dir_of(settings) / "watcher_state.json")
+    args.exclude = given("exclude", [str(settings.scoring.out_dir)])
+    return args
+
+
+def main() -> None:
+    args = options()
     for folder in args.folder:
         Path(folder).mkdir(parents=True, exist_ok=True)
-    Path(args.state).parent.mkdir(parents=True, exist_ok=True)
-    watcher = Watcher(locations, args.settle, Path(args.state), runs=prefect_runs(), attempts=args.attempts,
+    args.state.parent.mkdir(parents=True, exist_ok=True)
+    locations = args.folder + args.s3
+    watcher = Watcher(locations, args.settle, args.state, runs=prefect_runs(), attempts=args.attempts,
                       grace=args.grace, exclude=args.exclude)
     stop = []
     signal.signal(signal.SIGTERM, lambda *_: stop.append(1))

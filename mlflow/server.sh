@@ -21,7 +21,7 @@ export MLFLOW_SERVER_ENABLE_JOB_EXECUTION="${MLFLOW_SERVER_ENABLE_JOB_EXECUTION:
 "$python" - "$backend" <<'PY'
 import sys
 from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
-SqlAlchemyStore(sys.argv[1], "file:///tmp/clmer-mlflow-init-unused")
+SqlAlchemyStore(sys.argv[1], "mlflow-artifacts:/")  # the root the server itself gives new experiments
 PY
 exec "$python" -m mlflow server \
   --backend-store-uri "$backend" \

@@ -21,9 +21,11 @@ from clmer.config import redact_uri
 @app.command("demo-data")
 def demo_data(
     out: Path = typer.Argument(..., help="Directory to write the corpus into (MMSA layout)."),
-    n: int = typer.Option(24, "--n", help="Number of clips (balanced over zh/en x negative/neutral/positive)."),
-    seed: int = typer.Option(0, "--seed", help="Seed: the same seed writes the same corpus."),
-    variant_fraction: float = typer.Option(0.25, help="Share of single-modality variant clips."),
+    n: int | None = typer.Option(None, "--n", help="Number of clips (balanced over zh/en x negative/neutral/positive); "
+                                 "default demo.n (192)."),
+    seed: int | None = typer.Option(None, "--seed", help="Seed: the same seed writes the same corpus; default demo.seed."),
+    variant_fraction: float | None = typer.Option(None, help="Share of single-modality variant clips; default "
+                                                  "demo.variant_fraction."),
 ) -> None:
     """Write a bilingual demo corpus of real mp4 videos (synthetic voice + drawn face)."""
     from rich.progress import Progress
@@ -31,6 +33,8 @@ def demo_data(
     from clmer.synthetic.demo_corpus import make_demo_corpus
 
     cfg = settings().demo
+    n, seed = cfg.n if n is None else n, cfg.seed if seed is None else seed
+    variant_fraction = cfg.variant_fraction if variant_fraction is None else variant_fraction
     with Progress(console=console, transient=True) as bar:
         task = bar.add_task("writing clips", total=n)
         frame = make_demo_corpus(out, n=n, seed=seed, variant_fraction=variant_fraction, width=cfg.width,
@@ -80,9 +84,13 @@ def decode(
     out: Optional[Path] = typer.Option(None, "--out", help="Write a per-file CSV summary here."),
 ) -> None:
     """Decode media once (16 kHz mono audio + a frame every 2 s) and print what was found."""
+    import os
+
     import pandas as pd
 
     from clmer.data import media
+    from clmer.data.decode_worker import DecodeWorker
+    from clmer.features.extract import ClipJob, open_checked
 
     cfg = settings()
     need_path(target, "a media file or a corpus folder")
@@ -92,15 +100,23 @@ def decode(
         raise UserError(f"{target}: no video files under {target / 'Raw'}; give a media file or a corpus folder")
     rows = []
     t0 = time.perf_counter()
-    for f in files:
-        start = time.perf_counter()
-        try:
-            d = media.decode_for(f, cfg)
-            rows.append({"file": str(f), "status": "ok" if not d.missing else "partial", "duration_s": round(d.duration_s, 2),
-                         "audio_s": round(d.audio_seconds, 2), "frames": len(d.frames), "missing": ",".join(d.missing),
-                         "warnings": "; ".join(d.warnings), "decode_s": round(time.perf_counter() - start, 3)})
-        except media.MediaError as exc:
-            rows.append({"file": str(f), "status": "failed", "error": str(exc), "decode_s": round(time.perf_counter() - start, 3)})
+    with DecodeWorker() as worker:  # as extraction decodes: in a child, under the per-file time limit
+        for f in files:
+            start = time.perf_counter()
+            try:
+                fd = open_checked(ClipJob(clip=f.name, path=str(f)), cfg.limits.max_file_bytes)
+                try:
+                    d = worker.decode(fd, str(f), cfg.limits.decode_timeout_s, **media.decode_kwargs(cfg))
+                finally:
+                    os.close(fd)
+                rows.append({"file": str(f), "status": "ok" if not d.missing else "partial",
+                             "duration_s": round(d.duration_s, 2), "audio_s": round(d.audio_seconds, 2),
+                             "frames": len(d.frames), "missing": ",".join(d.missing), "warnings": "; ".join(d.warnings),
+                             "decode_s": round(time.perf_counter() - start, 3)})
+            except Exception as exc:  # noqa: BLE001 - one file fails alone, named, with its reason
+                error = str(exc) if isinstance(exc, media.MediaError) else f"{f}: {exc.__class__.__name__}: {exc}"
+                rows.append({"file": str(f), "status": "failed", "error": error,
+                             "decode_s": round(time.perf_counter() - start, 3)})
     frame = pd.DataFrame(rows)
     total = time.perf_counter() - t0
     media_s = frame.get("duration_s", pd.Series(dtype=float)).fillna(0).sum()
@@ -284,7 +300,8 @@ def register(
 @app.command()
 def explain(
     clip: Path = typer.Argument(..., help="A video file."),
-    model: str = typer.Option("models:/clmer@champion", "--model", help="Registry URI or a local model folder."),
+    model: Optional[str] = typer.Option(None, "--model", help="Registry URI or a local model folder (default: the "
+                                        "champion, models:/<mlflow.model_name>@champion)."),
     out: Path = typer.Option(Path("Test_Supplements/video_emotion_results"), "--out", help="Folder for <clip>.json/.html."),
     transcript: Optional[str] = typer.Option(None, help="Use this transcript instead of ASR."),
     language: Optional[str] = typer.Option(None, help="zh | en (default: detected)."),
@@ -297,7 +314,7 @@ def explain(
 
     need_path(clip, "a video file")
     cfg = settings()
-    scorer = pipeline.load_scorer(model, cfg)
+    scorer = pipeline.load_scorer(model or cfg.mlflow.champion_uri, cfg)
     features = scorer.extract([ClipJob(clip=clip.name, path=str(clip), transcript=transcript, language=language)])
     row = next(features.itertuples())
     if row.status == "failed":
@@ -335,7 +352,8 @@ def _score_progress():
 @app.command()
 def score(
     path: str = typer.Argument(..., help="A folder of videos, one video, or an s3://bucket/prefix."),
-    model: str = typer.Option("models:/clmer@champion", "--model", help="Registry URI or a local model folder."),
+    model: Optional[str] = typer.Option(None, "--model", help="Registry URI or a local model folder (default: the "
+                                        "champion, models:/<mlflow.model_name>@champion)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Output root (default: scoring.out_dir)."),
     rescore: bool = typer.Option(False, help="Score files again even if their content was scored before."),
 ) -> None:
@@ -346,7 +364,7 @@ def score(
     need_path(path, "a folder of videos, a video file or an s3://bucket/prefix")
     cfg = settings()
     out_dir = out or cfg.scoring.out_dir
-    scorer = pipeline.load_scorer(model, cfg)
+    scorer = pipeline.load_scorer(model or cfg.mlflow.champion_uri, cfg)
     with _score_progress() as progress:
         summary = score_drop(path, scorer, out_dir, scorer.settings, rescore=rescore, chunk_size=cfg.extract.chunk_size,
                              progress=progress)

@@ -43,6 +43,11 @@ def _main(
     _state["debug"] = debug
 
 
+def config_path() -> Path | None:
+    """The --config file, absolute (for processes started elsewhere), or None."""
+    return Path(_state["config"]).resolve() if _state["config"] else None
+
+
 def settings(overrides: dict | None = None):
     from clmer.config import load_settings
 

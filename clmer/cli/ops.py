@@ -6,7 +6,7 @@ from typing import Optional
 
 import typer
 
-from clmer.cli.common import app, console, settings
+from clmer.cli.common import app, config_path, console, settings
 
 
 @app.command()
@@ -26,7 +26,9 @@ def serve(
     auth.resolve(cfg)  # refuse an open non-loopback bind before anything is built or started
     cfg, message = prepare_profile(cfg)
     console.print(message)
-    info = services.serve(cfg, watcher=not no_watcher, log=console.print)
+    # the worker's flows and the watcher read the same file (they take their settings from CLMER_CONFIG)
+    extra = {"CLMER_CONFIG": str(config_path())} if config_path() else None
+    info = services.serve(cfg, extra_env=extra, watcher=not no_watcher, log=console.print)
     rec = info["recovered"]
     if rec["crashed"] or rec["resent"]:
         console.print(f"recovered: {len(rec['crashed'])} orphaned run(s) marked crashed; drops sent again: "

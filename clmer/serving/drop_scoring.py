@@ -209,13 +209,16 @@ def feat_row(series: pd.Series):
 
 
 def _transcript_row(item: Planned, feat: pd.Series, scorer) -> dict:
-    segments = []
+    segments, error = [], feat["error"]
     if isinstance(feat.get("asr_key"), str) and feat["asr_key"]:
-        _, meta = scorer.store.get_meta(feat["asr_key"])
-        segments = meta.get("segments", [])
+        try:
+            _, meta = scorer.store.get_meta(feat["asr_key"])
+            segments = meta.get("segments", [])
+        except Exception as exc:  # noqa: BLE001 - the transcript stands; only its timings are lost
+            error = f"{item.rel}: ASR segments unreadable ({exc.__class__.__name__}: {exc})"
     return {"drop": item.drop, "file": item.rel, "video_id": item.stem, "language": feat["language"],
             "transcript": feat["transcript"], "transcript_source": feat["transcript_source"],
-            "segments": json.dumps(segments, ensure_ascii=False), "status": feat["status"], "error": feat["error"]}
+            "segments": json.dumps(segments, ensure_ascii=False), "status": feat["status"], "error": error}
 
 
 def log_line(now: str, item: Planned, status: str, *fields: str) -> str:

@@ -94,7 +94,9 @@ def version_with_fingerprint(digest: str, settings: Settings):
     configure(settings)
     try:
         versions = MlflowClient().search_model_versions(f"name='{settings.mlflow.model_name}'")
-    except MlflowException:
+    except MlflowException as exc:  # no such model yet; anything else (403, a server error) must not look like it
+        if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
+            raise
         return None
     same = [v for v in versions if (v.tags or {}).get(FINGERPRINT_TAG) == digest]
     return max(same, key=lambda v: int(v.version), default=None)

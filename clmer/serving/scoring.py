@@ -112,14 +112,17 @@ class Scorer:
                 continue
             try:
                 clip = load_clip(self.store, r.text_key, r.audio_key, r.vision_key)
+                if not clip.present.any():
+                    rows.append(base | {"status": "failed", "error": f"{r.path}: no usable modality"})
+                    continue
+                pred = predict(self.model, _single(clip, self.model.dims), "cpu")
             except CorruptRecordError as exc:  # changed in the store since extraction: this file alone fails
                 rows.append(base | {"status": "failed", "error": f"{r.path}: {exc}"})
                 continue
-            if not clip.present.any():
-                rows.append(base | {"status": "failed", "error": f"{r.path}: no usable modality"})
+            except Exception as exc:  # noqa: BLE001 - one file's features never take the batch down
+                rows.append(base | {"status": "failed",
+                                    "error": f"{r.path}: scoring failed ({exc.__class__.__name__}: {exc})"})
                 continue
-            data = _single(clip, self.model.dims)
-            pred = predict(self.model, data, "cpu")
             probs, w = pred["probs"][0], pred["weights"][0]
             k = int(probs.argmax())
             rows.append(base | {"polarity": CLASSES[k], "confidence": float(probs[k]),

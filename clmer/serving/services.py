@@ -90,14 +90,14 @@ def _project_path(value: str) -> str:
     return value if "://" in value else str((PROJECT / value).resolve())
 
 
-def _fingerprints(settings: Settings, auth: auth_mod.Auth, watcher: bool) -> dict[str, str]:
+def _fingerprints(settings: Settings, auth: auth_mod.Auth, watcher: bool, config: str | None = None) -> dict[str, str]:
     """What each group of services was started with: a change means a restart of that group."""
     s = settings.serve
     servers = {"host": s.host, "ports": [s.prefect_port, s.mlflow_port], "auth": auth.enabled,
                "backend": os.environ.get("MLFLOW_BACKEND_STORE_URI", s.mlflow_backend_store),
                "artifacts": os.environ.get("MLFLOW_ARTIFACTS_DESTINATION", s.mlflow_artifacts)}
     runners = {"settings": settings.model_dump(mode="json"), "watcher": watcher,
-               "config": os.environ.get("CLMER_CONFIG")}
+               "config": config}
     digest = lambda d: hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
     return {"servers": digest(servers), "runners": digest(runners)}
 
@@ -169,7 +169,7 @@ def serve(settings: Settings, extra_env: dict | None = None, watcher: bool = Tru
     run_dir = run_dir_of(settings)
     run_dir.mkdir(parents=True, exist_ok=True)
     env = _env(settings, extra_env, auth)
-    fingerprints = _fingerprints(settings, auth, watcher)
+    fingerprints = _fingerprints(settings, auth, watcher, env.get("CLMER_CONFIG"))
     restarted = _restart_changed(run_dir, fingerprints, log)
     timings = _start_servers(settings, env, auth, run_dir)
     accounts = auth_mod.ensure_mlflow_accounts(urls(settings)["mlflow"], auth)
@@ -183,7 +183,8 @@ def serve(settings: Settings, extra_env: dict | None = None, watcher: bool = Tru
     if watcher and not proc.running(run_dir, "watcher"):
         cmd = [sys.executable, "-m", "flows.watcher", "--state", str(run_dir / "watcher_state.json"),
                "--settle", str(settings.scoring.settle_seconds), "--attempts", str(s.drop_attempts),
-               "--grace", str(s.drop_run_grace_s), "--exclude", str(settings.scoring.out_dir)]
+               "--grace", str(s.drop_run_grace_s), "--interval", str(s.watch_interval_s),
+               "--exclude", str(settings.scoring.out_dir)]
         for folder in s.watch_folders:
             cmd += ["--folder", folder]
         for prefix in s.watch_s3:

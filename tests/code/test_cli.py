@@ -91,6 +91,27 @@ def test_wrong_paths_fail_in_one_line_naming_the_path(tmp_path):
     assert debug.returncode == 1 and "Traceback" in debug.stderr and "UserError" in debug.stderr
 
 
+def test_decode_reports_each_bad_file_and_goes_on(tmp_path):
+    """Decoded as extraction does (a child process under the time limit): an empty file, a non-media
+    file and a good clip give two failed rows naming file and reason, and one decoded row."""
+    import pandas as pd
+
+    from tests.helpers import small_video
+
+    raw = tmp_path / "corpus" / "Raw" / "v1"
+    raw.mkdir(parents=True)
+    small_video(raw / "0001.mp4", seconds=1.0)
+    (raw / "0002.mp4").write_bytes(b"")
+    (raw / "0003.mp4").write_bytes(b"not a video at all")
+    proc = _clmer(["decode", str(tmp_path / "corpus"), "--out", str(tmp_path / "decode.csv")], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    table = pd.read_csv(tmp_path / "decode.csv").set_index(pd.Series(["good", "empty", "junk"]))
+    assert list(table["status"]) == ["ok", "failed", "failed"]
+    assert table.loc["good", "frames"] >= 1
+    assert "0002.mp4" in table.loc["empty", "error"] and "zero-byte" in table.loc["empty", "error"]
+    assert "0003.mp4" in table.loc["junk", "error"] and "not a media file" in table.loc["junk", "error"]
+
+
 def test_version_and_plain_help():
     from clmer import __version__
 

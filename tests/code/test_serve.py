@@ -156,6 +156,46 @@ def test_prefect_ui_asks_its_api_relative_to_where_it_was_opened():
     assert services._prefect_server_env({"PREFECT_UI_API_URL": "/prefect/api"})["PREFECT_UI_API_URL"] == "/prefect/api"
 
 
+def test_the_watcher_takes_every_default_from_the_settings(tmp_path, monkeypatch):
+    """The systemd unit starts the watcher without serve: its defaults must be the settings', not copies."""
+    import yaml
+
+    from flows.watcher import options
+
+    config = tmp_path / "clmer.yaml"
+    config.write_text(yaml.safe_dump({"serve": {"watch_folders": ["incoming"], "watch_s3": ["s3://b/in"],
+                                                "watch_interval_s": 7.5, "drop_attempts": 5, "drop_run_grace_s": 30,
+                                                "run_dir": str(tmp_path / "run")},
+                                      "scoring": {"settle_seconds": 11, "out_dir": str(tmp_path / "out")}}))
+    monkeypatch.setenv("CLMER_CONFIG", str(config))
+    args = options([])
+    assert (args.folder, args.s3, args.interval, args.attempts, args.grace, args.settle) == (
+        ["incoming"], ["s3://b/in"], 7.5, 5, 30.0, 11.0)
+    assert args.state == tmp_path / "run" / "watcher_state.json" and args.exclude == [str(tmp_path / "out")]
+    given = options(["--config", str(config), "--s3", "s3://other/x", "--attempts", "2"])
+    assert (given.folder, given.s3, given.attempts) == ([], ["s3://other/x"], 2)  # --s3 alone: S3 only
+
+
+def test_serve_hands_its_config_file_to_the_services(tmp_path, monkeypatch):
+    """`clmer --config F serve`: the worker's flows and the watcher read F (via CLMER_CONFIG)."""
+    import yaml
+    from typer.testing import CliRunner
+
+    from clmer import pipeline
+    from clmer.cli import app
+
+    config = tmp_path / "clmer.yaml"
+    config.write_text(yaml.safe_dump({"mlflow": {"model_name": "team-model"}}))
+    seen = {}
+    monkeypatch.setattr(pipeline, "prepare_profile", lambda cfg: (cfg, "profile: tiny"))
+    monkeypatch.setattr(services, "serve", lambda cfg, extra_env=None, **kw: seen.update(env=extra_env, cfg=cfg) or {
+        "recovered": {"crashed": [], "resent": []}, "prefect_ui": "u", "mlflow_ui": "m", "auth": False,
+        "run_dir": "r", "seconds": 1, "exports": "export X=1"})
+    result = CliRunner().invoke(app, ["--config", str(config), "serve", "--no-watcher"])
+    assert result.exit_code == 0, result.output
+    assert seen["env"] == {"CLMER_CONFIG": str(config.resolve())} and seen["cfg"].mlflow.model_name == "team-model"
+
+
 def test_pid_files_end_with_a_newline_and_stop_ends_the_whole_family(tmp_path):
     run = tmp_path / "run"
     # a child in a session of its own, as a Prefect worker starts each flow run

@@ -88,6 +88,23 @@ def test_fingerprint_changes_with_data_and_training_config_only(tmp_path, settin
     assert other["data"] != first["data"] and other["digest"] != first["digest"]
 
 
+def test_training_run_folder_changes_with_features_and_code(tmp_path, settings, monkeypatch):
+    """A finished run in the same folder is reused, so the folder name must change when the code does
+    (it once hashed the package version, which stays 0.1.0 across code changes)."""
+    from clmer.pipeline import training_run_key
+
+    corpus = _corpus(tmp_path / "corpus")
+    features = tmp_path / "features.parquet"
+    features.write_bytes(b"table one")
+    key = training_run_key(corpus, features, settings)
+    assert training_run_key(corpus, features, settings) == key
+    monkeypatch.setattr(registry, "code_digest", lambda: "another commit")
+    assert training_run_key(corpus, features, settings) != key
+    monkeypatch.undo()
+    features.write_bytes(b"table two")
+    assert training_run_key(corpus, features, settings) != key
+
+
 def test_version_with_fingerprint_finds_the_matching_version(settings):
     configure(settings)
     client = MlflowClient()

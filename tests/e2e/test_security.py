@@ -60,8 +60,6 @@ class _Evil:
 def test_models_load_only_from_safe_formats(tiny_home, tmp_path, monkeypatch):
     """A model.pt carrying a pickled payload is refused (weights_only loads), and nothing runs."""
     monkeypatch.chdir(tmp_path)
-    from clmer.features.model_store import ModelStore
-
     evil = tmp_path / "evil-emotion2vec"
     shutil.copytree(tiny_home / "models" / "tiny-emotion2vec", evil)
     with open(evil / "model.pt", "wb") as fh:
@@ -84,7 +82,6 @@ def test_models_load_only_from_safe_formats(tiny_home, tmp_path, monkeypatch):
     with pytest.raises(Exception):
         _load_checkpoint(bad)
     assert not (tmp_path / "PWNED_BY_PICKLE").exists()
-    assert ModelStore(tmp_path).list() is not None
 
 
 def test_registered_model_is_code_not_pickle(trained_demo, tmp_path):

@@ -58,3 +58,28 @@ def _clip_with_text(trained_demo, rec):
     clip.tokens, clip.offsets, clip.special = rec.meta["tokens"], rec.meta["offsets"], rec.meta["special"]
     clip.present = np.array([True, clip.present[1], clip.present[2]])
     return clip
+
+
+def test_a_file_whose_scoring_raises_is_a_failed_row_and_the_rest_are_scored(trained_demo, monkeypatch):
+    """Not only a corrupt record: any error while scoring one file (here a store that fails on its
+    text record) leaves that file a failed row naming it and the reason, and the batch goes on."""
+    from clmer.serving import scoring
+    from clmer.serving.scoring import Scorer
+    from tests.model.test_reasoning_explainer import _jobs
+
+    scorer = Scorer(trained_demo["model_dir"], trained_demo["settings"])
+    features = scorer.extract(_jobs(trained_demo, 3))
+    assert (features["status"] != "failed").all()
+    broken, real = features["text_key"].iloc[1], scoring.load_clip
+
+    def load_clip(store, text_key, *keys):
+        if text_key == broken:
+            raise OSError("disk read error")
+        return real(store, text_key, *keys)
+
+    monkeypatch.setattr(scoring, "load_clip", load_clip)
+    rows = scorer.predict_features(features)
+    assert list(rows["status"]) == ["ok", "failed", "ok"]
+    path = features["path"].iloc[1]
+    assert rows["error"].iloc[1] == f"{path}: scoring failed (OSError: disk read error)"
+    assert rows["polarity"].iloc[[0, 2]].notna().all()
