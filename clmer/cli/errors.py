@@ -45,10 +45,15 @@ def one_line(exc: BaseException) -> str:
     text = " ".join(str(exc).split()) or name
     if name in _SELF_EXPLAINING:
         return str(exc).strip()
-    if name == "MlflowException" and ("RESOURCE_DOES_NOT_EXIST" in repr(getattr(exc, "error_code", "")) or
-                                      "not found" in text.lower() or "does not exist" in text.lower()):
+    code = _mlflow_error_code(exc)
+    if code is not None and (code == "RESOURCE_DOES_NOT_EXIST" or "not found" in text.lower()
+                             or "does not exist" in text.lower()):
         return (f"no registered model to use ({text[:200]}): run the nightly retrain first (`python -m flows.nightly "
                 "CORPUS`, or `clmer train` then `clmer register`), or pass --model with a model folder")
+    if code == "PERMISSION_DENIED":
+        return (f"MLflow refused the request ({text[:160]}): check MLFLOW_TRACKING_USERNAME/_PASSWORD; with logins on, "
+                "MLflow also answers this for a registered model that does not exist yet (run the nightly retrain "
+                "first, or pass --model with a model folder)")
     if isinstance(exc, FileNotFoundError):
         return f"{exc.filename or text}: no such file or folder"
     if isinstance(exc, PermissionError):
@@ -56,3 +61,14 @@ def one_line(exc: BaseException) -> str:
     if isinstance(exc, ConnectionError) or name in ("URLError", "ConnectionRefusedError"):
         return f"cannot reach a server ({text[:200]}): is `clmer serve` running, and are the URLs in your settings right?"
     return f"{name}: {text[:300]} (run with --debug for the traceback)"
+
+
+def _mlflow_error_code(exc: BaseException) -> str | None:
+    """MLflow's error code (RestException from a server included), or None for other errors; MLflow is
+    only looked at when the failing command already imported it."""
+    import sys
+
+    module = sys.modules.get("mlflow.exceptions")
+    if module is None or not isinstance(exc, module.MlflowException):
+        return None
+    return str(exc.error_code)

@@ -52,11 +52,16 @@ def walk(root: str | Path, skip: Callable[[str, bool], bool] | None = None) -> l
     return sorted(_walk(Path(root), "", skip), key=lambda e: e.rel)
 
 
+UNREADABLE_FOLDER = "folder that cannot be listed"
+
+
 def _walk(base: Path, prefix: str, skip) -> Iterator[Entry]:
     try:
         entries = list(os.scandir(base / prefix if prefix else base))
-    except OSError:  # vanished or unreadable while listing: nothing to offer from it
-        return
+    except OSError:
+        if prefix:  # a subfolder we may not read: an entry of its own, so its files are not lost silently
+            yield Entry(prefix, UNREADABLE_FOLDER, 0, 0)
+        return  # the root itself vanished: nothing to offer
     for entry in entries:
         rel = f"{prefix}/{entry.name}" if prefix else entry.name
         try:

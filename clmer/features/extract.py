@@ -246,7 +246,11 @@ def extract_chunk(jobs: list[ClipJob | dict], settings: Settings, store: Feature
     jobs = [job if isinstance(job, ClipJob) else ClipJob(**job) for job in jobs]
     try:
         encoded = prefetch_texts(jobs, settings, store)
-    except Exception:  # batching is an optimisation: each clip still gets its own try below
+    except Exception as exc:  # batching is an optimisation: each clip still gets its own try below
+        import logging
+
+        logging.getLogger(__name__).warning("batched text encoding failed (%s: %s); encoding clip by clip",
+                                            exc.__class__.__name__, exc)
         encoded = set()
     rows = []
     with DecodeWorker() as worker:  # one decoding child for the chunk, started on the first decode

@@ -120,6 +120,9 @@ def _sweep_stale(base: Path) -> None:
 def _stage(source, f: DropFile, staging: Path, exts: set[str], max_bytes: int) -> Planned:
     """Check one listed file and read its content hash; anything unreadable becomes a failed item."""
     drop, rel = source.uri, f.rel
+    if f.kind == files.UNREADABLE_FOLDER:
+        return Planned(drop, rel, None, None, f"{rel}/: a folder that cannot be listed (permission denied or it "
+                                              "vanished); any videos in it were not scored")
     name = rel.rsplit("/", 1)[-1]
     suffix = ("." + name.rsplit(".", 1)[-1].lower()) if "." in name else ""
     if suffix not in exts:

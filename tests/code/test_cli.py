@@ -112,6 +112,22 @@ def test_decode_reports_each_bad_file_and_goes_on(tmp_path):
     assert "0003.mp4" in table.loc["junk", "error"] and "not a media file" in table.loc["junk", "error"]
 
 
+def test_registry_errors_say_what_to_do():
+    from mlflow.exceptions import MlflowException, RestException
+    from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST
+
+    from clmer.cli.errors import one_line
+
+    local = one_line(MlflowException("Registered Model with name=clmer not found", error_code=RESOURCE_DOES_NOT_EXIST))
+    assert local.startswith("no registered model to use") and "nightly retrain" in local
+    server = one_line(RestException({"error_code": "RESOURCE_DOES_NOT_EXIST",  # what a tracking server answers
+                                     "message": "Registered model alias champion not found."}))
+    assert server.startswith("no registered model to use")
+    refused = one_line(RestException({"error_code": "PERMISSION_DENIED", "message": "Permission denied"}))
+    assert "MLFLOW_TRACKING_USERNAME" in refused and "does not exist yet" in refused and "\n" not in refused
+    assert one_line(ValueError("x")) == "ValueError: x (run with --debug for the traceback)"
+
+
 def test_version_and_plain_help():
     from clmer import __version__
 

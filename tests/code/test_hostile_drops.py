@@ -211,3 +211,26 @@ def test_s3_object_overwritten_is_fetched_again_and_staging_is_cleaned(moto_s3, 
     assert first["plan"].todo[0].sha256 != second["plan"].todo[0].sha256
     staged = [p for p in (out / "Test_Results" / ".staging").rglob("*") if p.is_file()]
     assert staged == []  # each plan's copies go once it has published
+
+
+def test_a_subfolder_that_cannot_be_listed_is_a_failed_row_not_silence(tmp_path, clip, settings, monkeypatch):
+    """(Root reads any folder, so the refusal is simulated at os.scandir.)"""
+    from clmer.data import files
+
+    drop = tmp_path / "drop"
+    (drop / "locked").mkdir(parents=True)
+    shutil.copy(clip, drop / "good.mp4")
+    shutil.copy(clip, drop / "locked" / "hidden.mp4")
+    real = os.scandir
+
+    def scandir(path):
+        if Path(path).name == "locked":
+            raise PermissionError(13, "Permission denied", str(path))
+        return real(path)
+
+    monkeypatch.setattr(files.os, "scandir", scandir)
+    out = run(drop, tmp_path / "out", settings)
+    rows = table(tmp_path / "out").set_index("file")
+    assert "locked" in rows.index and rows.loc["locked", "status"] == "failed"
+    assert "cannot be listed" in rows.loc["locked", "error"] and "not scored" in rows.loc["locked", "error"]
+    assert "good.mp4" in rows.index and out["scored"] == 2

@@ -254,6 +254,22 @@ def test_analyst_reads_the_champion_but_cannot_move_it(stack):
     assert "LOADED" in proc.stdout, proc.stderr[-2000:]
 
 
+def test_scoring_with_a_model_never_registered_says_what_to_do(stack):
+    """With logins on, MLflow answers a missing model with 403 or 404: either way one line that says
+    what to do, exit 1."""
+    clip = next((stack["corpus"] / "Raw").rglob("*.mp4"))
+    env = dict(os.environ) | {"PYTHONPATH": str(ROOT), "MLFLOW_TRACKING_URI": stack["mlflow"],
+                              "MLFLOW_TRACKING_USERNAME": SECRETS[auth.WRITER_USER],
+                              "MLFLOW_TRACKING_PASSWORD": SECRETS[auth.WRITER_PASSWORD]}
+    proc = subprocess.run([sys.executable, "-m", "clmer.cli", "--config", str(stack["config"]), "score", str(clip),
+                           "--model", "models:/never-registered@champion", "--out", str(stack["work"] / "nope")],
+                          env=env, capture_output=True, text=True, timeout=300, cwd=ROOT)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 1 and len(lines) == 1, proc.stderr[-3000:]
+    assert "no registered model to use" in lines[0] or "does not exist yet" in lines[0], lines[0]
+    assert not any(p in proc.stderr + proc.stdout for p in PASSWORDS)
+
+
 def test_status_lists_services_champion_nightly_and_last_drop(stack):
     env = dict(os.environ) | {"PYTHONPATH": str(ROOT)}
     proc = subprocess.run([sys.executable, "-m", "clmer.cli", "--config", str(stack["config"]), "status"], env=env,
