@@ -97,22 +97,21 @@ class ModelsConfig(_Section):
         default_factory=lambda: ["zh", "en"], min_length=1,
         description="Languages speech is recognised in: the language is chosen among these only.")
     asr: str | None = Field(
-        None, description="faster-whisper model name or local dir. Default by profile: 'large-v3-turbo' | 'tiny-whisper'."
-    )
+        None, description="faster-whisper model name or local dir. Default by profile (full | small | tiny): "
+        "'large-v3-turbo' | 'whisper-base' | 'tiny-whisper'.")
     text: str | None = Field(
-        None, description="Text encoder (transformers) name or local dir. Default: 'bert-base-multilingual-cased' "
-        "(reads zh and en); 'bert-base-uncased' as in the original system reads no Chinese."
-    )
+        None, description="Text encoder (transformers) name or local dir; it must read zh and en ('bert-base-uncased' "
+        "of the original system reads no Chinese). Default: 'bert-base-multilingual-cased' | 'multilingual-e5-small' | "
+        "'tiny-text-bert'.")
     audio: str | None = Field(
-        None, description="emotion2vec model (funasr) name or local dir. Default: 'emotion2vec_plus_base'."
-    )
+        None, description="Audio encoder name or local dir: emotion2vec (funasr) or eGeMAPS (opensmile). Default: "
+        "'emotion2vec_plus_base' | 'egemaps-v02' | 'tiny-emotion2vec'.")
     vision: str | None = Field(
-        None, description="SigLIP model (transformers) name or local dir. Default: 'google/siglip-base-patch16-224'."
-    )
+        None, description="Frame encoder name or local dir: SigLIP (transformers) or the FER net. Default: "
+        "'google/siglip-base-patch16-224' | 'fer-mini-xception' | 'tiny-siglip'.")
     explainer: str | None = Field(
         None, description="Reasoning-text LM (transformers causal LM) name or local dir. Default: "
-        "'Qwen/Qwen2.5-0.5B-Instruct' | 'tiny-explainer'."
-    )
+        "'Qwen/Qwen2.5-0.5B-Instruct' | 'SmolLM2-135M-Instruct' | 'tiny-explainer'.")
     device: Literal["auto", "cpu", "cuda"] = Field(
         "auto", description="'auto' takes CUDA when present, else CPU. Every extractor honours it."
     )

@@ -163,11 +163,3 @@ def sha256_fd(fd: int) -> str:
         h.update(chunk)
         offset += len(chunk)
     return h.hexdigest()
-
-
-def is_within(path: str | Path, root: str | Path) -> bool:
-    """Whether `path`, with every link resolved, lies under `root` (also resolved)."""
-    try:
-        return Path(os.path.realpath(path)).is_relative_to(Path(os.path.realpath(root)))
-    except (OSError, ValueError):
-        return False

@@ -21,8 +21,6 @@ Flavour = Literal["chsims2", "mosei"]
 
 CLASSES: tuple[str, str, str] = ("negative", "neutral", "positive")
 CLASS_TO_INDEX = {name: i for i, name in enumerate(CLASSES)}
-# Signed polarity (-1/0/1) <-> class index (0/1/2).
-POLARITY_TO_INDEX = {-1: 0, 0: 1, 1: 2}
 
 LABEL_RANGE: dict[str, tuple[float, float]] = {"chsims2": (-1.0, 1.0), "mosei": (-3.0, 3.0)}
 DEFAULT_LANGUAGE: dict[str, str] = {"chsims2": "zh", "mosei": "en"}

@@ -67,14 +67,6 @@ class ZeroDurationError(MediaError):
     kind = "zero_duration"
 
 
-class NoVideoStreamError(MediaError):
-    kind = "no_video"
-
-
-class NoAudioStreamError(MediaError):
-    kind = "no_audio"
-
-
 class LimitExceededError(MediaError):
     kind = "limit_exceeded"
 

@@ -22,7 +22,6 @@ DECISIVE = re.compile(r"(?:decisive|决定性)\s*[:=：]?\s*(text|audio|vision|w
                       re.IGNORECASE)
 ALIASES = {"word": "text", "words": "text", "voice": "audio", "face": "vision", "visual": "vision", "文本": "text",
            "语音": "audio", "声音": "audio", "面部": "vision", "画面": "vision", "视觉": "vision"}
-POLARITIES = ("negative", "neutral", "positive")
 
 
 def _text(completion) -> str:

@@ -15,7 +15,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ROLES = ("asr", "text", "audio", "vision", "explainer")
 PROFILES: dict[str, dict[str, str]] = {
     "full": {
         "asr": "large-v3-turbo",

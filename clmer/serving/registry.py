@@ -168,11 +168,6 @@ def register_and_gate(model_uri: str, model_dir: str | Path, corpus_dir: str | P
             "champion": old, "champion_version": champion.version if champion is not None else None}
 
 
-def resolve_version(model_uri: str) -> str:
-    """`models:/clmer@champion` -> its version number (for output rows); other URIs as they are."""
-    return resolve_model(model_uri)["version"]
-
-
 def resolve_model(model_uri: str) -> dict:
     """{version, alias, run_id} of a registry URI (`models:/name@alias`, `models:/name/3`); for other
     URIs the version is the URI itself and the rest None. Reports and output rows name the model so."""

@@ -44,3 +44,23 @@ def test_a_changed_profile_restarts_the_runners_not_the_servers(tmp_path, monkey
     small, tiny = _settings(tmp_path, "small"), _settings(tmp_path, "tiny")
     a, b = (services._fingerprints(s, auth.resolve(s), watcher=True) for s in (small, tiny))
     assert a["servers"] == b["servers"] and a["runners"] != b["runners"]
+
+
+def test_every_setting_has_help_and_the_model_fields_name_each_profiles_default():
+    """One place holds the defaults (model_store.PROFILES); the help text must not drift from it."""
+    from pydantic import BaseModel
+
+    from clmer.config import ModelsConfig, Settings
+    from clmer.features.model_store import PROFILES
+
+    def fields(model: type[BaseModel], prefix: str = ""):
+        for name, field in model.model_fields.items():
+            yield prefix + name, field
+            if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel):
+                yield from fields(field.annotation, f"{prefix}{name}.")
+
+    missing = [name for name, field in fields(Settings) if not (field.description or "").strip()]
+    assert missing == []
+    for role in ("asr", "text", "audio", "vision", "explainer"):
+        text = ModelsConfig.model_fields[role].description
+        assert all(f"'{PROFILES[p][role]}'" in text for p in PROFILES), (role, text)
