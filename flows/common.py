@@ -90,15 +90,18 @@ def write_json(path: Path, data: dict) -> Path:
     return path
 
 
-def run_provenance() -> dict:
+def run_provenance(public_ui: str | None = None) -> dict:
     """MLflow tags that tie a training run to the code and the Prefect run that made it: the git
     commit (MLflow's own `mlflow.source.git.commit`, shown in the runs table), whether the work tree
-    had uncommitted changes, and the flow run's id, name and UI link. Computed here because clmer/
+    had uncommitted changes, and the flow run's id, name and UI link (under `public_ui`,
+    serve.prefect_public_url, when set: where people open the UI). Computed here because clmer/
     never imports Prefect."""
     from prefect.runtime import flow_run
 
     tags = {"prefect.flow_run.id": flow_run.get_id(), "prefect.flow_run.name": flow_run.get_name()}
     url = flow_run.get_flow_run_ui_url()
+    if public_ui and tags["prefect.flow_run.id"]:
+        url = f"{public_ui.rstrip('/')}/flow-runs/flow-run/{tags['prefect.flow_run.id']}"
     if url and url.startswith(("http://", "https://")):  # an ephemeral server has no UI address
         tags["prefect.flow_run.url"] = url
     repo = Path(__file__).resolve().parents[1]

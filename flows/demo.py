@@ -25,7 +25,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, help="corpus seed (default: demo.seed)")
     args = ap.parse_args()
     demo = settings_from().demo
-    n, seed = args.n or demo.n, demo.seed if args.seed is None else args.seed
+    n, seed = demo.n if args.n is None else args.n, demo.seed if args.seed is None else args.seed
 
     from clmer.pipeline import prepare_profile
     from clmer.synthetic.demo_corpus import make_demo_corpus

@@ -65,7 +65,7 @@ def nightly_retrain(corpus: str, config: str | None = None, overrides: dict | No
                     else "grounded template")
     registration = register_flow(train_dir, evaluation, corpus, config, overrides,
                                  run_name=f"nightly-{time.strftime('%Y-%m-%d', time.gmtime())}",
-                                 tags=run_provenance() | {"kind": "nightly"})
+                                 tags=run_provenance(settings.serve.prefect_public_url) | {"kind": "nightly"})
     summary = {"corpus": corpus, "features": features, "model_dir": model_dir, "evaluation": evaluation,
                "registration": registration}
     write_json(run / "summary.json", summary)

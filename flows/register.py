@@ -30,7 +30,8 @@ def register_flow(train_dir: str, evaluation: str, corpus: str, config: str | No
                   tags: dict | None = None) -> dict:
     """`run_name` and `tags` name the MLflow run; run on its own, the tags are this flow run's."""
     return register_task(train_dir, evaluation, corpus, split, config, overrides or {}, run_name,
-                         tags if tags is not None else run_provenance())
+                         tags if tags is not None
+                         else run_provenance(settings_from(config, overrides).serve.prefect_public_url))
 
 
 def main() -> None:

@@ -156,6 +156,8 @@ def options(argv: list[str] | None = None) -> argparse.Namespace:
     args.attempts, args.grace = given("attempts", s.drop_attempts), given("grace", s.drop_run_grace_s)
     args.state = given("state", run_dir_of(settings) / "watcher_state.json")
     args.exclude = given("exclude", [str(settings.scoring.out_dir)])
+    if not args.folder + args.s3:
+        ap.error("nothing to watch: give --folder or --s3, or set serve.watch_folders / serve.watch_s3")
     return args
 
 

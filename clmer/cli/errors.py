@@ -46,8 +46,9 @@ def one_line(exc: BaseException) -> str:
     if name in _SELF_EXPLAINING:
         return str(exc).strip()
     code = _mlflow_error_code(exc)
-    if code is not None and (code == "RESOURCE_DOES_NOT_EXIST" or "not found" in text.lower()
-                             or "does not exist" in text.lower()):
+    lowered = text.lower()
+    if code is not None and ("model" in lowered or "alias" in lowered) and (
+            code == "RESOURCE_DOES_NOT_EXIST" or "not found" in lowered or "does not exist" in lowered):
         return (f"no registered model to use ({text[:200]}): run the nightly retrain first (`python -m flows.nightly "
                 "CORPUS`, or `clmer train` then `clmer register`), or pass --model with a model folder")
     if code == "PERMISSION_DENIED":

@@ -93,11 +93,11 @@ def _tag_experiment(exp) -> None:
 
 def ui_base(settings: Settings) -> str | None:
     """Where people open the MLflow UI, for links: serve.mlflow_public_url, else the tracking server's
-    URL without its credentials; None for a local store (no server to link to)."""
-    if settings.serve.mlflow_public_url:
-        return settings.serve.mlflow_public_url.rstrip("/")
+    URL without its credentials; None when tracking goes to a local store (no server to link to)."""
     uri = split_credentials(settings.mlflow.tracking_uri)[0]
-    return uri.rstrip("/") if uri.startswith(("http://", "https://")) else None
+    if not uri.startswith(("http://", "https://")):
+        return None  # a local store: no server has these runs, whatever the public URL says
+    return (settings.serve.mlflow_public_url or uri).rstrip("/")
 
 
 def experiment_url(ui: str, experiment_id: str) -> str:

@@ -113,6 +113,8 @@ def test_links_people_click_use_the_public_urls(tmp_path, clean_env, monkeypatch
     assert ui_base(s) == "http://127.0.0.1:5000"
     s.mlflow.tracking_uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     assert ui_base(s) is None  # a local store has no UI to link to
+    s.serve.mlflow_public_url = "https://mlflow.lab"
+    assert ui_base(s) is None  # nor does the public server have its runs
 
 
 def test_health_answered_by_another_process_is_refused_naming_it(tmp_path):
@@ -174,6 +176,9 @@ def test_the_watcher_takes_every_default_from_the_settings(tmp_path, monkeypatch
     assert args.state == tmp_path / "run" / "watcher_state.json" and args.exclude == [str(tmp_path / "out")]
     given = options(["--config", str(config), "--s3", "s3://other/x", "--attempts", "2"])
     assert (given.folder, given.s3, given.attempts) == ([], ["s3://other/x"], 2)  # --s3 alone: S3 only
+    config.write_text(yaml.safe_dump({"serve": {"watch_folders": [], "watch_s3": []}}))
+    with pytest.raises(SystemExit):  # watching nothing is an error, not a silent idle loop
+        options(["--config", str(config)])
 
 
 def test_serve_hands_its_config_file_to_the_services(tmp_path, monkeypatch):

@@ -191,25 +191,37 @@ class DevToolsPage:
         self._json, self.timeout, self.exceptions = json, timeout, []
         self._profile = tempfile.TemporaryDirectory(prefix="clmer-chromium-")
         profile = Path(self._profile.name)
+        self._ws = None
         self._proc = subprocess.Popen(
-            [binary, *FLAGS, "--remote-debugging-port=0", f"--user-data-dir={profile}",
-             f"--window-size={size[0]},{size[1]}", "about:blank"],
+            [binary, *FLAGS, "--disable-crash-reporter", "--disable-breakpad", "--remote-debugging-port=0",
+             f"--user-data-dir={profile}", f"--window-size={size[0]},{size[1]}", "about:blank"],
             env={**os.environ, "HOME": str(profile)}, cwd=profile, stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-        active = profile / "DevToolsActivePort"  # Chromium writes the port it chose here
-        deadline = time.monotonic() + timeout
-        while not (active.exists() and active.read_text().count("\n") >= 1):
-            if time.monotonic() > deadline or self._proc.poll() is not None:
-                self.close()
-                raise RuntimeError(f"Chromium did not open its DevTools port within {timeout:.0f} s")
-            time.sleep(0.1)
-        port = int(active.read_text().split()[0])
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=timeout) as resp:
-            target = next(t for t in json.load(resp) if t["type"] == "page")
-        self._ws = connect(target["webSocketDebuggerUrl"], max_size=64 * 2**20, open_timeout=timeout)
-        self._next = 0
-        self.call("Runtime.enable")
-        self.call("Page.enable")
+        try:
+            active = profile / "DevToolsActivePort"  # Chromium writes the port it chose here
+            deadline = time.monotonic() + timeout
+            while True:
+                text = active.read_text() if active.exists() else ""
+                if text.count("\n") >= 1:
+                    break
+                if time.monotonic() > deadline or self._proc.poll() is not None:
+                    raise RuntimeError(f"Chromium did not open its DevTools port within {timeout:.0f} s")
+                time.sleep(0.1)
+            page = None
+            while page is None:  # the first tab may be listed a moment after the port opens
+                with urllib.request.urlopen(f"http://127.0.0.1:{int(text.split()[0])}/json/list", timeout=timeout) as r:
+                    page = next((t for t in json.load(r) if t["type"] == "page"), None)
+                if page is None:
+                    if time.monotonic() > deadline:
+                        raise RuntimeError("Chromium listed no page to drive")
+                    time.sleep(0.1)
+            self._ws = connect(page["webSocketDebuggerUrl"], max_size=64 * 2**20, open_timeout=timeout)
+            self._next = 0
+            self.call("Runtime.enable")
+            self.call("Page.enable")
+        except BaseException:
+            self.close()  # no browser or profile outlives a failed start
+            raise
 
     def __enter__(self) -> DevToolsPage:
         return self
@@ -250,10 +262,16 @@ class DevToolsPage:
         self._profile.cleanup()
 
     def call(self, method: str, **params) -> dict:
+        import time
+
         self._next += 1
         self._ws.send(self._json.dumps({"id": self._next, "method": method, "params": params}))
+        deadline = time.monotonic() + self.timeout  # events keep arriving; the answer must come in time
         while True:
-            message = self._json.loads(self._ws.recv(timeout=self.timeout))
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"{method}: no answer from Chromium within {self.timeout:.0f} s")
+            message = self._json.loads(self._ws.recv(timeout=left))
             if message.get("method") == "Runtime.exceptionThrown":
                 details = message["params"]["exceptionDetails"]
                 self.exceptions.append(details.get("exception", {}).get("description") or details.get("text", ""))
@@ -263,7 +281,12 @@ class DevToolsPage:
                 return message["result"]
 
     def goto(self, url: str) -> None:
+        """Navigate and wait until the new document is the one answering (Page.navigate can return
+        while the old page still shows, and a wait could then pass on it)."""
+        before = self.evaluate("performance.timeOrigin")
         self.call("Page.navigate", url=url)
+        self.wait_for(f"performance.timeOrigin !== {before!r} && document.readyState !== 'loading'",
+                      what=f"the new document at {url}")
 
     def evaluate(self, expression: str):
         result = self.call("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True)
