@@ -110,6 +110,15 @@ def running_server(name: str, cmd: list[str], env: dict, folder: Path, port: int
             proc.wait()
 
 
+def flow_env(settings, prefect_api: dict, feature_store: Path) -> dict:
+    """The environment of a flow run as its own process: this Prefect server, the tiny profile in
+    `settings`' model store, and a feature store of the test's own."""
+    return dict(os.environ) | {"PREFECT_API_URL": prefect_api["url"], "PREFECT_HOME": prefect_api["home"],
+                               "CLMER_HOME": str(settings.paths.home), "CLMER_MODEL_STORE": str(settings.paths.model_store),
+                               "CLMER_FEATURE_STORE": str(feature_store), "CLMER_PROFILE": "tiny",
+                               "PYTHONPATH": str(ROOT)}
+
+
 @pytest.fixture(scope="module")
 def prefect_api(tmp_path_factory):
     """A real Prefect server (API + UI, no logins) on a free port, one per test module.

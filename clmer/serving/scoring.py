@@ -59,6 +59,7 @@ def check_encoders(doc: dict, settings: Settings) -> None:
 class Scorer:
     def __init__(self, model_dir: str | Path, settings: Settings | None = None, model_version: str = "local",
                  examples_dir: str | Path | None = None, explainer_dir: str | Path | None = None):
+        from clmer.explain.reasoning import is_trained
         from clmer.model.train import load_model
 
         self.model_dir = Path(model_dir)
@@ -71,7 +72,7 @@ class Scorer:
         self.examples_dir = Path(examples_dir) if examples_dir else None
         self.store = FeatureStore(self.settings.paths.feature_store)
         beside = self.model_dir.parent / "explainer"  # a local train run keeps it next to the model
-        self.explainer_dir = Path(explainer_dir) if explainer_dir else (beside if _is_explainer(beside) else None)
+        self.explainer_dir = Path(explainer_dir) if explainer_dir else (beside if is_trained(beside) else None)
         self._explainer = None
         self._explainer_tried = False
         self.use_lm = True  # False: reasoning from the grounded template only
@@ -197,12 +198,6 @@ class Scorer:
                 "corpus": train.get("corpus"), "corpus_digest": train.get("corpus_digest"),
                 "profile": self.doc.get("profile"),
                 "encoders": {r: {"name": e["name"], "revision": e["revision"]} for r, e in self.doc.get("encoders", {}).items()}}
-
-
-def _is_explainer(path: Path) -> bool:
-    from clmer.explain.reasoning import is_trained
-
-    return is_trained(path)
 
 
 def _decode_frames(job: ClipJob, settings: Settings) -> list[np.ndarray]:

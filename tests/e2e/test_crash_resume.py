@@ -13,18 +13,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, flow_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 KILLS = 4
-
-
-def _env(trained_demo, prefect_api, feature_store: Path) -> dict:
-    s = trained_demo["settings"]
-    return dict(os.environ) | {"PREFECT_API_URL": prefect_api["url"], "PREFECT_HOME": prefect_api["home"],
-                               "CLMER_HOME": str(s.paths.home), "CLMER_MODEL_STORE": str(s.paths.model_store),
-                               "CLMER_FEATURE_STORE": str(feature_store), "CLMER_PROFILE": "tiny",
-                               "PYTHONPATH": str(ROOT)}
 
 
 def _kill_at_random(cmd: list[str], env: dict, rng: random.Random, low: float, high: float) -> float:
@@ -60,7 +52,7 @@ def test_score_drop_survives_sigkill(trained_demo, prefect_api, tmp_path):
     for i, clip in enumerate(sorted((trained_demo["corpus"] / "Raw").rglob("*.mp4"))[:10]):
         shutil.copy(clip, drop / f"clip_{i:02d}.mp4")
     (drop / "broken.mp4").write_bytes(b"\x00" * 100)
-    env = _env(trained_demo, prefect_api, tmp_path / "features")
+    env = flow_env(trained_demo["settings"], prefect_api, tmp_path / "features")
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "flows.score_drop", str(drop), "--model", str(trained_demo["model_dir"]), "--out", str(out)]
     delays = []
@@ -94,7 +86,7 @@ def test_extract_flow_survives_sigkill(trained_demo, prefect_api, tmp_path):
 
     make_demo_corpus(corpus, n=24, seed=21)
     store_dir = tmp_path / "features"
-    env = _env(trained_demo, prefect_api, store_dir)
+    env = flow_env(trained_demo["settings"], prefect_api, store_dir)
     cmd = [sys.executable, "-m", "flows.extract", str(corpus), "--out", str(tmp_path / "run"), "--profile", "tiny"]
     for _ in range(KILLS):
         _kill_at_random(cmd, env, rng, 3.0, 20.0)

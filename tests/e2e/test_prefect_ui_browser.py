@@ -9,14 +9,13 @@ reason, and one row per file. Screenshots go to $CLMER_SCREENSHOT_DIR when set.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, flow_env
 from tests.e2e.browser import DevToolsPage, keep_screenshot, require_chromium
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e, pytest.mark.browser]
@@ -34,11 +33,7 @@ def drop_run(trained_demo, prefect_api, tmp_path_factory):
     for source, clip in zip(sorted((trained_demo["corpus"] / "Raw").rglob("*.mp4")), clips):
         shutil.copy(source, clip)
     (drop / "broken.mp4").write_bytes(b"\x00" * 100)
-    s = trained_demo["settings"]
-    env = dict(os.environ) | {"PREFECT_API_URL": prefect_api["url"], "PREFECT_HOME": prefect_api["home"],
-                              "CLMER_HOME": str(s.paths.home), "CLMER_MODEL_STORE": str(s.paths.model_store),
-                              "CLMER_FEATURE_STORE": str(work / "features"), "CLMER_PROFILE": "tiny",
-                              "PYTHONPATH": str(ROOT)}
+    env = flow_env(trained_demo["settings"], prefect_api, work / "features")
     cmd = [sys.executable, "-m", "flows.score_drop", str(drop), "--model", str(trained_demo["model_dir"]),
            "--out", str(work / "out")]
     proc = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=900)
