@@ -47,7 +47,7 @@ WAITING = {"SCHEDULED", "PENDING", "RUNNING", "CANCELLING", "PAUSED"}
 def prefect_runs(deployment: str = "score-drop") -> RunsFor:
     """Score-drop runs of one drop created since it was sent, read from the Prefect API (PREFECT_API_URL,
     with PREFECT_API_AUTH_STRING when logins are on)."""
-    from clmer.serving.prefect_api import PrefectAPI, parse_time
+    from clmer.ops.prefect_api import PrefectAPI, parse_time
 
     api = PrefectAPI()
 
@@ -145,7 +145,7 @@ def options(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--exclude", action="append", help="a folder inside a drop that is not part of it "
                                                        "(default: scoring.out_dir)")
     args = ap.parse_args(argv)
-    from clmer.serving.services import run_dir_of
+    from clmer.ops.services import run_dir_of
 
     settings = settings_from(args.config)
     s = settings.serve

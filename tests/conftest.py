@@ -91,7 +91,7 @@ def running_server(name: str, cmd: list[str], env: dict, folder: Path, port: int
     import signal
     import subprocess
 
-    from clmer.serving.processes import wait_healthy
+    from clmer.ops.processes import wait_healthy
 
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / f"{name}.log", "ab") as log:

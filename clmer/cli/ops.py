@@ -20,7 +20,7 @@ def serve(
     behind are marked crashed and their drops sent again. Run again after changing the settings or
     the model profile: it restarts what depends on them."""
     from clmer.pipeline import prepare_profile
-    from clmer.serving import auth, services
+    from clmer.ops import auth, services
 
     cfg = settings({"serve": {"watch_s3": s3}} if s3 else None)
     auth.resolve(cfg)  # refuse an open non-loopback bind before anything is built or started
@@ -43,7 +43,7 @@ def serve(
 @app.command()
 def stop() -> None:
     """Stop exactly the processes `clmer serve` started (by pid file), and the flow runs of its worker."""
-    from clmer.serving import services
+    from clmer.ops import services
 
     stopped = services.stop(settings())
     console.print("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
@@ -52,7 +52,7 @@ def stop() -> None:
 @app.command()
 def status() -> None:
     """What runs (services, pids, ports), the champion model, the last nightly retrain and the last drop."""
-    from clmer.serving.status import status as read_status
+    from clmer.ops.status import status as read_status
 
     st = read_status(settings())
     for name, svc in st["services"].items():

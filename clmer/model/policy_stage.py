@@ -2,7 +2,7 @@
 
 `split_calibration` carves the calibration clips from the training split by video (a speaker's
 clips stay together, so nothing the heads fitted leaks into the rewards). `run_policy_stage` trains
-the policy with RLVR (`clmer.model.rlvr`) or with the supervised gate (`clmer.model.gate`, the
+the policy with RLVR (`clmer.model.rlvr`) or with the supervised gate (`clmer.model.supervised_gate`, the
 baseline), and keeps the epoch that scores best on the validation split, clean and with one
 modality corrupted in half of the clips (a fixed, seeded corruption): the policy exists to be
 right when a modality is not.
@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from clmer.config import Settings, TrainConfig
+from clmer.model.checkpoint import CHECKPOINT, batches, save_checkpoint
 from clmer.model.corruption import corrupt_batch
 from clmer.model.dataset import FeatureSet
 from clmer.model.fusion import FusionModel
@@ -68,9 +69,8 @@ def policy_validation(model: FusionModel, data: FeatureSet, device: str, seed: i
 
 def run_policy_stage(model: FusionModel, calib: FeatureSet, valid: FeatureSet, settings: Settings, device: str,
                      gen: torch.Generator, out_dir: Path, state, history, best, emit) -> None:
-    from clmer.model.gate import GateTrainer
+    from clmer.model.supervised_gate import GateTrainer
     from clmer.model.rlvr import PolicyTrainer
-    from clmer.model.train import CHECKPOINT, _save_checkpoint, batches
 
     cfg = settings.train
     for name, p in model.named_parameters():
@@ -95,7 +95,7 @@ def run_policy_stage(model: FusionModel, calib: FeatureSet, valid: FeatureSet, s
         emit({"stage": stage, "epoch": epoch, "epoch_seconds": seconds, **{f"train_{k}": v for k, v in stats.items()},
               **{f"valid_{k}": v for k, v in val.items()}})
         if (epoch + 1) % cfg.checkpoint_every == 0:
-            _save_checkpoint(out_dir / CHECKPOINT, model, trainer.optimizer, stage, epoch, best_state, best, history, gen,
+            save_checkpoint(out_dir / CHECKPOINT, model, trainer.optimizer, stage, epoch, best_state, best, history, gen,
                              ref_policy=trainer.ref.state_dict() if hasattr(trainer, "ref") else None)
     # A fixed budget, no per-epoch pick: on the demo's 56 validation clips, choosing among epochs (or
     # keeping the trained policy only when it beat the warm-up one) followed 3-clip noise and threw away

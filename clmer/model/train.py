@@ -30,10 +30,8 @@ from clmer.config import Settings
 from clmer.model.dataset import FeatureSet
 from clmer.model.fusion import MODALITIES, FusionModel, build_model
 from clmer.data.labels import CLASSES
+from clmer.model.checkpoint import CHECKPOINT, batches, load_checkpoint, save_checkpoint
 from clmer.model.metrics import classification
-
-CHECKPOINT = "checkpoint.pt"
-
 
 def seed_everything(seed: int) -> torch.Generator:
     random.seed(seed)
@@ -54,11 +52,6 @@ class TrainResult:
     seconds: float = 0.0
     fit_clips: list[str] = field(default_factory=list)  # what the encoders and heads trained on
     calib_clips: list[str] = field(default_factory=list)  # what the policy stage's rewards were computed on
-
-
-def batches(n: int, size: int, gen: torch.Generator, shuffle: bool = True) -> list[list[int]]:
-    order = torch.randperm(n, generator=gen).tolist() if shuffle else list(range(n))
-    return [order[i: i + size] for i in range(0, n, size)]
 
 
 def drop_modalities(present: torch.Tensor, p: float, gen: torch.Generator) -> torch.Tensor:
@@ -166,15 +159,6 @@ def validation_score(model: FusionModel, data: FeatureSet, device: str) -> dict:
     return {"war": m["war"], "uar": m["uar"], "macro_f1": m["macro_f1"], "ce": ce, "score": -ce}
 
 
-def _save_checkpoint(path: Path, model, optimizer, stage: str, epoch: int, best_state, best, history, gen,
-                     ref_policy: dict | None = None) -> None:
-    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "stage": stage, "epoch": epoch,
-                "best_state": best_state, "best": json.dumps(best), "history": json.dumps(history),
-                "rng": gen.get_state(), "rng_torch": torch.get_rng_state(), "ref_policy": ref_policy or {}},
-               path.with_suffix(".tmp"))
-    path.with_suffix(".tmp").replace(path)  # atomic: a crash mid-write keeps the previous checkpoint
-
-
 def train(train_set: FeatureSet, valid_set: FeatureSet, settings: Settings, out_dir: str | Path,
           resume: bool = False, log: Callable[[dict], None] | None = None,
           unlabeled: FeatureSet | None = None) -> TrainResult:
@@ -193,7 +177,7 @@ def train(train_set: FeatureSet, valid_set: FeatureSet, settings: Settings, out_
     t0 = time.perf_counter()
     history: list[dict] = []
     best: dict = {}
-    state = _load_checkpoint(out_dir / CHECKPOINT) if resume else None
+    state = load_checkpoint(out_dir / CHECKPOINT) if resume else None
     if state:
         history, best = json.loads(state["history"]), json.loads(state["best"])
         gen.set_state(state["rng"])
@@ -219,12 +203,6 @@ def _concat(a: FeatureSet, b: FeatureSet) -> FeatureSet:
     import pandas as pd
 
     return FeatureSet(a.clips + b.clips, pd.concat([a.frame, b.frame], ignore_index=True), a.dims)
-
-
-def _load_checkpoint(path: Path) -> dict | None:
-    if not path.exists():
-        return None
-    return torch.load(path, map_location="cpu", weights_only=True)
 
 
 def _warmup(model, train_set, valid_set, settings, device, gen, out_dir, state, history, best, emit,
@@ -274,7 +252,7 @@ def _warmup(model, train_set, valid_set, settings, device, gen, out_dir, state, 
         else:
             stale += 1
         if (epoch + 1) % cfg.checkpoint_every == 0:
-            _save_checkpoint(out_dir / CHECKPOINT, model, optimizer, "warmup", epoch, best_state, best, history, gen)
+            save_checkpoint(out_dir / CHECKPOINT, model, optimizer, "warmup", epoch, best_state, best, history, gen)
         if stale >= cfg.patience:
             break
     model.load_state_dict(best_state)

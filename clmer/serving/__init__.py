@@ -1,5 +1,6 @@
-"""Serving and operations: scoring with a trained model, drops (folders and S3) and their outputs,
-MLflow tracking, the registry with its champion gate, the pyfunc model, and the local services.
+"""What happens to clips and drops once a model is trained: scoring with it, drops (folders and S3)
+and their outputs, MLflow tracking, the registry with its champion gate, and the pyfunc model.
 
-May import every stage below it (data, features, model, explain); never `clmer.synthetic`.
+May import every stage below it (data, features, model, explain); never `clmer.synthetic`. How the
+services that run all this are started and watched lives one room up, in `clmer.ops`.
 """

@@ -1,6 +1,6 @@
 """The package layout is the architecture: stages import only the stages before them.
 
-    data <- features <- model <- explain <- serving      (config, atomic, scratch: everyone's)
+    data <- features <- model <- explain <- serving <- ops      (config, atomic, scratch: everyone's)
     synthetic: tests, the demo and `models make-tiny` only; the spine (pipeline, cli, benchmark) on top.
 """
 
@@ -15,7 +15,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "clmer"
-LEVEL = {"data": 0, "features": 1, "model": 2, "explain": 3, "serving": 4}
+LEVEL = {"data": 0, "features": 1, "model": 2, "explain": 3, "serving": 4, "ops": 5}
 BASE = {"config", "atomic", "scratch", "", "__version__"}  # importable from anywhere ("" = `clmer` itself)
 SPINE = {"pipeline", "cli", "benchmark"}
 MAX_LINES = 450
@@ -66,6 +66,49 @@ def test_stages_import_only_earlier_stages():
             if not _allowed(src, _area(target)):
                 bad.append(f"{path.relative_to(ROOT)}:{line} ({src}) imports {target}")
     assert not bad, "imports against the stage order:\n" + "\n".join(bad)
+
+
+def _module_name(path: Path) -> str:
+    return ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+
+
+def _import_graph() -> dict[str, set[str]]:
+    """Module -> the clmer modules it imports anywhere in its body (lazy imports inside functions too)."""
+    names = {_module_name(p) for p in _modules()}
+    graph = {}
+    for path in _modules():
+        src = _module_name(path)
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        found = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                found |= {node.module} & names
+                found |= {f"{node.module}.{a.name}" for a in node.names} & names
+            elif isinstance(node, ast.Import):
+                found |= {a.name for a in node.names} & names
+        graph[src] = found - {src}
+    return graph
+
+
+def test_the_package_has_no_import_cycle():
+    """A cycle, even through an import inside a function, means two modules are one idea split badly."""
+    graph = _import_graph()
+    cycles, done, stack = [], set(), []
+
+    def visit(node: str) -> None:
+        stack.append(node)
+        for nxt in sorted(graph[node]):
+            if nxt in stack:
+                cycles.append(" -> ".join(stack[stack.index(nxt):] + [nxt]))
+            elif nxt not in done:
+                visit(nxt)
+        stack.pop()
+        done.add(node)
+
+    for module in sorted(graph):
+        if module not in done:
+            visit(module)
+    assert not cycles, "import cycles:\n" + "\n".join(cycles)
 
 
 def test_library_imports_no_prefect():

@@ -7,7 +7,7 @@ from clmer import pipeline
 from clmer.config import load_settings
 from clmer.features import importers, model_store
 from clmer.features.model_store import ModelMissingError
-from clmer.serving import auth, services
+from clmer.ops import auth, services
 
 
 def _settings(tmp_path, profile="auto"):

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from clmer.config import load_settings
-from clmer.serving import auth, processes, services
+from clmer.ops import auth, processes, services
 from tests.conftest import ROOT
 
 SENTINELS = {auth.PREFECT_AUTH: "pipeline:SENTINEL-PREFECT-1a2b", auth.WRITER_USER: "clmer-pipeline",
@@ -300,7 +300,7 @@ class _FakeAPI:
 
 
 def test_recovery_crashes_orphans_and_resends_only_their_drops():
-    from clmer.serving.recovery import recover
+    from clmer.ops.recovery import recover
 
     runs = [  # newest first, as the API sorts them
         {"id": "r1", "name": "a", "deployment_id": "d1", "state_type": "RUNNING", "parameters": {"drop": "/in/x"}},

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
-from clmer.serving.prefect_api import PrefectAPI
+from clmer.ops.prefect_api import PrefectAPI
 from tests.conftest import ROOT, free_port, running_server, with_local_mlflow
 from tests.e2e.browser import DevToolsPage, console_messages, dump_dom, keep_screenshot, require_chromium, screenshot
 

@@ -24,7 +24,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.e2e, pytest.mark.browser]
 @pytest.fixture(scope="module")
 def drop_run(trained_demo, prefect_api, tmp_path_factory):
     """One score-drop flow run on 3 clips and a broken file; returns its id and artifacts by key."""
-    from clmer.serving.prefect_api import PrefectAPI
+    from clmer.ops.prefect_api import PrefectAPI
 
     work = tmp_path_factory.mktemp("prefect_ui")
     drop = work / "drop"

@@ -123,7 +123,7 @@ def test_credentials_never_reach_outputs_logs_or_mlflow(trained_demo, moto_s3, t
     from clmer.serving.drop_scoring import score_drop
 
     from clmer.config import flatten
-    from clmer.serving import auth
+    from clmer.ops import auth
 
     secret = "SENTINEL-SECRET-9f8e7d"
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", secret)  # moto accepts any key

@@ -22,7 +22,7 @@ import pytest
 import yaml
 
 from clmer.config import load_settings
-from clmer.serving import auth, services
+from clmer.ops import auth, services
 from tests.conftest import ROOT, free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
@@ -154,7 +154,7 @@ def test_mlflow_server_runs_without_the_job_runner(stack):
     """MLflow's job runner (huey consumer processes, ~1.3 GB idle) serves no CLMER job."""
     import psutil
 
-    from clmer.serving import processes
+    from clmer.ops import processes
 
     pid = processes.read_pid(stack["work"] / "run", "mlflow")
     family = [psutil.Process(pid)] + psutil.Process(pid).children(recursive=True)

@@ -65,7 +65,7 @@ def postgres():
 @pytest.fixture(scope="module")
 def mlflow_on_postgres_and_s3(postgres, moto_s3, tmp_path_factory):
     """mlflow/server.sh, as a team runs it: Postgres backend store, artifacts proxied to S3."""
-    from clmer.serving import processes
+    from clmer.ops import processes
 
     run = tmp_path_factory.mktemp("mlflow_team")
     port = free_port()

@@ -74,7 +74,7 @@ def test_supcon_is_zero_on_one_language_and_acts_with_the_other_languages_unlabe
 def test_gate_baseline_trains_only_the_policy(tmp_path):
     import torch
 
-    from clmer.model.gate import GateTrainer
+    from clmer.model.supervised_gate import GateTrainer
     from clmer.model.train import train
 
     data = synthetic_feature_set(48)

@@ -2,7 +2,7 @@
 
 Starts a Prefect server and the MLflow server (mlflow/server.sh), recovers runs orphaned by an earlier
 stop, deploys prefect.yaml into a process work pool, then starts a worker for that pool and the drop
-watcher. Ports are checked first; beyond loopback, logins are required (clmer/serving/auth.py).
+watcher. Ports are checked first; beyond loopback, logins are required (clmer/ops/auth.py).
 `serve` remembers the settings it started with (`serve.json` in serve.run_dir): called again with
 other settings it restarts what depends on them. This module launches programs; it imports neither
 Prefect nor MLflow.
@@ -19,9 +19,9 @@ import time
 from pathlib import Path
 
 from clmer.config import Settings
-from clmer.serving import auth as auth_mod
-from clmer.serving import processes as proc
-from clmer.serving.prefect_api import PrefectAPI
+from clmer.ops import auth as auth_mod
+from clmer.ops import processes as proc
+from clmer.ops.prefect_api import PrefectAPI
 from clmer.scratch import detached_env
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -201,7 +201,7 @@ def serve(settings: Settings, extra_env: dict | None = None, watcher: bool = Tru
 
 
 def recover_orphans(settings: Settings, auth: auth_mod.Auth) -> dict:
-    from clmer.serving.recovery import recover
+    from clmer.ops.recovery import recover
 
     return recover(PrefectAPI(urls(settings)["prefect_api"], auth.client_env().get(auth_mod.PREFECT_AUTH)),
                    settings.serve.work_pool)
@@ -232,7 +232,7 @@ def stop(settings: Settings, timeout: float = 30.0) -> list[str]:
 
 
 def _crash_left_runs(settings: Settings) -> None:
-    from clmer.serving.recovery import crash_orphans
+    from clmer.ops.recovery import crash_orphans
 
     try:
         auth = auth_mod.resolve(settings)

@@ -10,7 +10,7 @@ drop again never scores a file twice.
 
 from __future__ import annotations
 
-from clmer.serving.prefect_api import ACTIVE, PrefectAPI
+from clmer.ops.prefect_api import ACTIVE, PrefectAPI
 
 DROP_DEPLOYMENT = "score-drop"
 ORPHAN_MESSAGE = "orphaned: its worker stopped before the run finished (clmer stop or a crash); marked by clmer"

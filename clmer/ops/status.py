@@ -13,10 +13,10 @@ import urllib.parse
 import urllib.request
 
 from clmer.config import Settings
-from clmer.serving import auth as auth_mod
-from clmer.serving import processes as proc
-from clmer.serving.prefect_api import ACTIVE, FINISHED, PrefectAPI
-from clmer.serving.services import RUNNERS, SERVERS, STATE, run_dir_of, urls
+from clmer.ops import auth as auth_mod
+from clmer.ops import processes as proc
+from clmer.ops.prefect_api import ACTIVE, FINISHED, PrefectAPI
+from clmer.ops.services import RUNNERS, SERVERS, STATE, run_dir_of, urls
 
 
 def status(settings: Settings) -> dict:
