@@ -5,9 +5,11 @@ Readers (and a process killed mid-write) never see half a file: they see the old
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
+from typing import Any, Callable
 
 
 def write_bytes(path: str | Path, data: bytes, mode: int = 0o644) -> Path:
@@ -29,3 +31,11 @@ def write_bytes(path: str | Path, data: bytes, mode: int = 0o644) -> Path:
 
 def write_text(path: str | Path, text: str) -> Path:
     return write_bytes(path, text.encode("utf-8"))
+
+
+def write_json(path: str | Path, data: Any, indent: int | None = 2, default: Callable[[Any], Any] | None = None,
+               sort_keys: bool = False) -> Path:
+    """`data` as UTF-8 JSON (non-ASCII text kept readable), written atomically. `default` turns what
+    JSON cannot hold into what it can (str for paths and dates, float for numpy numbers)."""
+    text = json.dumps(data, indent=indent, default=default, sort_keys=sort_keys, ensure_ascii=False)
+    return write_text(path, text + "\n")

@@ -224,7 +224,7 @@ def load_scorer(model: str, settings: Settings | None = None):
             scorer.settings = _with_model_encoders(scorer.doc, settings)
             scorer.store = FeatureStore(scorer.settings.paths.feature_store)
         source = resolve_model(model)
-        scorer.model_version, scorer.model_alias, scorer.run_id = source["version"], source["alias"], source["run_id"]
+        scorer.model_version, scorer.model_alias, scorer.mlflow_run_id = source["version"], source["alias"], source["run_id"]
         scorer.model_uri = model
         return scorer
     path = Path(model)

@@ -84,13 +84,10 @@ def decode(
     out: Optional[Path] = typer.Option(None, "--out", help="Write a per-file CSV summary here."),
 ) -> None:
     """Decode media once (16 kHz mono audio + a frame every 2 s) and print what was found."""
-    import os
-
     import pandas as pd
 
-    from clmer.data import media
     from clmer.data.decode_worker import DecodeWorker
-    from clmer.features.extract import ClipJob, open_checked
+    from clmer.features.extract import ClipJob, ClipPass, close_stage, decode_stage, open_stage
 
     cfg = settings()
     need_path(target, "a media file or a corpus folder")
@@ -100,23 +97,23 @@ def decode(
         raise UserError(f"{target}: no video files under {target / 'Raw'}; give a media file or a corpus folder")
     rows = []
     t0 = time.perf_counter()
-    with DecodeWorker() as worker:  # as extraction decodes: in a child, under the per-file time limit
+    with DecodeWorker() as worker:  # the stages extraction runs: opened, checked, decoded in a child, time-limited
         for f in files:
             start = time.perf_counter()
+            p = ClipPass.of(ClipJob(clip=f.name, path=str(f)))
             try:
-                fd = open_checked(ClipJob(clip=f.name, path=str(f)), cfg.limits.max_file_bytes)
-                try:
-                    d = worker.decode(fd, str(f), cfg.limits.decode_timeout_s, **media.decode_kwargs(cfg))
-                finally:
-                    os.close(fd)
+                open_stage(p, cfg)
+                d = decode_stage(p, cfg, worker)
                 rows.append({"file": str(f), "status": "ok" if not d.missing else "partial",
                              "duration_s": round(d.duration_s, 2), "audio_s": round(d.audio_seconds, 2),
                              "frames": len(d.frames), "missing": ",".join(d.missing), "warnings": "; ".join(d.warnings),
                              "decode_s": round(time.perf_counter() - start, 3)})
             except Exception as exc:  # noqa: BLE001 - one file fails alone, named, with its reason
-                error = str(exc) if isinstance(exc, media.MediaError) else f"{f}: {exc.__class__.__name__}: {exc}"
-                rows.append({"file": str(f), "status": "failed", "error": error,
+                reason = getattr(exc, "reason", None) or f"{exc.__class__.__name__}: {exc}"
+                rows.append({"file": str(f), "status": "failed", "error": f"{f}: {reason}",
                              "decode_s": round(time.perf_counter() - start, 3)})
+            finally:
+                close_stage(p)
     frame = pd.DataFrame(rows)
     total = time.perf_counter() - t0
     media_s = frame.get("duration_s", pd.Series(dtype=float)).fillna(0).sum()
@@ -308,25 +305,22 @@ def explain(
 ) -> None:
     """Explain one clip: JSON (valid against its schema) and an HTML page with plots, faces blurred."""
     from clmer import pipeline
-    from clmer.explain.clip import validate_explanation
     from clmer.features.extract import ClipJob
-    from clmer.explain.report_html import write_report
+    from clmer.serving.clip_result import write_clip_files
+    from clmer.serving.scoring import ClipName
 
     need_path(clip, "a video file")
     cfg = settings()
     scorer = pipeline.load_scorer(model or cfg.mlflow.champion_uri, cfg)
-    features = scorer.extract([ClipJob(clip=clip.name, path=str(clip), transcript=transcript, language=language)])
-    row = next(features.itertuples())
-    if row.status == "failed":
-        console.print(f"[red]failed[/]: {row.error}")
+    job = ClipJob(clip=clip.name, path=str(clip), transcript=transcript, language=language)
+    rec = next(scorer.score([job], [ClipName(str(clip), Path(clip).stem)]))  # one pass; its key frames kept
+    if rec.explanation is None:
+        console.print(f"[red]{rec.status}[/]: {rec.error}")
         raise typer.Exit(1)
-    doc = scorer.explain_row(row)
-    validate_explanation(doc)
-    frames = scorer.key_frames(str(clip), [k["index"] for k in doc["key_frames"]])
-    json_path, html_path = write_report(doc, out, Path(clip).stem, frames=frames, blur=cfg.scoring.blur_faces)
-    p = doc["prediction"]
-    console.print(f"{clip.name}: {p['polarity']} ({p['confidence']:.2f}); shares " +
-                  ", ".join(f"{m} {v:.0%}" for m, v in doc["modality_shares"].items()))
+    json_path, html_path = write_clip_files(rec, out, html=True, blur=cfg.scoring.blur_faces, reasoning_text=False)
+    p = rec.prediction
+    console.print(f"{clip.name}: {p.polarity} ({p.confidence:.2f}); shares " +
+                  ", ".join(f"{m} {v:.0%}" for m, v in rec.shares.items()))
     console.print(f"json: {json_path}\nhtml: {html_path}")
 
 

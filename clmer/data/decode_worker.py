@@ -21,7 +21,7 @@ from multiprocessing.connection import Connection
 from multiprocessing.reduction import recv_handle, send_handle
 from pathlib import Path
 
-from clmer.data import media
+from clmer.data import files, media
 
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
 
@@ -41,7 +41,8 @@ class DecodeWorker:
         self.close()
 
     def decode(self, fd: int, display: str, timeout_s: float, **kwargs) -> media.DecodedMedia:
-        """`media.decode` of the file behind `fd`; `display` names it in errors and results."""
+        """`media.decode` of the file behind `fd` (hashed as it is decoded: the result's `sha256` and
+        `bytes_read`); `display` names it in errors and results."""
         return self._call("decode", fd, display, timeout_s, kwargs)
 
     def probe(self, fd: int, display: str, timeout_s: float, **kwargs) -> media.MediaProbe:
@@ -120,24 +121,17 @@ def _serve(conn: Connection) -> None:
 
 
 def _run(op: str, fd: int, display: str, kwargs: dict) -> tuple:
-    path = f"/dev/fd/{fd}"  # this very file, whatever its name points to now
+    """Decode or probe the file behind `fd` (this very file, whatever its name points to now), read
+    through one `MediaReader`: a decode comes back with the file's hash and the bytes it read."""
     try:
-        result = (media.decode if op == "decode" else media.probe)(path, **kwargs)
-        _rename(result, display)
+        result = (media.decode if op == "decode" else media.probe)(files.MediaReader(fd), name=display, **kwargs)
         return ("ok", result)
     except media.MediaError as exc:
-        return ("media", type(exc).__name__, exc.reason.replace(path, display))
+        return ("media", type(exc).__name__, exc.reason)
     except Exception as exc:  # anything else the decoder raises is still this file's failure
-        return ("error", f"{exc.__class__.__name__}: {exc}".replace(path, display))
+        return ("error", f"{exc.__class__.__name__}: {exc}")
     finally:
         os.close(fd)
-
-
-def _rename(result, display: str) -> None:
-    probe = getattr(result, "probe", result)
-    probe.path = display
-    if hasattr(result, "probe"):
-        result.path = display
 
 
 def main() -> None:

@@ -7,6 +7,9 @@ opening walks from the root one component at a time with `O_NOFOLLOW`, refuses a
 regular file (checked before opening, and again on the open descriptor, so a file swapped for a
 link or a FIFO in between is caught), and returns the descriptor: the caller hashes and decodes
 the bytes of that very file, whatever happens to the path afterwards.
+
+`MediaReader` is how those bytes are read: the file object a decoder gets, which hashes the file
+as the decoder reads it and counts what came from the disk.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import errno
 import hashlib
 import os
 import stat
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
@@ -156,10 +160,84 @@ def _open_checked(name: str, dir_fd: int | None, rel: str, before: os.stat_resul
     return fd
 
 
-def sha256_fd(fd: int) -> str:
-    """sha256 of the whole file behind `fd` (read with pread: the descriptor's offset is untouched)."""
-    h, offset = hashlib.sha256(), 0
-    while chunk := os.pread(fd, _CHUNK, offset):
-        h.update(chunk)
-        offset += len(chunk)
-    return h.hexdigest()
+class MediaReader:
+    """A read-only file object over a descriptor, for a decoder, that hashes the file on the way.
+
+    Reads go through blocks fetched with pread (the descriptor's offset is never moved) and kept in a
+    small cache, so a demuxer that goes back (an mp4 whose index sits at its end is read to the end,
+    then again from its media data) gets what it saw before from memory, not from the disk. Blocks
+    are hashed in file order as they arrive; `hexdigest()` fetches whatever the decoder never asked
+    for, so the hash always covers the whole file, and a decode that reads the file once has hashed
+    it for free: what is hashed is what was decoded. `bytes_read` counts the bytes that came from the
+    file (every block fetch), for the "read once" check."""
+
+    def __init__(self, fd: int, block: int = _CHUNK, cache_blocks: int = 16):
+        self.fd, self.block, self.cache_blocks = fd, block, max(1, cache_blocks)
+        self.size = os.fstat(fd).st_size
+        self.pos = 0
+        self.bytes_read = 0
+        self._cache: OrderedDict[int, bytes] = OrderedDict()
+        self._hash = hashlib.sha256()
+        self._next = 0  # blocks [0, _next) are hashed
+        self._end: int | None = None  # index of the last block, once a short one was fetched
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self.pos
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        base = {os.SEEK_SET: 0, os.SEEK_CUR: self.pos, os.SEEK_END: self.size}[whence]
+        self.pos = max(0, base + offset)
+        return self.pos
+
+    def read(self, n: int = -1) -> bytes:
+        n = self.size - self.pos if n is None or n < 0 else n
+        out = bytearray()
+        while n > 0:
+            k, skip = divmod(self.pos, self.block)
+            piece = self._block(k)[skip: skip + n]
+            if not piece:
+                break
+            out += piece
+            self.pos += len(piece)
+            n -= len(piece)
+        return bytes(out)
+
+    def hexdigest(self) -> str:
+        """sha256 of the whole file: the blocks not hashed yet are fetched now (usually none)."""
+        while self._end is None or self._next <= self._end:
+            self._block(self._next)
+        return self._hash.hexdigest()
+
+    def _block(self, k: int) -> bytes:
+        data = self._cache.get(k)
+        if data is not None:
+            self._cache.move_to_end(k)
+            return data
+        data = os.pread(self.fd, self.block, k * self.block)
+        self.bytes_read += len(data)
+        if len(data) < self.block and (self._end is None or k < self._end):
+            self._end = k  # a short block is the last one
+        self._cache[k] = data
+        self._hash_ready()
+        while len(self._cache) > self.cache_blocks:
+            self._cache.popitem(last=False)
+        return data
+
+    def _hash_ready(self) -> None:
+        """Hash the blocks that now follow, in file order, what was hashed so far."""
+        while (self._end is None or self._next <= self._end) and self._next in self._cache:
+            self._hash.update(self._cache[self._next])
+            self._next += 1
+
+
+def sha256_fd(fd: int) -> tuple[str, int]:
+    """(sha256 of the whole file behind `fd`, bytes read): read once, front to back, with pread (the
+    descriptor's offset is untouched)."""
+    reader = MediaReader(fd, cache_blocks=1)
+    return reader.hexdigest(), reader.bytes_read

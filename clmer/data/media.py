@@ -1,23 +1,26 @@
 """Media probing and one-pass decoding with PyAV (its wheel bundles FFmpeg: no system packages).
 
-`decode()` reads a file once: every audio packet is decoded and resampled to 16 kHz mono float32,
-and video is sampled at one frame every `frame_interval_s`. Video packets are demuxed but only
-*decoded* for the GOPs (keyframe to keyframe) that contain a sampling target: a GOP whose span lies
-between two targets is dropped undecoded. That is what seeking would buy on long videos, without
-seeking, so audio stays a single forward pass and sparse-keyframe files cost no more than a full
-decode. Kept frames are downscaled, so memory is bounded by audio length plus a few small frames.
+`decode()` opens a file once and reads it once, through a `clmer.data.files.MediaReader` that hashes
+it on the way: every audio packet is decoded and resampled to 16 kHz mono float32; video is sampled
+at one frame every `frame_interval_s`, and only the GOPs (keyframe to keyframe) that hold a sampling
+target are decoded (what seeking would buy, without seeking). Kept frames are downscaled: memory is
+bounded by audio length plus a few small frames.
 
-Broken files raise a `MediaError` subclass that names the file and the reason. A missing audio or
-video stream is not fatal: it is listed in `DecodedMedia.missing` and the other modalities go on.
+Broken files raise a `MediaError` naming the file and the reason. A missing audio or video stream
+is not fatal: it is listed in `DecodedMedia.missing` and the other modalities go on.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from clmer.data import files
 
 # Magic bytes of the containers we read; a file that has one but will not open is truncated or
 # corrupt, a file that has none is not media at all.
@@ -103,6 +106,8 @@ class DecodedMedia:
     frame_times: list[float]  # seconds, one per frame
     missing: list[str] = field(default_factory=list)  # subset of {"audio", "video"}
     warnings: list[str] = field(default_factory=list)
+    sha256: str | None = None  # of the whole file, from the bytes this decode read
+    bytes_read: int = 0  # bytes read from the file to decode and hash it
 
     @property
     def audio_seconds(self) -> float:
@@ -114,34 +119,57 @@ class DecodedMedia:
         return max(self.audio_seconds, self.probe.duration_s or 0.0, last_frame)
 
 
-def _looks_like_media(path: Path) -> bool:
-    with open(path, "rb") as fh:
-        head = fh.read(16)
+def _looks_like_media(reader: files.MediaReader) -> bool:
+    reader.seek(0)
+    head = reader.read(16)
     return any(head[off: off + len(sig)] == sig for off, sig in _SIGNATURES)
 
 
-def _check_file(path: Path, max_bytes: int | None) -> int:
-    if not path.exists():
-        raise FileMissingError(path, "file does not exist")
-    if not path.is_file():
-        raise NotMediaError(path, "not a regular file")
-    size = path.stat().st_size
+def _check_size(name: str, size: int, max_bytes: int | None) -> None:
     if size == 0:
-        raise EmptyFileError(path, "zero-byte file")
+        raise EmptyFileError(name, "zero-byte file")
     if max_bytes is not None and size > max_bytes:
-        raise LimitExceededError(path, f"file is {size} bytes, over the limit of {max_bytes}")
-    return size
+        raise LimitExceededError(name, f"file is {size} bytes, over the limit of {max_bytes}")
 
 
-def _open(path: Path):
+def open_checked(path: str | Path, root: str | Path | None, max_bytes: int | None) -> int:
+    """The one way a media input is opened: as `clmer.data.files.open_input` does (a regular file,
+    under `root` without following links), with the size limits checked. The caller closes it."""
+    try:
+        fd = files.open_input(path, root)
+    except FileNotFoundError:
+        raise FileMissingError(path, "file does not exist") from None
+    try:
+        _check_size(str(path), os.fstat(fd).st_size, max_bytes)
+    except MediaError:
+        os.close(fd)
+        raise
+    return fd
+
+
+@contextlib.contextmanager
+def _reading(source: "str | Path | files.MediaReader", name: str | None, max_bytes: int | None):
+    """(reader, name) for a path (opened here, as a file the user named) or an open `MediaReader`."""
+    if isinstance(source, files.MediaReader):
+        _check_size(name or "media", source.size, max_bytes)
+        yield source, name or "media"
+        return
+    fd = open_checked(source, None, max_bytes)
+    try:
+        yield files.MediaReader(fd), name or str(source)
+    finally:
+        os.close(fd)
+
+
+def _open(reader: files.MediaReader, name: str):
     import av
 
     try:
-        return av.open(str(path), metadata_errors="ignore", container_options={"format_whitelist": DEMUXERS})
+        return av.open(reader, metadata_errors="ignore", container_options={"format_whitelist": DEMUXERS})
     except av.error.FFmpegError as exc:
-        if _looks_like_media(path):
-            raise TruncatedMediaError(path, f"truncated or corrupt container ({exc.__class__.__name__}: {exc})") from exc
-        raise NotMediaError(path, f"not a media file ({exc.__class__.__name__})") from exc
+        if _looks_like_media(reader):
+            raise TruncatedMediaError(name, f"truncated or corrupt container ({exc.__class__.__name__}: {exc})") from exc
+        raise NotMediaError(name, f"not a media file ({exc.__class__.__name__})") from exc
 
 
 def _duration(container, streams) -> float | None:
@@ -155,31 +183,28 @@ def _duration(container, streams) -> float | None:
     return best
 
 
-def probe(path: str | Path, max_bytes: int | None = None) -> MediaProbe:
+def probe(source: "str | Path | files.MediaReader", max_bytes: int | None = None, name: str | None = None) -> MediaProbe:
     """Container, streams, duration, size, codec, fps: headers only, no decoding."""
-    path = Path(path)
-    size = _check_file(path, max_bytes)
-    with _open(path) as container:
-        v = container.streams.video[0] if container.streams.video else None
-        a = container.streams.audio[0] if container.streams.audio else None
-        if v is None and a is None:
-            raise NotMediaError(path, "no audio or video stream")
-        rate = (v.average_rate or v.guessed_rate) if v is not None else None
-        return MediaProbe(
-            path=str(path),
-            size_bytes=size,
-            container=container.format.name,
-            duration_s=_duration(container, [s for s in (v, a) if s is not None]),
-            has_video=v is not None,
-            has_audio=a is not None,
-            video_codec=v.codec_context.name if v is not None else None,
-            audio_codec=a.codec_context.name if a is not None else None,
-            width=v.codec_context.width if v is not None else None,
-            height=v.codec_context.height if v is not None else None,
-            fps=float(rate) if rate else None,
-            audio_sample_rate=a.codec_context.sample_rate if a is not None else None,
-            audio_channels=a.codec_context.channels if a is not None else None,
-        )
+    with _reading(source, name, max_bytes) as (reader, name):
+        with _open(reader, name) as container:
+            return _probe_open(container, name, reader.size)
+
+
+def _probe_open(container, name: str, size: int) -> MediaProbe:
+    v = container.streams.video[0] if container.streams.video else None
+    a = container.streams.audio[0] if container.streams.audio else None
+    if v is None and a is None:
+        raise NotMediaError(name, "no audio or video stream")
+    rate = (v.average_rate or v.guessed_rate) if v is not None else None
+    return MediaProbe(
+        path=name, size_bytes=size, container=container.format.name,
+        duration_s=_duration(container, [s for s in (v, a) if s is not None]), has_video=v is not None,
+        has_audio=a is not None, video_codec=v.codec_context.name if v is not None else None,
+        audio_codec=a.codec_context.name if a is not None else None,
+        width=v.codec_context.width if v is not None else None, height=v.codec_context.height if v is not None else None,
+        fps=float(rate) if rate else None, audio_sample_rate=a.codec_context.sample_rate if a is not None else None,
+        audio_channels=a.codec_context.channels if a is not None else None,
+    )
 
 
 class _FrameSampler:
@@ -251,7 +276,7 @@ class _AudioSink:
 
 
 def decode(
-    path: str | Path,
+    source: "str | Path | files.MediaReader",
     sample_rate: int = 16000,
     frame_interval_s: float = 2.0,
     frame_max_side: int = 320,
@@ -260,52 +285,64 @@ def decode(
     max_duration_s: float | None = None,
     dense_interval_s: float | None = None,
     dense_max_duration_s: float = 0.0,
+    name: str | None = None,
 ) -> DecodedMedia:
-    """One pass over `path`: 16 kHz mono float32 audio and one frame every `frame_interval_s`, or every
-    `dense_interval_s` when the clip is no longer than `dense_max_duration_s` (explanations need
-    enough candidate frames on short clips)."""
-    path = Path(path)
-    info = probe(path, max_bytes=max_bytes)
-    if max_duration_s is not None and info.duration_s and info.duration_s > max_duration_s:
-        raise LimitExceededError(path, f"duration {info.duration_s:.1f} s is over the limit of {max_duration_s:.0f} s")
+    """One pass over a file (a path, or an open `MediaReader`; `name` names it in errors): 16 kHz
+    mono float32 audio and one frame every `frame_interval_s`, or every `dense_interval_s` when the
+    clip is no longer than `dense_max_duration_s` (explanations need enough candidate frames on
+    short clips). The container is opened once, for its headers and its packets; the result carries
+    the file's sha256, hashed from the very bytes decoded, and how many bytes were read."""
+    with _reading(source, name, max_bytes) as (reader, name):
+        container = _open(reader, name)
+        try:
+            info = _probe_open(container, name, reader.size)
+            if max_duration_s is not None and info.duration_s and info.duration_s > max_duration_s:
+                raise LimitExceededError(name, f"duration {info.duration_s:.1f} s is over the limit of "
+                                               f"{max_duration_s:.0f} s")
+            if dense_interval_s and info.duration_s and info.duration_s <= dense_max_duration_s:
+                frame_interval_s = dense_interval_s
+            sampler = _FrameSampler(frame_interval_s, frame_max_side, max_frames)
+            sink = _AudioSink(sample_rate)
+            v = container.streams.video[0] if info.has_video else None
+            a = container.streams.audio[0] if info.has_audio else None
+            if v is not None:
+                v.thread_type = "SLICE"
+            error, last_time = _demux(container, [s for s in (v, a) if s is not None], v, sampler, sink,
+                                      max_duration_s, name)
+        finally:
+            container.close()
+        sha256 = reader.hexdigest()
+        decoded = _assemble(info, sink.finish() if a is not None else np.zeros(0, dtype=np.float32), sample_rate,
+                            sampler, error, last_time, name)
+        decoded.sha256, decoded.bytes_read = sha256, reader.bytes_read
+        return decoded
+
+
+def _assemble(info: MediaProbe, audio: np.ndarray, sample_rate: int, sampler: "_FrameSampler", error: str | None,
+              last_time: float, name: str) -> DecodedMedia:
+    """What was decoded, with what is missing or cut short said in `missing` and `warnings`."""
     missing = [m for m, has in (("audio", info.has_audio), ("video", info.has_video)) if not has]
     warnings: list[str] = []
-    if dense_interval_s and info.duration_s and info.duration_s <= dense_max_duration_s:
-        frame_interval_s = dense_interval_s
-    sampler = _FrameSampler(frame_interval_s, frame_max_side, max_frames)
-    sink = _AudioSink(sample_rate)
-    container = _open(path)
-    try:
-        v = container.streams.video[0] if info.has_video else None
-        a = container.streams.audio[0] if info.has_audio else None
-        if v is not None:
-            v.thread_type = "SLICE"
-        error, last_time = _demux(container, [s for s in (v, a) if s is not None], v, sampler, sink, max_duration_s, path)
-    finally:
-        container.close()
-    audio = sink.finish() if a is not None else np.zeros(0, dtype=np.float32)
     if error:
         decoded = max(len(audio) / sample_rate, sampler.times[-1] if sampler.times else 0.0)
         if decoded <= 0:
-            raise TruncatedMediaError(path, f"nothing decodable ({error})")
+            raise TruncatedMediaError(name, f"nothing decodable ({error})")
         warnings.append(f"truncated: decoding stopped at {decoded:.1f} s ({error})")
     elif info.duration_s:
         # Some containers (Matroska, AVI) just end early when cut: compare with the header.
         decoded = max(len(audio) / sample_rate, last_time)
         if decoded < 0.9 * info.duration_s - 0.5:
             warnings.append(f"truncated: decoded {decoded:.1f} s of the {info.duration_s:.1f} s the header declares")
-    if a is not None and len(audio) == 0:
+    if info.has_audio and len(audio) == 0:
         missing.append("audio")
         warnings.append("audio stream holds no samples")
-    if v is not None and not sampler.frames:
+    if info.has_video and not sampler.frames:
         missing.append("video")
         warnings.append("video stream holds no decodable frames")
     if len(audio) == 0 and not sampler.frames:
-        raise ZeroDurationError(path, "no audio samples and no video frames (zero duration)")
-    return DecodedMedia(
-        path=str(path), probe=info, audio=audio, sample_rate=sample_rate,
-        frames=sampler.frames, frame_times=sampler.times, missing=sorted(set(missing)), warnings=warnings,
-    )
+        raise ZeroDurationError(name, "no audio samples and no video frames (zero duration)")
+    return DecodedMedia(path=name, probe=info, audio=audio, sample_rate=sample_rate, frames=sampler.frames,
+                        frame_times=sampler.times, missing=sorted(set(missing)), warnings=warnings)
 
 
 class _GopDecoder:
@@ -405,6 +442,5 @@ def decode_kwargs(settings) -> dict:
 
 
 def decode_for(path: str | Path, settings) -> DecodedMedia:
-    """`decode` with the media settings and limits of a `clmer.config.Settings` (in this process:
-    extraction decodes through `clmer.data.decode_worker` instead, under a hard time limit)."""
+    """`decode` with a `Settings`' media options, in this process (extraction uses `decode_worker`)."""
     return decode(path, **decode_kwargs(settings))

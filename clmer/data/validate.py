@@ -7,13 +7,13 @@ GX data docs HTML, and `summary.json`.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
+from clmer import atomic
 from clmer.data import corpus as corpus_mod
 from clmer.data import files, media
 from clmer.data.decode_worker import DecodeWorker
@@ -80,12 +80,9 @@ def probe_table(paths: list[Path], max_bytes: int | None = None, root: Path | No
 def _probe_one(worker: DecodeWorker, path: Path, root: Path | None, max_bytes: int | None,
                timeout_s: float) -> media.MediaProbe:
     inside = root if root is not None and path.is_relative_to(root) else None  # else an allowed external file
+    fd = media.open_checked(path, inside, max_bytes)  # opened and checked as every media input is
     try:
-        fd = files.open_input(path, inside)
-    except FileNotFoundError:
-        raise media.FileMissingError(path, "file does not exist") from None
-    try:
-        return worker.probe(fd, str(path), timeout_s, max_bytes=max_bytes)
+        return worker.probe(fd, str(path), timeout_s)
     finally:
         os.close(fd)
 
@@ -130,4 +127,4 @@ def _write(report: ValidationReport, accepted: pd.DataFrame | None) -> None:
     write_csv(report.quarantine, report.out_dir / "quarantine.csv")
     if accepted is not None and len(accepted):
         accepted.to_parquet(report.out_dir / "manifest.parquet", index=False)
-    (report.out_dir / "summary.json").write_text(json.dumps(report.summary_dict(), indent=2, default=str), encoding="utf-8")
+    atomic.write_json(report.out_dir / "summary.json", report.summary_dict(), default=str)

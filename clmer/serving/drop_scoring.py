@@ -4,19 +4,21 @@
     Test_Supplements/transcription_results.csv        transcript, language, segments per file
     Test_Supplements/transcription_log.txt            one line per file (its latest run), tab-separated,
                                                       control characters escaped
-    Test_Supplements/video_emotion_results/<clip>.json + .html
+    Test_Supplements/video_emotion_results/<clip>.json + .html + .reasoning.txt
 
 Three steps, each a Prefect task in `flows/score_drop.py` and called in turn by `clmer score`:
-`plan` (list, stage, hash, skip what was scored), `score_chunk` (extract, predict, explain; per-clip
-files written atomically as they finish), `publish` (merge rows, check the predictions contract,
-write the tables atomically, then the processed marker, last).
+`plan` (list, stage, check; skip what was scored: unchanged since, or changed but the same bytes),
+`score_chunk` (one pass per clip, one `ClipResult` each, its files written atomically as it
+finishes, every row rendered from it), `publish` (merge rows, check the predictions contract, write
+the tables atomically, then the processed marker, last).
+
+A new file is not read at planning: its one read is its decode, which hashes it on the way.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import os
 import re
 import shutil
@@ -31,14 +33,12 @@ import pandas as pd
 from clmer import atomic
 from clmer.data import files, safe_csv
 from clmer.features.extract import ClipJob
+from clmer.names import COMBINED_CSV, REPORTS_DIR, RESULTS_DIR, TRANSCRIPTION_LOG, TRANSCRIPTS_CSV, utc_now
+from clmer.serving.clip_result import (COMBINED_COLUMNS, NUMERIC_COLUMNS, TRANSCRIPT_COLUMNS, ClipResult, csv_row,
+                                       log_line, transcript_row, write_clip_files)
 from clmer.serving.drops import DropFile, ProcessedLog, drop_source
-from clmer.serving.scoring import PREDICTION_COLUMNS
+from clmer.serving.scoring import ClipName
 
-RESULTS = Path("Test_Results")
-SUPPLEMENTS = Path("Test_Supplements")
-TRANSCRIPT_COLUMNS = ["drop", "file", "video_id", "language", "transcript", "transcript_source", "segments", "status",
-                      "error"]
-COMBINED_COLUMNS = PREDICTION_COLUMNS + ["scored_at"]  # when the row was scored (ISO 8601 UTC), as in its JSON
 _SAFE_PART = re.compile(r"[\w-][\w.-]*")
 STAGING_MAX_AGE_S = 24 * 3600  # staged S3 copies of a plan that never published are swept after this
 
@@ -48,10 +48,11 @@ class Planned:
     drop: str
     rel: str
     path: str | None  # local path to read (None: the file cannot be read safely)
-    sha256: str | None
+    sha256: str | None  # read at planning only to tell a touched file from a changed one; else at its decode
     error: str | None = None  # why it fails before extraction (unsafe path, not a video, ...)
     stem: str = ""  # file name of its JSON/HTML, unique in the output folder
     root: str | None = None  # the folder `path` is opened under, never following a link
+    stamp: str = ""  # size and mtime (S3: ETag) when listed: unchanged since it was scored means skip
 
 
 @dataclass
@@ -78,16 +79,14 @@ def output_stem(drop: str, rel: str, taken: dict[str, str]) -> str:
     return f"{base[:80]}-{hashlib.sha256(owner.encode()).hexdigest()[:8]}"
 
 
-def _utc_now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-
-
 def plan(drop: str, out_dir: str | Path, settings, rescore: bool = False) -> Plan:
-    """What to score: every file of the drop whose content was not scored before. The output folder
-    is never part of the drop, even when it sits inside it."""
+    """What to score: every file of the drop not scored before as it is now. A file unchanged since it
+    was scored (same size and mtime, or S3 ETag) is skipped unread; a touched one is hashed and skipped
+    if its bytes are those scored; a new one is not read here at all. The output folder is never
+    part of the drop, even when it sits inside it."""
     out_dir = Path(out_dir)
     source = drop_source(drop, exclude=[out_dir])
-    staging_base = out_dir / RESULTS / ".staging" / hashlib.sha256(source.uri.encode()).hexdigest()[:12]
+    staging_base = out_dir / RESULTS_DIR / ".staging" / hashlib.sha256(source.uri.encode()).hexdigest()[:12]
     _sweep_stale(staging_base)
     staging = staging_base / uuid.uuid4().hex[:12]  # this plan's own copies: concurrent plans never share one
     log = ProcessedLog(out_dir)
@@ -95,13 +94,18 @@ def plan(drop: str, out_dir: str | Path, settings, rescore: bool = False) -> Pla
     exts = {e.lower() for e in settings.scoring.video_extensions}
     taken = {e["stem"]: e.get("owner", "") for e in log.entries.values() if e.get("stem")}
     for f in source.list():
-        item = _stage(source, f, staging, exts, settings.limits.max_file_bytes)
-        item.stem = output_stem(source.uri, f.rel, taken)
+        entry = None if rescore else log.entry(source.uri, f.rel)
+        stamp = f"{f.size}:{f.stamp}"
+        if entry is not None and entry.get("stamp") == stamp:
+            result.skipped.append(f.rel)  # not changed since it was scored
+            continue
+        item = _stage(source, f, staging, exts, settings.limits.max_file_bytes, hash_it=entry is not None)
+        item.stamp, item.stem = stamp, output_stem(source.uri, f.rel, taken)
         taken.setdefault(item.stem, f"{source.uri}|{f.rel}")
-        if item.sha256 is None:  # never read: identify it by size and mtime/ETag instead of content
-            item.sha256 = f"unread:{f.kind}:{f.size}:{f.stamp}"
-        if not rescore and log.done(source.uri, f.rel, item.sha256):
-            result.skipped.append(f.rel)
+        if item.error is not None and item.sha256 is None:  # never read: identified by what was listed
+            item.sha256 = f"unread:{f.kind}:{stamp}"
+        if entry is not None and item.sha256 is not None and entry.get("sha256") == item.sha256:
+            result.skipped.append(f.rel)  # touched, but the same bytes (or the same unreadable thing)
             continue
         result.todo.append(item)
     return result
@@ -117,8 +121,9 @@ def _sweep_stale(base: Path) -> None:
                 shutil.rmtree(old, ignore_errors=True)
 
 
-def _stage(source, f: DropFile, staging: Path, exts: set[str], max_bytes: int) -> Planned:
-    """Check one listed file and read its content hash; anything unreadable becomes a failed item."""
+def _stage(source, f: DropFile, staging: Path, exts: set[str], max_bytes: int, hash_it: bool) -> Planned:
+    """Check one listed file (and with `hash_it` read its content hash); anything unreadable becomes a
+    failed item."""
     drop, rel = source.uri, f.rel
     if f.kind == files.UNREADABLE_FOLDER:
         return Planned(drop, rel, None, None, f"{rel}/: a folder that cannot be listed (permission denied or it "
@@ -141,94 +146,44 @@ def _stage(source, f: DropFile, staging: Path, exts: set[str], max_bytes: int) -
         size = os.fstat(fd).st_size
         if size > max_bytes:
             return Planned(drop, rel, str(path), None, f"{rel}: {size} bytes, over the {max_bytes}-byte limit", root=str(root))
-        return Planned(drop, rel, str(path), files.sha256_fd(fd), root=str(root))
+        return Planned(drop, rel, str(path), files.sha256_fd(fd)[0] if hash_it else None, root=str(root))
     finally:
         os.close(fd)
 
 
 def score_chunk(items: list[Planned | dict], scorer, out_dir: str | Path, blur: bool = True, html: bool = True,
                 progress: Callable[[str, str], None] | None = None) -> dict:
-    """Extract, predict and explain a chunk; per-clip JSON/HTML written as each finishes.
+    """One pass per clip of a chunk, one `ClipResult` each; a clip's JSON/HTML are written as it
+    finishes, and its rows are rendered from its record.
 
     `progress(file, what)` hears "extracted", "explaining" and "done" for each file as it happens.
 
-    Returns {"predictions": [...rows], "transcripts": [...rows], "log": [...lines]} (plain data).
-    """
-    from clmer.explain.clip import validate_explanation
-    from clmer.explain.reasoning_template import reasoning_plaintext
-    from clmer.explain.report_html import write_report
-
+    Returns {"predictions": [rows], "transcripts": [rows], "log": [lines], "processed": [{file, sha256,
+    status}]} (plain data: Prefect passes it between tasks)."""
     out_dir = Path(out_dir)
-    results_dir = out_dir / SUPPLEMENTS / "video_emotion_results"
     items = [i if isinstance(i, Planned) else Planned(**i) for i in items]
-    runnable = [i for i in items if i.error is None]
     tell = progress or (lambda rel, what: None)
-    jobs = [ClipJob(clip=i.rel, path=i.path, root=i.root) for i in runnable]
-    features = scorer.extract(jobs, progress=lambda r: tell(r.clip, "extracted")) if runnable else pd.DataFrame()
-    preds = scorer.predict_features(features) if len(features) else pd.DataFrame(columns=PREDICTION_COLUMNS)
-    out = {"predictions": [], "transcripts": [], "log": []}
-    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    runnable = [i for i in items if i.error is None]
+    records = []
     for item in items:
         if item.error is not None:
-            row = {c: None for c in PREDICTION_COLUMNS} | {"drop": item.drop, "file": item.rel, "video_id": item.stem,
-                                                          "model_version": scorer.model_version, "status": "failed",
-                                                          "error": item.error, "scored_at": _utc_now()}
-            out["predictions"].append(row)
-            out["transcripts"].append({"drop": item.drop, "file": item.rel, "video_id": item.stem, "status": "failed",
-                                       "error": item.error})
-            out["log"].append(log_line(now, item, "failed", item.error))
+            records.append(ClipResult.not_read(item.rel, item.stem, item.drop, scorer.model_version, utc_now(),
+                                               item.error, sha256=item.sha256))
             tell(item.rel, "done")
-    for (_, feat), (_, pred), item in zip(features.iterrows(), preds.iterrows(), runnable):
-        tell(item.rel, "explaining")
-        row = pred.to_dict() | {"drop": item.drop, "file": item.rel, "video_id": item.stem, "scored_at": _utc_now()}
-        if isinstance(row.get("error"), str):  # name the file as the user knows it, not our local path
-            row["error"] = row["error"].replace(item.path, item.rel)
-        warnings = feat["warnings"] or ""
-        if row["status"] != "failed":
+    jobs = [ClipJob(clip=i.rel, path=i.path, root=i.root, name=i.rel) for i in runnable]
+    names = [ClipName(i.rel, i.stem, i.drop) for i in runnable]
+    for rec in scorer.score(jobs, names, frames=html, progress=tell) if runnable else []:
+        if rec.explanation is not None:
             try:
-                doc = scorer.explain_row(feat_row(feat))
-                doc["file"], doc["scored_at"] = item.rel, row["scored_at"]
-                validate_explanation(doc)
-                frames = scorer.key_frames(item.path, [k["index"] for k in doc["key_frames"]], root=item.root) if html else None
-                if html:
-                    write_report(doc, results_dir, item.stem, frames=frames, blur=blur)
-                else:
-                    atomic.write_text(results_dir / f"{item.stem}.json", json.dumps(doc, ensure_ascii=False, indent=2))
-                atomic.write_text(results_dir / f"{item.stem}.reasoning.txt", reasoning_plaintext(doc))
+                write_clip_files(rec, out_dir / REPORTS_DIR, html=html, blur=blur)
             except Exception as exc:  # the prediction stands; the report is what failed
-                row["status"] = "partial"
-                row["error"] = f"{item.rel}: explanation failed ({exc.__class__.__name__}: {exc})"
-        out["predictions"].append(row)
-        out["transcripts"].append(_transcript_row(item, feat, scorer))
-        out["log"].append(log_line(now, item, row["status"], f"language={row.get('language')}",
-                                   f"duration={feat['duration_s']}", row.get("error") or "", warnings))
-        tell(item.rel, "done")
-    return out
-
-
-def feat_row(series: pd.Series):
-    """A features row as an attribute object (Scorer.explain_row takes itertuples rows)."""
-    return type("Row", (), series.to_dict())()
-
-
-def _transcript_row(item: Planned, feat: pd.Series, scorer) -> dict:
-    segments, error = [], feat["error"]
-    if isinstance(feat.get("asr_key"), str) and feat["asr_key"]:
-        try:
-            _, meta = scorer.store.get_meta(feat["asr_key"])
-            segments = meta.get("segments", [])
-        except Exception as exc:  # noqa: BLE001 - the transcript stands; only its timings are lost
-            error = f"{item.rel}: ASR segments unreadable ({exc.__class__.__name__}: {exc})"
-    return {"drop": item.drop, "file": item.rel, "video_id": item.stem, "language": feat["language"],
-            "transcript": feat["transcript"], "transcript_source": feat["transcript_source"],
-            "segments": json.dumps(segments, ensure_ascii=False), "status": feat["status"], "error": error}
-
-
-def log_line(now: str, item: Planned, status: str, *fields: str) -> str:
-    """One transcription-log line: tab-separated, every field escaped so a name holding a newline
-    or a tab cannot split or forge a line. The second field (drop/file) is the line's key."""
-    parts = [now, f"{item.drop}/{item.rel}", status, *fields]
-    return "\t".join(safe_csv.escape_field(p) for p in parts).rstrip("\t")
+                rec.status, rec.error = "partial", f"{rec.file}: report not written ({exc.__class__.__name__}: {exc})"
+        rec.frames = {}  # written: the pixels are not needed any more
+        records.append(rec)
+        tell(rec.file, "done")
+    return {"predictions": [csv_row(r) for r in records], "transcripts": [transcript_row(r) for r in records],
+            "log": [log_line(r) for r in records],
+            "processed": [{"file": r.file, "sha256": r.provenance.sha256, "status": r.status} for r in records]}
 
 
 def _log_key(line: str) -> str:
@@ -241,11 +196,6 @@ def merge_log(previous: str, lines: list[str]) -> str:
     keys = {_log_key(line) for line in lines}
     kept = [line for line in previous.splitlines() if line and _log_key(line) not in keys]
     return "".join(f"{line}\n" for line in kept + lines)
-
-
-def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
-    """CSV cells a spreadsheet would run as formulas get a leading quote (see `clmer.data.safe_csv`)."""
-    return safe_csv.neutralise(frame)
 
 
 def _merge(existing: Path, rows: list[dict], columns: list[str]) -> pd.DataFrame:
@@ -263,7 +213,7 @@ def _exclusive(out_dir: Path):
     each merge into the table the other is replacing, and one drop's rows would be lost."""
     import fcntl
 
-    lock = out_dir / RESULTS / ".publish.lock"
+    lock = out_dir / RESULTS_DIR / ".publish.lock"
     lock.parent.mkdir(parents=True, exist_ok=True)
     with open(lock, "a") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
@@ -284,34 +234,32 @@ def _publish(plan_: Plan, chunks: list[dict], out_dir: Path, model_version: str,
     from clmer.data.contracts import ContractError, validate_frame
 
     rows = [r for c in chunks for r in c["predictions"]]
-    combined_path = out_dir / RESULTS / "combined_results.csv"
-    combined = _merge(combined_path, rows, COMBINED_COLUMNS)
-    for col in ("confidence", "p_negative", "p_neutral", "p_positive", "share_text", "share_audio", "share_vision"):
+    combined = _merge(out_dir / COMBINED_CSV, rows, COMBINED_COLUMNS)
+    for col in NUMERIC_COLUMNS:
         combined[col] = pd.to_numeric(combined[col], errors="coerce")
     combined = combined.replace({"": None})
     if check_contract and len(combined):
         result = validate_frame("predictions", combined)
         if not result.success:
             raise ContractError("predictions table breaks its contract; nothing published:\n" + result.summary())
-    transcripts = _merge(out_dir / SUPPLEMENTS / "transcription_results.csv",
-                         [r for c in chunks for r in c["transcripts"]], TRANSCRIPT_COLUMNS)
-    safe_csv.write_csv(combined, combined_path)
-    safe_csv.write_csv(transcripts, out_dir / SUPPLEMENTS / "transcription_results.csv")
-    log_path = out_dir / SUPPLEMENTS / "transcription_log.txt"
+    transcripts = _merge(out_dir / TRANSCRIPTS_CSV, [r for c in chunks for r in c["transcripts"]], TRANSCRIPT_COLUMNS)
+    safe_csv.write_csv(combined, out_dir / COMBINED_CSV)
+    safe_csv.write_csv(transcripts, out_dir / TRANSCRIPTS_CSV)
+    log_path = out_dir / TRANSCRIPTION_LOG
     previous = log_path.read_text(encoding="utf-8") if log_path.exists() else ""
     atomic.write_text(log_path, merge_log(previous, [line for c in chunks for line in c["log"]]))
     log = ProcessedLog(out_dir)
     planned = {i.rel: i for i in plan_.todo}
-    for r in rows:
-        item = planned.get(r["file"])
-        log.mark(plan_.drop, r["file"], item.sha256 if item else None, r["status"], model_version,
-                 stem=item.stem if item else None)
+    for done in (d for c in chunks for d in c["processed"]):
+        item = planned.get(done["file"])
+        log.mark(plan_.drop, done["file"], done["sha256"], done["status"], model_version,
+                 stem=item.stem if item else None, stamp=item.stamp if item else None)
     log.commit()  # last: only now does this drop count as scored
     if plan_.staging:
         shutil.rmtree(plan_.staging, ignore_errors=True)  # this plan's S3 copies are no longer needed
     counts = pd.Series([r["status"] for r in rows]).value_counts().to_dict() if rows else {}
     return {"drop": plan_.drop, "scored": len(rows), "skipped": len(plan_.skipped), "status_counts": counts,
-            "combined_results": str(combined_path)}
+            "combined_results": str(out_dir / COMBINED_CSV)}
 
 
 def score_drop(drop: str, scorer, out_dir: str | Path, settings, rescore: bool = False, chunk_size: int = 16,

@@ -5,8 +5,8 @@
   without ever writing outside it.
 * `Settler`: a drop is *ready* when none of its files changed size or mtime (S3: size or ETag)
   for `settle_seconds`; a file still being written keeps the drop unready.
-* `ProcessedLog`: which content hashes were scored; the same bytes are never scored twice, a
-  changed file is.
+* `ProcessedLog`: which files were scored, as what content (hash) and as what listing (size and
+  mtime, or ETag); the same bytes are never scored twice, a changed file is.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from typing import Iterable
 
 from clmer import atomic
 from clmer.data import files
+from clmer.names import OUTPUT_DIRS, RESULTS_DIR, utc_now
 
 MARKER = ".clmer_processed.json"
 
@@ -35,7 +36,6 @@ class DropFile:
 
 # Names of files still being written by browsers, copy tools and editors: not inputs yet.
 PARTIAL_SUFFIXES = (".part", ".partial", ".crdownload", ".download", ".filepart", ".tmp", ".temp", "~")
-OUTPUT_FOLDERS = ("Test_Results", "Test_Supplements")
 
 
 def _is_hidden(rel: str) -> bool:
@@ -85,8 +85,8 @@ class LocalDrop:
         if _is_hidden(rel) or path in self.exclude:
             return True
         # The output folders of `exclude`d roots, or of any scorer (its marker or lock says so).
-        return path.name in OUTPUT_FOLDERS and (path.parent in self.exclude or any(
-            (path.parent / "Test_Results" / name).exists() for name in (MARKER, ".publish.lock")))
+        return path.name in OUTPUT_DIRS and (path.parent in self.exclude or any(
+            (path.parent / RESULTS_DIR / name).exists() for name in (MARKER, ".publish.lock")))
 
     def local_path(self, f: DropFile, staging: Path) -> tuple[Path, Path]:
         """(the file's path, the root it must be opened under without following links)."""
@@ -125,14 +125,6 @@ class S3Drop:
         return dest, staging
 
 
-UnsafePathError = files.RefusedInput
-
-
-def safe_join(root: Path, rel: str) -> Path:
-    """root/rel for a plain relative path; anything else (absolute, `..`, `.`, `//`) is refused."""
-    return root.joinpath(*files.canonical_parts(rel))
-
-
 def drop_source(location: str | Path, exclude: Iterable[str | Path] = ()):
     loc = str(location)
     return S3Drop(loc) if loc.startswith("s3://") else LocalDrop(loc, exclude)
@@ -164,28 +156,28 @@ class Settler:
 
 
 class ProcessedLog:
-    """`<out>/Test_Results/.clmer_processed.json`: drop file -> sha256 (+ when, which model).
+    """`<out>/Test_Results/.clmer_processed.json`: drop file -> sha256 and listing stamp (+ when, which
+    model).
 
     Written atomically and last, after every output of a run is in place: a crash before it means
     the next run redoes (and rewrites identically) what was not committed.
     """
 
     def __init__(self, out_dir: str | Path):
-        self.path = Path(out_dir) / "Test_Results" / MARKER
+        self.path = Path(out_dir) / RESULTS_DIR / MARKER
         self.entries: dict[str, dict] = json.loads(self.path.read_text(encoding="utf-8")) if self.path.exists() else {}
 
     def key(self, drop_uri: str, rel: str) -> str:
         return f"{drop_uri.rstrip('/')}/{rel}"
 
-    def done(self, drop_uri: str, rel: str, sha: str) -> bool:
-        entry = self.entries.get(self.key(drop_uri, rel))
-        return entry is not None and entry.get("sha256") == sha
+    def entry(self, drop_uri: str, rel: str) -> dict | None:
+        return self.entries.get(self.key(drop_uri, rel))
 
     def mark(self, drop_uri: str, rel: str, sha: str | None, status: str, model_version: str,
-             stem: str | None = None) -> None:
+             stem: str | None = None, stamp: str | None = None) -> None:
         self.entries[self.key(drop_uri, rel)] = {
-            "sha256": sha, "status": status, "model_version": model_version, "stem": stem,
-            "owner": f"{drop_uri.rstrip('/')}|{rel}", "scored_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+            "sha256": sha, "stamp": stamp, "status": status, "model_version": model_version, "stem": stem,
+            "owner": f"{drop_uri.rstrip('/')}|{rel}", "scored_at": utc_now()}
 
     def commit(self) -> None:
-        atomic.write_text(self.path, json.dumps(self.entries, indent=1, sort_keys=True, ensure_ascii=False))
+        atomic.write_json(self.path, self.entries, indent=1, sort_keys=True)

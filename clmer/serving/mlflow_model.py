@@ -4,7 +4,8 @@ Artifacts: `fusion` (fusion.safetensors + model.json: weights, encoder names/rev
 `examples` (a demo clip the input example points at) and, when trained, `explainer` (the
 reasoning-text LM). Input: a DataFrame with `video_path`
 (and optionally `transcript`, `language`); output: one prediction row per input row, failed
-files included (see clmer.serving.scoring.PREDICTION_COLUMNS).
+files included, rendered from each file's record as the CSV rows are
+(see clmer.serving.clip_result.PREDICTION_COLUMNS).
 
 Load with `mlflow.pyfunc.load_model("models:/clmer@champion")`; `unwrap_python_model().scorer`
 gives the underlying `clmer.serving.scoring.Scorer` for explanations.

@@ -1,5 +1,13 @@
-"""Scoring with a trained model: the same encoders it was trained with, then predictions and
-explanations. Used by the MLflow pyfunc, `clmer score`, `clmer explain` and the score_drop flow.
+"""Scoring with a trained model: one pass per clip, ending in one `ClipResult` record.
+
+    open -> check -> decode once (hashing the bytes it decodes; the frames kept for the report)
+         -> features (the feature store first: only what it lacks is computed, from that decode)
+         -> prediction -> explanation (+ reasoning text) -> ClipResult
+
+The first stages are extraction's (`clmer.features.extract`), the rest are the `Scorer`'s, each a
+method over one clip; nothing here renders an output: `clmer.serving.clip_result` turns the record
+into every one of them. Used by the MLflow pyfunc, `clmer score`, `clmer explain` and the
+score_drop flow.
 
 The model folder's model.json records each encoder's name, revision and config hash, and the
 media/model settings used in training. The scorer re-applies those settings and refuses to run
@@ -9,22 +17,21 @@ silently wrong.
 
 from __future__ import annotations
 
-import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, Iterator
 
 import numpy as np
 import pandas as pd
 
 from clmer.config import Settings, load_settings
-from clmer.model.dataset import load_clip
-from clmer.explain.clip import ClipInfo, explain_clip
-from clmer.features.extract import ClipJob, extract_chunk
-from clmer.features.feature_store import CorruptRecordError, FeatureStore
-from clmer.model.fusion import MODALITIES
 from clmer.data.labels import CLASSES
-
-PREDICTION_COLUMNS = ["drop", "file", "video_id", "language", "transcript", "polarity", "confidence", "p_negative", "p_neutral",
-                      "p_positive", "share_text", "share_audio", "share_vision", "model_version", "status", "error"]
+from clmer.explain.clip import ClipInfo, explain_clip, validate_explanation
+from clmer.features.extract import ClipExtraction, ClipJob, extract_chunk, extract_passes
+from clmer.features.feature_store import CorruptRecordError, FeatureStore
+from clmer.model.dataset import ClipFeatures, load_clip
+from clmer.names import MODALITIES, utc_now
+from clmer.serving.clip_result import PREDICTION_COLUMNS, ClipResult, Prediction, Provenance, document, prediction_row
 
 
 class EncoderMismatchError(RuntimeError):
@@ -56,6 +63,20 @@ def check_encoders(doc: dict, settings: Settings) -> None:
                 f"(config {now['config_hash']}); pull the same model or retrain")
 
 
+@dataclass(frozen=True)
+class ClipName:
+    """Who a clip is in the outputs: its path in the drop (or the path given), its report name, its drop."""
+
+    file: str
+    video_id: str
+    drop: str | None = None
+
+    @classmethod
+    def of(cls, job: ClipJob) -> "ClipName":
+        clip = str(job.clip)
+        return cls(job.label, Path(clip).stem if "/" not in clip else clip)
+
+
 class Scorer:
     def __init__(self, model_dir: str | Path, settings: Settings | None = None, model_version: str = "local",
                  examples_dir: str | Path | None = None, explainer_dir: str | Path | None = None):
@@ -68,7 +89,7 @@ class Scorer:
         check_encoders(self.doc, self.settings)
         self.model_version = model_version
         # where the model came from, for reports: set by pipeline.load_scorer for registry URIs
-        self.model_uri, self.model_alias, self.run_id = str(model_dir), None, None
+        self.model_uri, self.model_alias, self.mlflow_run_id = str(model_dir), None, None
         self.examples_dir = Path(examples_dir) if examples_dir else None
         self.store = FeatureStore(self.settings.paths.feature_store)
         beside = self.model_dir.parent / "explainer"  # a local train run keeps it next to the model
@@ -76,7 +97,6 @@ class Scorer:
         self._explainer = None
         self._explainer_tried = False
         self.use_lm = True  # False: reasoning from the grounded template only
-        self._frames: dict[str, list] = {}
 
     def resolve(self, path: str) -> str:
         """A relative path that does not exist here is looked up among the model's bundled examples."""
@@ -85,77 +105,124 @@ class Scorer:
             return str(self.examples_dir / p.name)
         return path
 
-    def extract(self, jobs: list[ClipJob], progress=None) -> pd.DataFrame:
-        """Features for the jobs; the frames of clips decoded now are kept for `key_frames`."""
-        self._frames = {}
-        return extract_chunk(jobs, self.settings, self.store, progress=progress, frames_out=self._frames)
+    def score(self, jobs: list[ClipJob], names: list[ClipName] | None = None, explain: bool = True,
+              reasoning: bool = True, frames: bool = True,
+              progress: Callable[[str, str], None] | None = None) -> Iterator[ClipResult]:
+        """Each clip through every stage; its record is yielded as soon as it is complete.
 
-    def key_frames(self, path: str, indices: list[int], root: str | None = None) -> dict[int, np.ndarray]:
-        """Frames for the report: from the last extraction's decode, or (features came from the
-        store, so nothing was decoded) from one decode now, opened and time-limited as extraction does."""
-        frames = self._frames.get(path)
-        if frames is None:
-            frames = _decode_frames(ClipJob(clip=path, path=path, root=root), self.settings)
-        return {i: frames[i] for i in indices if i < len(frames)}
+        `frames`: every clip is decoded (its hash riding on the decode) and the frames its report
+        shows are kept on the record; without, a clip is hashed and decoded only for what the
+        feature store lacks. `explain`: the explanation (and with `reasoning`, its text) too.
+        `progress(file, what)` hears "extracted" and "explaining" for each file as it happens."""
+        names = names or [ClipName.of(j) for j in jobs]
+        tell = progress or (lambda file, what: None)
+        file_of = {j.path: n.file for j, n in zip(jobs, names)}
+        passes = extract_passes(jobs, self.settings, self.store, decode_first=frames,
+                                progress=lambda res: tell(file_of[res.path], "extracted"))
+        for p, name in zip(passes, names):
+            rec = self.record(p.result, name, p.bytes_read)
+            clip = self.load_stage(rec, p.result)
+            if clip is not None:
+                self.predict_stage(rec, clip)
+            if explain and rec.prediction is not None:
+                tell(name.file, "explaining")
+                try:
+                    self.explain_stage(rec, clip, p.result.clip, reasoning)
+                    rec.frames = frames_at(rec.key_frames, p.frames, p.frame_times)
+                except Exception as exc:  # the prediction stands; the explanation is what failed
+                    rec.explanation, rec.status = None, "partial"
+                    rec.error = f"{rec.file}: explanation failed ({exc.__class__.__name__}: {exc})"
+            p.frames = []
+            yield rec
 
-    def predict_features(self, features: pd.DataFrame) -> pd.DataFrame:
-        """One prediction row per features row; failed extractions stay as failed rows."""
+    def record(self, res: ClipExtraction, name: ClipName, bytes_read: int = 0) -> ClipResult:
+        """A clip's record as extraction left it (failed, or ready for the model's stages)."""
+        warnings = list(res.warnings) + ([f"missing modality: {','.join(res.missing)}"] if res.missing else [])
+        rec = ClipResult(file=name.file, video_id=name.video_id, drop=name.drop, model_version=self.model_version,
+                         scored_at=utc_now(), status=res.status, error=_reason(res, name.file),
+                         language=res.language if res.language in ("zh", "en") else None,
+                         transcript=res.transcript if isinstance(res.transcript, str) else "", warnings=warnings,
+                         provenance=Provenance(sha256=res.sha256, model=self.model_info(), computed=list(res.computed),
+                                               transcript_source=res.transcript_source, duration_s=res.duration_s,
+                                               bytes_read=bytes_read))
+        if isinstance(res.asr_key, str) and res.asr_key:
+            try:
+                rec.segments = self.store.get_meta(res.asr_key)[1].get("segments", [])
+            except Exception as exc:  # noqa: BLE001 - the transcript stands; only its timings are lost
+                rec.warnings.append(f"ASR segments unreadable ({exc.__class__.__name__}: {exc})")
+        return rec
+
+    def load_stage(self, rec: ClipResult, res: ClipExtraction) -> ClipFeatures | None:
+        """The clip's features from the store; a record that cannot have them fails, alone."""
+        if rec.status == "failed":
+            return None
+        try:
+            clip = load_clip(self.store, res.text_key, res.audio_key, res.vision_key)
+        except CorruptRecordError as exc:  # changed in the store since extraction: this file alone fails
+            return _fail(rec, str(exc))
+        except Exception as exc:  # noqa: BLE001 - one file's features never take the batch down
+            return _fail(rec, f"scoring failed ({exc.__class__.__name__}: {exc})")
+        return clip if clip.present.any() else _fail(rec, "no usable modality")
+
+    def predict_stage(self, rec: ClipResult, clip: ClipFeatures) -> None:
         from clmer.model.train import predict
 
+        try:
+            pred = predict(self.model, _single(clip, self.model.dims), "cpu")
+        except Exception as exc:  # noqa: BLE001
+            _fail(rec, f"scoring failed ({exc.__class__.__name__}: {exc})")
+            return
+        probs, w = pred["probs"][0], pred["weights"][0]
+        k = int(probs.argmax())
+        rec.prediction = Prediction(CLASSES[k], float(probs[k]), {c: float(x) for c, x in zip(CLASSES, probs)},
+                                    float(pred["reg"][0]), {m: float(x) for m, x in zip(MODALITIES, w)})
+
+    def explain_stage(self, rec: ClipResult, clip: ClipFeatures, clip_id: str, reasoning: bool = True) -> None:
+        """The explanation document (checked against its schema) and its reasoning text, on the record."""
+        info = ClipInfo(clip=str(clip_id), file=rec.file, language=rec.language, transcript=rec.transcript)
+        doc = explain_clip(self.model, self.model.dims, clip, info, rec.provenance.model, self.doc.get("cue_stats"))
+        doc["reasoning"] = self.reasoning(doc) if reasoning else doc.get("reasoning")
+        rec.explanation = doc
+        validate_explanation(document(rec))
+
+    def extract(self, jobs: list[ClipJob], progress=None) -> pd.DataFrame:
+        """Features rows for the jobs (hashed first, decoded only for what the store lacks)."""
+        return extract_chunk(jobs, self.settings, self.store, progress=progress)
+
+    def predict_features(self, features: pd.DataFrame) -> pd.DataFrame:
+        """Prediction rows (PREDICTION_COLUMNS, no explanation: no shares) for features rows; failed
+        extractions stay as failed rows."""
         rows = []
-        for r in features.itertuples():
-            base = {"drop": None, "file": r.path, "video_id": Path(r.clip).stem if "/" not in str(r.clip) else str(r.clip),
-                    "language": r.language if r.language in ("zh", "en") else None,
-                    "transcript": r.transcript if isinstance(r.transcript, str) else "",
-                    "model_version": self.model_version, "status": r.status, "error": _reason(r)}
-            if r.status == "failed":
-                rows.append(base)
-                continue
-            try:
-                clip = load_clip(self.store, r.text_key, r.audio_key, r.vision_key)
-                if not clip.present.any():
-                    rows.append(base | {"status": "failed", "error": f"{r.path}: no usable modality"})
-                    continue
-                pred = predict(self.model, _single(clip, self.model.dims), "cpu")
-            except CorruptRecordError as exc:  # changed in the store since extraction: this file alone fails
-                rows.append(base | {"status": "failed", "error": f"{r.path}: {exc}"})
-                continue
-            except Exception as exc:  # noqa: BLE001 - one file's features never take the batch down
-                rows.append(base | {"status": "failed",
-                                    "error": f"{r.path}: scoring failed ({exc.__class__.__name__}: {exc})"})
-                continue
-            probs, w = pred["probs"][0], pred["weights"][0]
-            k = int(probs.argmax())
-            rows.append(base | {"polarity": CLASSES[k], "confidence": float(probs[k]),
-                                **{f"p_{c}": float(p) for c, p in zip(CLASSES, probs)},
-                                **{f"share_{m}": float(x) for m, x in zip(MODALITIES, w)}})
+        for row in features.to_dict("records"):
+            res = ClipExtraction.from_row(row)
+            rec = self.record(res, ClipName.of(ClipJob(clip=res.clip, path=res.path)))
+            clip = self.load_stage(rec, res)
+            if clip is not None:
+                self.predict_stage(rec, clip)
+            rows.append(prediction_row(rec))
         return pd.DataFrame(rows, columns=PREDICTION_COLUMNS)
 
     def predict_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """The pyfunc contract: columns video_path [, transcript, language] -> PREDICTION_COLUMNS."""
+        """The pyfunc contract: columns video_path [, transcript, language] -> PREDICTION_COLUMNS, rendered
+        from each file's record as the CSV is (explained, so the shares are the reports' shares)."""
         if "video_path" not in frame.columns:
             raise ValueError("input needs a `video_path` column (optional: transcript, language)")
         jobs = []
-        for i, r in frame.reset_index(drop=True).iterrows():
+        for _, r in frame.reset_index(drop=True).iterrows():
             path = self.resolve(str(r["video_path"]))
             transcript = r.get("transcript") if isinstance(r.get("transcript"), str) and r.get("transcript") else None
             language = r.get("language") if r.get("language") in ("zh", "en") else None
             jobs.append(ClipJob(clip=Path(path).name, path=path, transcript=transcript, language=language))
-        return self.predict_features(self.extract(jobs))
+        records = self.score(jobs, reasoning=False, frames=False)
+        return pd.DataFrame([prediction_row(r) for r in records], columns=PREDICTION_COLUMNS)
 
     def explain_row(self, row) -> dict:
-        """Explanation doc for one successfully extracted features row."""
-        clip = load_clip(self.store, row.text_key, row.audio_key, row.vision_key)
-        info = ClipInfo(clip=str(row.clip), file=str(row.path), language=row.language if row.language in ("zh", "en") else None,
-                        transcript=row.transcript if isinstance(row.transcript, str) else "")
-        doc = explain_clip(self.model, self.model.dims, clip, info, self.model_info(), self.doc.get("cue_stats"))
-        doc["reasoning"] = self.reasoning(doc)
-        doc["scored_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        doc["status"] = "partial" if row.status == "partial" else "ok"
-        doc["warnings"] = [w for w in str(row.warnings or "").split("; ") if w]
-        if row.missing:
-            doc["warnings"].append(f"missing modality: {row.missing}")
-        return doc
+        """The explanation document of one successfully extracted features row (a dict or a row tuple)."""
+        res = ClipExtraction.from_row(row._asdict() if hasattr(row, "_asdict") else dict(row))
+        rec = self.record(res, ClipName.of(ClipJob(clip=res.clip, path=res.path)))
+        clip = load_clip(self.store, res.text_key, res.audio_key, res.vision_key)
+        self.explain_stage(rec, clip, res.clip)
+        return document(rec)
 
     def reasoning(self, doc: dict) -> dict:
         """Every report gets a reasoning text: the LM's when it passes its checks, else the grounded template."""
@@ -194,35 +261,32 @@ class Scorer:
 
     def model_info(self) -> dict:
         train = self.doc.get("train", {})
-        return {"uri": self.model_uri, "alias": self.model_alias, "version": self.model_version, "run_id": self.run_id,
+        return {"uri": self.model_uri, "alias": self.model_alias, "version": self.model_version, "run_id": self.mlflow_run_id,
                 "corpus": train.get("corpus"), "corpus_digest": train.get("corpus_digest"),
                 "profile": self.doc.get("profile"),
                 "encoders": {r: {"name": e["name"], "revision": e["revision"]} for r, e in self.doc.get("encoders", {}).items()}}
 
 
-def _decode_frames(job: ClipJob, settings: Settings) -> list[np.ndarray]:
-    import os
-
-    from clmer.data import media
-    from clmer.data.decode_worker import DecodeWorker
-    from clmer.features.extract import open_checked
-
-    fd = open_checked(job, settings.limits.max_file_bytes)
-    try:
-        with DecodeWorker() as worker:
-            return worker.decode(fd, job.path, settings.limits.decode_timeout_s, **media.decode_kwargs(settings)).frames
-    finally:
-        os.close(fd)
+def frames_at(key_frames: list[dict], frames: list[np.ndarray], times: list[float]) -> dict[int, np.ndarray]:
+    """The decoded frame each key frame shows, found by its time: vision items are the sampled frames,
+    spread evenly on long clips, so an item's index need not be its frame's."""
+    if not frames or not key_frames:
+        return {}
+    t = np.asarray(times, float)
+    return {int(k["index"]): frames[int(np.abs(t - float(k["time"])).argmin())] for k in key_frames}
 
 
-def _reason(r) -> str | None:
+def _fail(rec: ClipResult, reason: str) -> None:
+    rec.status, rec.error, rec.prediction = "failed", f"{rec.file}: {reason}", None
+
+
+def _reason(res: ClipExtraction, file: str) -> str | None:
     """The error column: why it failed, or for a partial row what was missing or wrong."""
-    if r.status == "failed":
-        return r.error
-    if r.status == "partial":
-        parts = [f"no {m}" for m in str(r.missing or "").split(",") if m]
-        parts += [w for w in str(r.warnings or "").split("; ") if w]
-        return f"{r.path}: partial: {'; '.join(parts)}" if parts else None
+    if res.status == "failed":
+        return res.error
+    if res.status == "partial":
+        parts = [f"no {m}" for m in res.missing] + list(res.warnings)
+        return f"{file}: partial: {'; '.join(parts)}" if parts else None
     return None
 
 

@@ -181,9 +181,9 @@ def _signature():
     from mlflow.models import ModelSignature
     from mlflow.types import ColSpec, Schema
 
-    from clmer.serving.scoring import PREDICTION_COLUMNS
+    from clmer.serving.clip_result import NUMERIC_COLUMNS, PREDICTION_COLUMNS
 
-    numeric = {"confidence", "p_negative", "p_neutral", "p_positive", "share_text", "share_audio", "share_vision"}
+    numeric = set(NUMERIC_COLUMNS)
     inputs = Schema([ColSpec("string", "video_path"), ColSpec("string", "transcript", required=False),
                      ColSpec("string", "language", required=False)])
     outputs = Schema([ColSpec("double" if c in numeric else "string", c, required=c in ("file", "status", "model_version"))

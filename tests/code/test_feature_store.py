@@ -117,7 +117,7 @@ def _stored(tmp_path, seed=0):
 def test_truncated_record_is_detected_and_extracted_again(tmp_path, monkeypatch):
     """Issue 15 row 7: a truncated .safetensors is caught by the digest in its JSON and re-extracted."""
     from clmer.config import load_settings
-    from clmer.features.extract import ClipResult, _cached_or_run
+    from clmer.features.extract import ClipExtraction, _cached_or_run
     from clmer.features.feature_store import CorruptRecordError
 
     store, key, arrays = _stored(tmp_path)
@@ -127,7 +127,7 @@ def test_truncated_record_is_detected_and_extracted_again(tmp_path, monkeypatch)
     with pytest.raises(CorruptRecordError):
         store.verify(key)
     settings = load_settings()
-    res = ClipResult(clip="c", path="c.mp4")
+    res = ClipExtraction(clip="c", path="c.mp4")
     calls = []
 
     def compute():
