@@ -6,6 +6,7 @@ Planning and publishing need no model: a scorer whose extraction fails every fil
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import time
@@ -38,6 +39,25 @@ class FailingScorer:
             yield self.record(failed, name)
 
 
+class DecodingScorer(FailingScorer):
+    """Opens and decodes every file through extraction's own stages (the one read, hashing on the way),
+    then fails it: there is no model here."""
+
+    def score(self, jobs: list[ClipJob], names, frames: bool = True, progress=None):
+        from clmer.data.decode_worker import DecodeWorker
+        from clmer.features.extract import ClipPass, close_stage, decode_stage, open_stage
+
+        settings = load_settings()
+        with DecodeWorker() as worker:
+            for job, name in zip(jobs, names):
+                p = ClipPass.of(job)
+                open_stage(p, settings)
+                decode_stage(p, settings, worker)
+                close_stage(p)
+                p.fail("no model here")
+                yield self.record(p.result, name, p.bytes_read)
+
+
 @pytest.fixture
 def settings():
     return load_settings()
@@ -48,10 +68,10 @@ def clip(tmp_path_factory) -> Path:
     return small_video(tmp_path_factory.mktemp("clip") / "good.mp4", seconds=1.0)
 
 
-def run(drop, out: Path, settings, check_contract: bool = False) -> dict:
+def run(drop, out: Path, settings, check_contract: bool = False, scorer=None) -> dict:
     """plan -> score_chunk -> publish, as `clmer score` does, with the failing scorer."""
     p = plan(str(drop), out, settings)
-    chunk = score_chunk(p.todo, FailingScorer(), out, html=False)
+    chunk = score_chunk(p.todo, scorer or FailingScorer(), out, html=False)
     return publish(p, [chunk], out, "test", check_contract=check_contract) | {"plan": p}
 
 
@@ -236,3 +256,29 @@ def test_a_subfolder_that_cannot_be_listed_is_a_failed_row_not_silence(tmp_path,
     assert "locked" in rows.index and rows.loc["locked", "status"] == "failed"
     assert "cannot be listed" in rows.loc["locked", "error"] and "not scored" in rows.loc["locked", "error"]
     assert "good.mp4" in rows.index and out["scored"] == 2
+
+
+def test_planning_reads_no_new_file_and_a_touched_file_is_skipped_only_if_its_bytes_are_the_same(
+        tmp_path, clip, settings, monkeypatch):
+    """A new file's one read is its decode (which hashes it), never the plan. A file listed as it was
+    scored is skipped unread; a touched one is hashed: the same bytes are skipped, new bytes scored."""
+    from clmer.data import files
+
+    drop, out = tmp_path / "drop", tmp_path / "out"
+    drop.mkdir()
+    shutil.copy(clip, drop / "a.mp4")
+    read = []  # what this process reads (the decoding child reports its own reads in the record)
+    real = files.os.pread
+    monkeypatch.setattr(files.os, "pread", lambda fd, n, off: read.append(len(data := real(fd, n, off))) or data)
+    size = clip.stat().st_size
+    first = run(drop, out, settings, scorer=DecodingScorer())
+    assert first["scored"] == 1 and read == []  # planned and published without reading it here
+    assert ProcessedLog(out).entry(first["plan"].drop, "a.mp4")["sha256"] == hashlib.sha256(clip.read_bytes()).hexdigest()
+    assert run(drop, out, settings, scorer=DecodingScorer())["skipped"] == 1 and read == []  # unchanged: not read
+    os.utime(drop / "a.mp4", ns=(time.time_ns(), time.time_ns()))  # touched, same bytes
+    touched = run(drop, out, settings, scorer=DecodingScorer())
+    assert touched["skipped"] == 1 and touched["scored"] == 0 and sum(read) == size  # hashed once, here
+    changed = bytearray(clip.read_bytes())
+    changed[-1] ^= 0xFF  # same size, other bytes
+    (drop / "a.mp4").write_bytes(bytes(changed))
+    assert run(drop, out, settings, scorer=DecodingScorer())["scored"] == 1

@@ -127,3 +127,44 @@ def test_rotation_from_the_display_matrix_is_applied(tmp_path):
     frame = media.decode(tmp_path / "rotated.mp4").frames[0]
     assert frame.shape == (100, 60, 3)  # portrait now
     assert frame[:15].mean() > 200 and frame[-15:].mean() < 30  # the left band is on top
+
+
+@pytest.mark.parametrize("ext", [".mp4", ".mkv", ".avi"])
+def test_a_decode_reads_the_file_once_and_hashes_the_bytes_it_decoded(tmp_path, ext):
+    """An mp4 keeps its index at the end: the demuxer reads to the end, then from the start again.
+    The reader's block cache serves the second look, so the file is read once, and its hash rides on
+    the decode (it covers the whole file, whatever order the decoder asked in)."""
+    import hashlib
+
+    path = small_video(tmp_path / f"clip{ext}", seconds=4.0)
+    d = media.decode(path)
+    assert d.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert d.bytes_read == path.stat().st_size
+
+
+def test_the_reader_hashes_the_whole_file_whatever_the_reads_and_counts_them(tmp_path):
+    import hashlib
+    import os
+
+    from clmer.data.files import MediaReader, sha256_fd
+
+    data = np.random.default_rng(1).bytes(10_000)
+    path = tmp_path / "f.bin"
+    path.write_bytes(data)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        r = MediaReader(fd, block=1024, cache_blocks=3)  # small: blocks are evicted and fetched again
+        rng = np.random.default_rng(2)
+        for _ in range(40):  # seeks back and forth, as a demuxer does
+            r.seek(int(rng.integers(0, len(data))))
+            chunk = r.read(int(rng.integers(1, 3000)))
+            assert chunk == data[r.tell() - len(chunk): r.tell()]
+        assert r.hexdigest() == hashlib.sha256(data).hexdigest()
+        assert r.bytes_read >= len(data)  # every block at least once, for the hash
+        assert os.lseek(fd, 0, os.SEEK_CUR) == 0  # pread only: the descriptor's offset never moves
+        front_to_back = MediaReader(fd, block=1024)
+        assert front_to_back.read() == data and front_to_back.hexdigest() == hashlib.sha256(data).hexdigest()
+        assert front_to_back.bytes_read == len(data)  # read once, hashed on the way
+        assert sha256_fd(fd) == (hashlib.sha256(data).hexdigest(), len(data))
+    finally:
+        os.close(fd)
