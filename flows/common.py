@@ -1,19 +1,21 @@
-"""What every flow shares: settings from a parameter, the task runner by config, run folders."""
+"""What every flow shares: its settings, built once per flow run from its parameters and handed to
+its tasks as a value; the task runner by config; the --profile option; MLflow tags of provenance."""
 
 from __future__ import annotations
 
-import json
+import argparse
 import subprocess
-import time
 from pathlib import Path
 
-from clmer.config import Settings, load_settings
+from clmer.config import PROFILE_CHOICES, Settings, load_settings
 from clmer.scratch import use_private_tmp
 
 
 def settings_from(config: str | None = None, overrides: dict | None = None) -> Settings:
-    """Flow parameters carry a config *path* and small overrides, never a settings object.
-    (Also gives the flow's process a private temp folder that goes when it ends.)"""
+    """A flow run's settings, built once at its start: flow parameters carry a config *path* and small
+    overrides (never a settings object, which would put every setting, the environment's URIs
+    included, into the flow run's parameters); its tasks get the settings themselves. (Also gives
+    the flow's process a private temp folder that goes when it ends.)"""
     use_private_tmp()
     return load_settings(config, overrides)
 
@@ -30,10 +32,9 @@ def with_profile(config: str | None, overrides: dict | None, log=print) -> tuple
     return settings, overrides
 
 
-def run_folder(settings: Settings, kind: str, out: str | None = None) -> Path:
-    path = Path(out) if out else settings.paths.runs / f"{kind}-{time.strftime('%Y%m%d-%H%M%S')}"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+def task_process() -> None:
+    """At the start of a task that may run in a worker process of its own (Dask, Ray): its temp folder."""
+    use_private_tmp()
 
 
 def task_runner(settings: Settings):
@@ -61,13 +62,8 @@ def task_runner(settings: Settings):
     return ThreadPoolTaskRunner(max_workers=cfg.max_workers)
 
 
-def cli_overrides(profile: str | None = None, runner: str | None = None) -> dict:
-    overrides: dict = {}
-    if profile:
-        overrides["models"] = {"profile": profile}
-    if runner:
-        overrides["extract"] = {"task_runner": runner}
-    return overrides
+def add_profile_option(ap: argparse.ArgumentParser) -> None:
+    ap.add_argument("--profile", choices=PROFILE_CHOICES, help="model profile (default: models.profile)")
 
 
 _TRANSIENT = (OSError, ConnectionError, TimeoutError)
@@ -85,12 +81,7 @@ def retry_on_io(task, task_run, state) -> bool:
     return False
 
 
-def write_json(path: Path, data: dict) -> Path:
-    path.write_text(json.dumps(data, indent=2, default=str), encoding="utf-8")
-    return path
-
-
-def run_provenance(public_ui: str | None = None) -> dict:
+def provenance_tags(public_ui: str | None = None) -> dict:
     """MLflow tags that tie a training run to the code and the Prefect run that made it: the git
     commit (MLflow's own `mlflow.source.git.commit`, shown in the runs table), whether the work tree
     had uncommitted changes, and the flow run's id, name and UI link (under `public_ui`,

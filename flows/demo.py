@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from clmer.config import redact_uri
+from clmer.names import COMBINED_CSV, REPORTS_DIR
 from flows.common import settings_from
 
 
@@ -24,11 +25,12 @@ def main() -> None:
     ap.add_argument("--n", type=int, help="clips in the demo corpus (default: demo.n in the settings)")
     ap.add_argument("--seed", type=int, help="corpus seed (default: demo.seed)")
     args = ap.parse_args()
-    demo = settings_from().demo
-    n, seed = demo.n if args.n is None else args.n, demo.seed if args.seed is None else args.seed
-
     from clmer.pipeline import prepare_profile
     from clmer.synthetic.demo_corpus import make_demo_corpus
+
+    base, message = prepare_profile(settings_from())  # the demo's settings, built once
+    demo = base.demo
+    n, seed = demo.n if args.n is None else args.n, demo.seed if args.seed is None else args.seed
 
     work = Path(args.workdir)
     timings: dict[str, float] = {}
@@ -46,7 +48,6 @@ def main() -> None:
             clip.replace(drop / f"new_clip_{i + 1}.mp4")
     timings["demo data"] = time.perf_counter() - t
 
-    base, message = prepare_profile(settings_from())
     profile = base.models.profile
     overrides = {"models": {"profile": profile}, "paths": {"runs": str(work / "runs")},
                  "scoring": {"out_dir": str(work)}}
@@ -63,7 +64,6 @@ def main() -> None:
     timings["score the demo drop"] = time.perf_counter() - t
     timings["total"] = time.perf_counter() - t0
 
-    settings = settings_from(None, overrides)
     print("\n==== CLMER demo ====")
     print(message)
     if profile == "tiny":
@@ -76,18 +76,18 @@ def main() -> None:
         print(f"test WAR {evaluation['model']['war']:.3f} / UAR {evaluation['model']['uar']:.3f}  "
               f"(majority WAR {evaluation['majority']['war']:.3f}, chance {evaluation['chance']['war']:.3f})")
     print(f"scored drop: {scored['status_counts']}")
-    for report in sorted((work / "Test_Supplements" / "video_emotion_results").glob("*.json")):
+    for report in sorted((work / REPORTS_DIR).glob("*.json")):
         doc = json.loads(report.read_text(encoding="utf-8"))
         r, p = doc.get("reasoning") or {}, doc["prediction"]
         print(f"  {doc['file']}: {p['polarity']} ({p['confidence']:.2f}), {doc.get('language')} \"{doc['transcript'][:60]}\"")
         print(f"    reasoning [{r.get('source')}]: {r.get('think', '')[:240]}")
-    print(f"results:       {work / 'Test_Results' / 'combined_results.csv'}")
-    print(f"HTML reports:  {work / 'Test_Supplements' / 'video_emotion_results'}")
-    print(f"MLflow store:  {redact_uri(settings.mlflow.tracking_uri)}")
+    print(f"results:       {work / COMBINED_CSV}")
+    print(f"HTML reports:  {work / REPORTS_DIR}")
+    print(f"MLflow store:  {redact_uri(base.mlflow.tracking_uri)}")
     from clmer.serving.tracking import configure, experiment_url
 
-    print(f"open the MLflow UI:  .venv/bin/mlflow ui --backend-store-uri {redact_uri(settings.mlflow.tracking_uri)}")
-    print(f"  then the runs:     {experiment_url('http://127.0.0.1:5000', configure(settings))}")
+    print(f"open the MLflow UI:  .venv/bin/mlflow ui --backend-store-uri {redact_uri(base.mlflow.tracking_uri)}")
+    print(f"  then the runs:     {experiment_url('http://127.0.0.1:5000', configure(base))}")
     print("timings: " + ", ".join(f"{k} {v:.0f} s" for k, v in timings.items()))
 
 

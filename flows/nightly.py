@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from pathlib import Path
 
 from prefect import flow, get_run_logger
 
-from flows.common import cli_overrides, run_provenance, task_runner, with_profile, write_json
+from clmer import atomic
+from clmer.names import utc_day
+from flows.common import add_profile_option, provenance_tags, task_runner, with_profile
 from flows.evaluate import evaluate_flow
 from flows.extract import extract_flow
 from flows.reasoning import reasoning_flow
@@ -35,23 +36,24 @@ def nightly_retrain(corpus: str, config: str | None = None, overrides: dict | No
                     cross_lingual: bool = True) -> dict:
     logger = get_run_logger()
     settings, overrides = with_profile(config, overrides, logger.info)
-    run = settings.paths.runs / f"nightly-{time.strftime('%Y%m%d-%H%M%S')}"
-    run.mkdir(parents=True, exist_ok=True)
-    validate_flow(corpus, str(run / "validate"), config, overrides)
     from clmer import pipeline
     from clmer.serving.registry import training_fingerprint, version_with_fingerprint
 
-    same = version_with_fingerprint(training_fingerprint(corpus, settings)["digest"], settings)
+    folder = pipeline.run_folder(settings, "nightly")
+    validate_flow(corpus, str(folder / "validate"), config, overrides)
+    fingerprint = training_fingerprint(corpus, settings)  # once a night: train and register are given it
+    same = version_with_fingerprint(fingerprint["digest"], settings)
     if same is not None:
         registration = pipeline.unchanged_result(same, settings)
         logger.info("nightly retrain skipped: %s", registration["decision"])
         summary = {"corpus": corpus, "registration": registration}
-        write_json(run / "summary.json", summary)
+        atomic.write_json(folder / "summary.json", summary, default=str)
         gate_artifact(registration, settings, summary)  # the run page says why nothing happened
         return summary
-    features = extract_flow.with_options(task_runner=task_runner(settings))(corpus, str(run / "extract"), config, overrides)
-    model_dir = train_flow(corpus, features, None, config, overrides)
-    evaluation = evaluate_flow(model_dir, corpus, features, str(run / "evaluate"), config, overrides,
+    features = extract_flow.with_options(task_runner=task_runner(settings))(corpus, str(folder / "extract"), config,
+                                                                            overrides)
+    model_dir = train_flow(corpus, features, None, config, overrides, fingerprint=fingerprint)
+    evaluation = evaluate_flow(model_dir, corpus, features, str(folder / "evaluate"), config, overrides,
                                cross_lingual=cross_lingual)
     train_dir = str(Path(model_dir).parent)
     from clmer.explain import reasoning
@@ -63,12 +65,12 @@ def nightly_retrain(corpus: str, config: str | None = None, overrides: dict | No
                     settings.reasoning.enabled, settings.reasoning.train,
                     "untrained LM's text where it passes its checks, else the template" if reasoning.enabled(settings)
                     else "grounded template")
-    registration = register_flow(train_dir, evaluation, corpus, config, overrides,
-                                 run_name=f"nightly-{time.strftime('%Y-%m-%d', time.gmtime())}",
-                                 tags=run_provenance(settings.serve.prefect_public_url) | {"kind": "nightly"})
+    registration = register_flow(train_dir, evaluation, corpus, config, overrides, run_name=f"nightly-{utc_day()}",
+                                 tags=provenance_tags(settings.serve.prefect_public_url) | {"kind": "nightly"},
+                                 fingerprint=fingerprint)
     summary = {"corpus": corpus, "features": features, "model_dir": model_dir, "evaluation": evaluation,
                "registration": registration}
-    write_json(run / "summary.json", summary)
+    atomic.write_json(folder / "summary.json", summary, default=str)
     gate_artifact(registration, settings, summary)
     logger.info("nightly retrain done: %s", registration.get("decision"))
     return summary
@@ -78,10 +80,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("corpus")
     ap.add_argument("--config")
-    ap.add_argument("--profile", choices=["auto", "full", "small", "tiny"])
+    add_profile_option(ap)
     ap.add_argument("--no-cross-lingual", action="store_true")
     args = ap.parse_args()
-    out = nightly_retrain(args.corpus, args.config, cli_overrides(args.profile), not args.no_cross_lingual)
+    from clmer.pipeline import command_overrides
+
+    out = nightly_retrain(args.corpus, args.config, command_overrides(args.profile), not args.no_cross_lingual)
     print(json.dumps(out, indent=2, default=str))
 
 

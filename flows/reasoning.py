@@ -12,11 +12,12 @@ import argparse
 
 from prefect import flow, get_run_logger, task
 
-from flows.common import cli_overrides, settings_from
+from clmer.config import Settings
+from flows.common import add_profile_option, settings_from
 
 
 @task(name="train-explainer")
-def reasoning_task(train_dir: str, corpus: str, features: str, config: str | None, overrides: dict) -> str:
+def reasoning_task(train_dir: str, corpus: str, features: str, settings: Settings) -> str:
     from clmer import pipeline
 
     logger = get_run_logger()
@@ -25,24 +26,26 @@ def reasoning_task(train_dir: str, corpus: str, features: str, config: str | Non
         if "reward" in row:
             logger.info("step %s: reward %.3f", row.get("step"), row["reward"])
 
-    return str(pipeline.train_reasoning(train_dir, corpus, features, settings_from(config, overrides), log=log))
+    return str(pipeline.train_reasoning(train_dir, corpus, features, settings, log=log))
 
 
 @flow(name="train-explainer")
 def reasoning_flow(train_dir: str, corpus: str, features: str, config: str | None = None,
                    overrides: dict | None = None) -> str:
-    return reasoning_task(train_dir, corpus, features, config, overrides or {})
+    return reasoning_task(train_dir, corpus, features, settings_from(config, overrides))
 
 
 def main() -> None:
+    from clmer.pipeline import command_overrides
+
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("train_dir")
     ap.add_argument("corpus")
     ap.add_argument("features")
     ap.add_argument("--config")
-    ap.add_argument("--profile", choices=["auto", "full", "small", "tiny"])
+    add_profile_option(ap)
     args = ap.parse_args()
-    print(reasoning_flow(args.train_dir, args.corpus, args.features, args.config, cli_overrides(args.profile)))
+    print(reasoning_flow(args.train_dir, args.corpus, args.features, args.config, command_overrides(args.profile)))
 
 
 if __name__ == "__main__":

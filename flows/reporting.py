@@ -11,13 +11,14 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.states import Completed, State
 
 from clmer.config import Settings, redact_uri
+from clmer.names import REPORTS_DIR
 
 RESULT_COLUMNS = ["file", "status", "polarity", "confidence", "language", "model_version", "error"]
 
 
 def drop_artifacts(summary: dict, chunks: list[dict], out: str) -> None:
     counts = summary["status_counts"]
-    reports = Path(out) / "Test_Supplements" / "video_emotion_results"
+    reports = Path(out) / REPORTS_DIR
     lines = [f"# {_drop_title(summary)}", "", f"Drop: `{summary['drop']}`", "",
              f"{summary['scored']} file(s) scored now, {summary['skipped']} scored before (same content).", "",
              "| status | files |", "|---|---|"] + [f"| {k} | {v} |" for k, v in sorted(counts.items())]

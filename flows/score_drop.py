@@ -17,43 +17,45 @@ import json
 
 from prefect import flow, get_run_logger, task
 
-from flows.common import retry_on_io, settings_from
+from clmer.config import Settings
+from flows.common import retry_on_io, settings_from, task_process
 from flows.reporting import drop_artifacts, drop_state
 
 _scorers: dict = {}
 
 
-def _scorer(model: str, config: str | None, overrides: dict):
-    """One scorer (model + encoders) per worker process and model URI."""
+def _scorer(model: str, settings: Settings):
+    """One scorer (model + encoders) per worker process, model URI and settings."""
     from clmer import pipeline
 
-    key = (model, config, json.dumps(overrides, sort_keys=True))
+    key = (model, settings.model_dump_json())
     if key not in _scorers:
-        _scorers[key] = pipeline.load_scorer(model, settings_from(config, overrides))
+        _scorers[key] = pipeline.load_scorer(model, settings)
     return _scorers[key]
 
 
 @task(name="plan-drop", retries=3, retry_delay_seconds=5, retry_condition_fn=retry_on_io)
-def plan_task(drop: str, out: str, rescore: bool, config: str | None, overrides: dict) -> dict:
+def plan_task(drop: str, out: str, rescore: bool, settings: Settings) -> dict:
     from clmer.serving.drop_scoring import plan, plan_to_dict
 
-    return plan_to_dict(plan(drop, out, settings_from(config, overrides), rescore=rescore))
+    return plan_to_dict(plan(drop, out, settings, rescore=rescore))
 
 
 @task(name="score-chunk", retries=1, retry_delay_seconds=5, retry_condition_fn=retry_on_io)
-def score_chunk_task(items: list[dict], model: str, out: str, config: str | None, overrides: dict) -> dict:
+def score_chunk_task(items: list[dict], model: str, out: str, settings: Settings) -> dict:
     from clmer.serving.drop_scoring import score_chunk
 
-    scorer = _scorer(model, config, overrides)
+    task_process()
+    scorer = _scorer(model, settings)
     s = scorer.settings.scoring
     return score_chunk(items, scorer, out, blur=s.blur_faces, html=s.html)
 
 
 @task(name="publish-results")
-def publish_task(plan_dict: dict, chunks: list[dict], out: str, model: str, config: str | None, overrides: dict) -> dict:
+def publish_task(plan_dict: dict, chunks: list[dict], out: str, model: str, settings: Settings) -> dict:
     from clmer.serving.drop_scoring import plan_from_dict, publish
 
-    version = _scorer(model, config, overrides).model_version if plan_dict["todo"] else "-"
+    version = _scorer(model, settings).model_version if plan_dict["todo"] else "-"
     return publish(plan_from_dict(plan_dict), chunks, out, version)
 
 
@@ -62,17 +64,15 @@ def score_drop(drop: str, model: str | None = None, out: str | None = None, conf
                overrides: dict | None = None, rescore: bool = False) -> dict:
     from clmer.features.extract import chunked
 
-    overrides = overrides or {}
     settings = settings_from(config, overrides)
     model = model or settings.mlflow.champion_uri
     out = out or str(settings.scoring.out_dir)
     logger = get_run_logger()
-    p = plan_task(drop, out, rescore, config, overrides)
+    p = plan_task(drop, out, rescore, settings)
     logger.info("drop %s: %d file(s) to score, %d scored before", p["drop"], len(p["todo"]), len(p["skipped"]))
-    futures = [score_chunk_task.submit(c, model, out, config, overrides)
-               for c in chunked(p["todo"], settings.extract.chunk_size)]
+    futures = [score_chunk_task.submit(c, model, out, settings) for c in chunked(p["todo"], settings.extract.chunk_size)]
     chunks = [f.result() for f in futures]
-    summary = publish_task(p, chunks, out, model, config, overrides)
+    summary = publish_task(p, chunks, out, model, settings)
     logger.info("drop %s: %s", p["drop"], summary["status_counts"])
     drop_artifacts(summary, chunks, out)
     return drop_state(summary)

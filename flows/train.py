@@ -14,14 +14,14 @@ from pathlib import Path
 
 from prefect import flow, get_run_logger, task
 
-from flows.common import cli_overrides, settings_from, with_profile
+from clmer.config import Settings
+from flows.common import add_profile_option, with_profile
 
 
 @task(name="train-model")
-def train_task(corpus: str, features: str, out: str, config: str | None, overrides: dict) -> str:
+def train_task(corpus: str, features: str, out: str, settings: Settings) -> str:
     from clmer import pipeline
 
-    settings = settings_from(config, overrides)
     model_dir = Path(out) / "model"
     if (model_dir / "model.json").exists() and (Path(out) / "history.json").exists():
         get_run_logger().info("same features, corpus and settings were trained before: reusing %s", out)
@@ -37,23 +37,26 @@ def train_task(corpus: str, features: str, out: str, config: str | None, overrid
 
 @flow(name="train")
 def train_flow(corpus: str, features: str, out: str | None = None, config: str | None = None,
-               overrides: dict | None = None) -> str:
-    settings, overrides = with_profile(config, overrides, get_run_logger().info)
+               overrides: dict | None = None, fingerprint: dict | None = None) -> str:
+    """`fingerprint`: the training fingerprint when the caller (the nightly flow) has it already."""
     from clmer.pipeline import training_run_key
 
-    out = out or str(settings.paths.runs / f"train-{training_run_key(corpus, features, settings)}")
-    return train_task(corpus, features, out, config, overrides)
+    settings, _ = with_profile(config, overrides, get_run_logger().info)
+    out = out or str(settings.paths.runs / f"train-{training_run_key(corpus, features, settings, fingerprint)}")
+    return train_task(corpus, features, out, settings)
 
 
 def main() -> None:
+    from clmer.pipeline import command_overrides
+
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("corpus")
     ap.add_argument("features")
     ap.add_argument("--out")
     ap.add_argument("--config")
-    ap.add_argument("--profile", choices=["auto", "full", "small", "tiny"])
+    add_profile_option(ap)
     args = ap.parse_args()
-    print(train_flow(args.corpus, args.features, args.out, args.config, cli_overrides(args.profile)))
+    print(train_flow(args.corpus, args.features, args.out, args.config, command_overrides(args.profile)))
 
 
 if __name__ == "__main__":

@@ -6,27 +6,37 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+import os
+from pathlib import Path
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import TASK_SOURCE, CacheKeyFnPolicy
 
-from flows.common import run_folder, settings_from
+from clmer.config import Settings
+from flows.common import settings_from
 
 
 def _corpus_key(context, parameters) -> str:
-    """Same corpus bytes + same options + same task code -> the cached report is still true."""
-    from clmer.data.corpus import read_corpus
+    """Same corpus bytes + same options + same task code -> the cached report is still true. The
+    corpus's identity is its label.csv and the listing of its media (path, size), taken without
+    reading the corpus: the task reads it, once."""
+    from clmer.data import files
 
-    digest = read_corpus(parameters["corpus"], strict=False).digest()
-    return f"validate-{digest}-{parameters['max_reject']}-{parameters['out']}"
+    root = Path(parameters["corpus"])
+    h = hashlib.sha256((root / "label.csv").read_bytes() if (root / "label.csv").is_file() else b"")
+    for entry in files.walk(root / "Raw"):
+        size = os.stat(root / "Raw" / entry.rel).st_size if entry.kind == "symbolic link" and \
+            (root / "Raw" / entry.rel).exists() else entry.size  # a link to external media: its target's size
+        h.update(f"{entry.rel}\0{entry.kind}\0{size}\n".encode())
+    return f"validate-{h.hexdigest()}-{parameters['max_reject']}-{parameters['out']}"
 
 
 @task(name="validate-corpus", cache_policy=TASK_SOURCE + CacheKeyFnPolicy(cache_key_fn=_corpus_key), persist_result=True)
-def validate_task(corpus: str, out: str, max_reject: float, config: str | None, overrides: dict) -> dict:
+def validate_task(corpus: str, out: str, max_reject: float, settings: Settings) -> dict:
     from clmer.data.validate import validate_corpus
 
-    settings = settings_from(config, overrides)
     report = validate_corpus(corpus, out, max_reject_fraction=max_reject, max_bytes=settings.limits.max_file_bytes,
                              external_media=settings.paths.external_media, timeout_s=settings.limits.decode_timeout_s)
     return report.summary_dict() | {"out": out}
@@ -35,16 +45,17 @@ def validate_task(corpus: str, out: str, max_reject: float, config: str | None, 
 @flow(name="validate")
 def validate_flow(corpus: str, out: str | None = None, config: str | None = None, overrides: dict | None = None,
                   max_reject: float = 0.0) -> str:
-    overrides = overrides or {}
+    from clmer.pipeline import run_folder
+
     settings = settings_from(config, overrides)
-    run = run_folder(settings, "validate", out)
-    summary = validate_task(corpus, str(run), max_reject, config, overrides)
+    folder = run_folder(settings, "validate", out)
+    summary = validate_task(corpus, str(folder), max_reject, settings)
     logger = get_run_logger()
     logger.info("%s: %s rows, %s accepted, %s rejected", corpus, summary["rows"], summary["accepted"], summary["rejected"])
     if not summary["usable"]:
         raise ValueError(f"corpus {corpus} is not usable: {summary.get('fatal') or json.dumps(summary['contracts'])[:500]}"
-                         f"; see {run}/quarantine.csv")
-    return str(run / "manifest.parquet")
+                         f"; see {folder}/quarantine.csv")
+    return str(folder / "manifest.parquet")
 
 
 def main() -> None:

@@ -128,7 +128,7 @@ class Watcher:
         return True
 
     def _save(self) -> None:
-        atomic.write_text(self.state_file, json.dumps(self.state, indent=1))
+        atomic.write_json(self.state_file, self.state, indent=1)
 
 
 def options(argv: list[str] | None = None) -> argparse.Namespace:

@@ -13,7 +13,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from clmer.cli.common import app, console, run_dir, settings
+from clmer.cli.common import app, command_overrides, console, profile_option, run_folder, settings
 from clmer.cli.errors import UserError, need_corpus, need_path
 from clmer.config import redact_uri
 
@@ -54,9 +54,9 @@ def validate(
     from clmer.data.validate import validate_corpus
 
     need_path(corpus, "a corpus folder (label.csv + Raw/)")
-    run = run_dir("validate", out)
+    folder = run_folder("validate", out)
     cfg = settings()
-    report = validate_corpus(corpus, run, flavour=flavour, max_reject_fraction=max_reject,
+    report = validate_corpus(corpus, folder, flavour=flavour, max_reject_fraction=max_reject,
                              max_bytes=cfg.limits.max_file_bytes, external_media=cfg.paths.external_media,
                              timeout_s=cfg.limits.decode_timeout_s)
     if report.fatal:
@@ -71,7 +71,7 @@ def validate(
         console.print(f"  [yellow]rejected[/] {where} {row['video_id']}/{row['clip_id']}: {row['reason']}")
     for c in report.contracts:
         console.print(("[green]" if c.success else "[red]") + c.summary() + "[/]")
-    console.print(f"reports: {run}  (quarantine.csv, data_docs/index.html, summary.json)")
+    console.print(f"reports: {folder}  (quarantine.csv, data_docs/index.html, summary.json)")
     if not report.usable:
         console.print("[red]corpus is not usable[/]")
         raise typer.Exit(1)
@@ -129,33 +129,29 @@ def decode(
         raise typer.Exit(1)
 
 
-def _profile_overrides(profile: Optional[str]) -> dict:
-    return {"models": {"profile": profile}} if profile else {}
-
-
 @app.command()
 def extract(
     target: Path = typer.Argument(..., help="A corpus root (label.csv), a folder of videos, or one file."),
     out: Optional[Path] = typer.Option(None, "--out", help="Run folder (default: a new one under paths.runs)."),
-    profile: Optional[str] = typer.Option(None, help="Model profile: auto | full | small | tiny (default: settings)."),
+    profile: Optional[str] = profile_option(),
 ) -> None:
     """Extract features into the store (what is already there is reused), one row per clip."""
     from rich.progress import Progress
 
-    from clmer.features.extract import extract_chunk, plan_jobs, write_run
+    from clmer.features.extract import extract_chunk, plan_jobs, write_features
     from clmer.features.feature_store import FeatureStore
 
-    cfg = settings(_profile_overrides(profile))
+    cfg = settings(command_overrides(profile))
     need_path(target, "a corpus folder, a folder of videos or a video file")
     jobs, kind = plan_jobs(target, cfg)
     if not jobs:
         raise UserError(f"{target}: no videos found (extensions {', '.join(cfg.scoring.video_extensions[:4])}, ...)")
     store = FeatureStore(cfg.paths.feature_store)
-    run = run_dir("extract", out)
+    folder = run_folder("extract", out)
     with Progress(console=console, transient=True) as bar:
         task = bar.add_task(f"extracting {len(jobs)} clip(s) from {kind}", total=len(jobs))
         frame = extract_chunk(jobs, cfg, store, progress=lambda r: bar.advance(task))
-    path = write_run(frame, run, store)
+    path = write_features(frame, folder, store)
     from clmer.features.extract import summarise
 
     s = summarise(frame)
@@ -168,13 +164,13 @@ def extract(
         raise typer.Exit(1)
 
 
-def _features_for(corpus: Path, features: Optional[Path], cfg, run: Path) -> Path:
+def _features_for(corpus: Path, features: Optional[Path], cfg, folder: Path) -> Path:
     """Given features, or extract them now (cheap when the store already has them)."""
     if features:
         return features
     from clmer import pipeline
 
-    return pipeline.extract(corpus, cfg, run / "extract")
+    return pipeline.extract(corpus, cfg, folder / "extract")
 
 
 def _print_history_row(row: dict) -> None:
@@ -187,7 +183,7 @@ def train(
     corpus: Path = typer.Option(..., "--corpus", help="Corpus root (MMSA layout)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Run folder (default: a new one under paths.runs)."),
     features: Optional[Path] = typer.Option(None, help="features.parquet from `clmer extract` (default: extract now)."),
-    profile: Optional[str] = typer.Option(None, help="Model profile: auto | full | small | tiny."),
+    profile: Optional[str] = profile_option(),
     language: Optional[list[str]] = typer.Option(None, help="Train on these languages only (zh, en)."),
     resume: bool = typer.Option(False, help="Continue from the run folder's checkpoint."),
     quiet: bool = typer.Option(False, help="Do not print per-epoch lines."),
@@ -196,10 +192,10 @@ def train(
     from clmer import pipeline
 
     need_corpus(corpus)
-    cfg = settings(_profile_overrides(profile))
-    run = run_dir("train", out)
-    feats = _features_for(corpus, features, cfg, run)
-    model_dir = pipeline.train(corpus, feats, cfg, run, languages=language, resume=resume,
+    cfg = settings(command_overrides(profile))
+    folder = run_folder("train", out)
+    feats = _features_for(corpus, features, cfg, folder)
+    model_dir = pipeline.train(corpus, feats, cfg, folder, languages=language, resume=resume,
                                log=None if quiet else _print_history_row)
     console.print(f"[green]model[/]: {model_dir}")
 
@@ -211,7 +207,7 @@ def evaluate(
     features: Optional[Path] = typer.Option(None, help="features.parquet (default: extract now)."),
     split: str = typer.Option("test", help="train | valid | test."),
     out: Optional[Path] = typer.Option(None, "--out", help="Where to write evaluation.json/.csv."),
-    profile: Optional[str] = typer.Option(None, help="Model profile: auto | full | small | tiny."),
+    profile: Optional[str] = profile_option(),
 ) -> None:
     """Evaluate a model: WAR/UAR/F1 + MMSA metrics per language, baselines, faithfulness."""
     import json as _json
@@ -221,11 +217,11 @@ def evaluate(
 
     need_corpus(corpus)
     need_path(model, "a model folder (with model.json) or a train run folder")
-    cfg = settings(_profile_overrides(profile))
+    cfg = settings(command_overrides(profile))
     model_dir = model / "model" if (model / "model" / "model.json").exists() else model
-    run = run_dir("evaluate", out)
-    feats = _features_for(corpus, features, cfg, run)
-    path = pipeline.evaluate(model_dir, corpus, feats, cfg, run, split=split)
+    folder = run_folder("evaluate", out)
+    feats = _features_for(corpus, features, cfg, folder)
+    path = pipeline.evaluate(model_dir, corpus, feats, cfg, folder, split=split)
     report = _json.loads(path.read_text())
     console.print(table(report).round(3).to_string(index=False))
     if "faithfulness" in report:
@@ -236,23 +232,23 @@ def evaluate(
 
 @app.command("train-explainer")
 def train_explainer(
-    run: Path = typer.Option(..., "--run", help="A train run folder (from `clmer train`)."),
+    train_folder: Path = typer.Option(..., "--run", help="A train run folder (from `clmer train`)."),
     corpus: Path = typer.Option(..., "--corpus", help="Corpus the model was trained on."),
     features: Optional[Path] = typer.Option(None, help="features.parquet (default: extract now)."),
-    profile: Optional[str] = typer.Option(None, help="Model profile: auto | full | small | tiny."),
+    profile: Optional[str] = profile_option(),
     steps: Optional[int] = typer.Option(None, help="GRPO steps (default: reasoning.max_steps)."),
 ) -> None:
     """Train the reasoning-text explainer with trl GRPO (verifiable rewards) beside a trained model."""
     from clmer import pipeline
 
-    overrides = _profile_overrides(profile) | ({"reasoning": {"max_steps": steps}} if steps else {})
+    overrides = command_overrides(profile) | ({"reasoning": {"max_steps": steps}} if steps else {})
     cfg = settings(overrides)
     need_corpus(corpus)
-    feats = _features_for(corpus, features, cfg, run)
-    path = pipeline.train_reasoning(run, corpus, feats, cfg,
+    feats = _features_for(corpus, features, cfg, train_folder)
+    path = pipeline.train_reasoning(train_folder, corpus, feats, cfg,
                                     log=lambda r: console.print(f"  step {r.get('step')}: reward {r['reward']:.3f}")
                                     if "reward" in r else None)
-    doc = json.loads((run / "reasoning.json").read_text())
+    doc = json.loads((train_folder / "reasoning.json").read_text())
     before, after = doc["held_out"]["before"], doc["held_out"]["after"]
     console.print(f"explainer adapter: {path}  ({doc['steps']} steps, {doc['seconds_per_step']:.1f} s/step)")
     for name, m in (("before", before), ("after", after)):
@@ -264,23 +260,23 @@ def train_explainer(
 
 @app.command()
 def register(
-    run: Path = typer.Option(..., "--run", help="A train run folder (from `clmer train`)."),
+    train_folder: Path = typer.Option(..., "--run", help="A train run folder (from `clmer train`)."),
     corpus: Path = typer.Option(..., "--corpus", help="Corpus whose split the champion gate compares on."),
     evaluation: Optional[Path] = typer.Option(None, help="evaluation.json (default: evaluate now)."),
     split: str = typer.Option("valid", help="Split the gate compares on (validation: test is only reported)."),
-    profile: Optional[str] = typer.Option(None, help="Model profile: auto | full | small | tiny."),
+    profile: Optional[str] = profile_option(),
 ) -> None:
     """Log a training run to MLflow and register it: challenger, champion only if it beats the champion."""
     from clmer import pipeline
 
     need_corpus(corpus)
-    if not (run / "model" / "model.json").exists():
-        raise UserError(f"{run}: not a train run folder (no model/model.json); give the folder `clmer train` wrote")
-    cfg = settings(_profile_overrides(profile))
+    if not (train_folder / "model" / "model.json").exists():
+        raise UserError(f"{train_folder}: not a train run folder (no model/model.json); give the folder `clmer train` wrote")
+    cfg = settings(command_overrides(profile))
     if evaluation is None:
-        feats = _features_for(corpus, None, cfg, run)
-        evaluation = pipeline.evaluate(run / "model", corpus, feats, cfg, run / "evaluate", split=split)
-    out = pipeline.register(run, evaluation, corpus, cfg, split=split)
+        feats = _features_for(corpus, None, cfg, train_folder)
+        evaluation = pipeline.evaluate(train_folder / "model", corpus, feats, cfg, train_folder / "evaluate", split=split)
+    out = pipeline.register(train_folder, evaluation, corpus, cfg, split=split)
     console.print(f"run {out['run_id']}  model {out['name']} v{out['version']}: {out['decision']}")
     from clmer.serving.tracking import model_version_url, run_url, ui_base
 
@@ -374,7 +370,7 @@ def benchmark(
     other_root: Optional[Path] = typer.Option(None, "--other-root", help="A corpus of the other language (cross-lingual)."),
     other_dataset: Optional[str] = typer.Option(None, help="Flavour of --other-root (default: the other one)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Run folder."),
-    profile: Optional[str] = typer.Option(None, help="Model profile: auto | full | small | tiny."),
+    profile: Optional[str] = profile_option(),
     seeds: int = typer.Option(3, min=1, help="Seeds per system; tables show mean ± std."),
     ablations: bool = typer.Option(False, "--ablations", help="Also the ablation, cross-lingual and explanation studies."),
     quiet: bool = typer.Option(True, "--quiet/--verbose", help="Hide per-epoch training lines."),
@@ -383,10 +379,10 @@ def benchmark(
     from clmer import benchmark as bench
     from clmer.pipeline import prepare_profile
 
-    cfg, message = prepare_profile(settings(_profile_overrides(profile)))
+    cfg, message = prepare_profile(settings(command_overrides(profile)))
     console.print(message)
-    run = run_dir("benchmark", out)
-    result = bench.run(dataset, root, cfg, run, other_root=other_root, other_flavour=other_dataset,
+    folder = run_folder("benchmark", out)
+    result = bench.run(dataset, root, cfg, folder, other_root=other_root, other_flavour=other_dataset,
                        log=None if quiet else _print_history_row, seeds=seeds, ablations=ablations)
     console.print(result.render())
-    console.print(f"tables: {run} (benchmark.md, *.csv); logged to MLflow at {redact_uri(cfg.mlflow.tracking_uri)}")
+    console.print(f"tables: {folder} (benchmark.md, *.csv); logged to MLflow at {redact_uri(cfg.mlflow.tracking_uri)}")

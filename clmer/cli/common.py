@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 from typing import Optional
 
@@ -54,11 +53,23 @@ def settings(overrides: dict | None = None):
     return load_settings(_state["config"], overrides)
 
 
-def run_dir(kind: str, out: Path | None) -> Path:
-    if out:
-        return out
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    return settings().paths.runs / f"{kind}-{stamp}"
+def run_folder(kind: str, out: Path | None) -> Path:
+    """The command's run folder: --out, else a new one under paths.runs (`clmer.pipeline.run_folder`)."""
+    from clmer.pipeline import run_folder as make
+
+    return make(settings(), kind, out)
+
+
+def command_overrides(profile: str | None = None) -> dict:
+    from clmer.pipeline import command_overrides as overrides
+
+    return overrides(profile)
+
+
+def profile_option():
+    from clmer.config import PROFILE_CHOICES
+
+    return typer.Option(None, help=f"Model profile: {' | '.join(PROFILE_CHOICES)} (default: models.profile).")
 
 
 def main(argv: list[str] | None = None) -> int:

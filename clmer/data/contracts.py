@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from clmer import atomic
+
 CONTRACTS = ("manifest", "media_probe", "features", "predictions")
 
 
@@ -129,7 +131,7 @@ def validate_frame(name: str, frame: pd.DataFrame, out_dir: str | Path | None = 
     if out_dir:
         out.result_json = Path(out_dir) / f"{name}_validation.json"
         out.result_json.parent.mkdir(parents=True, exist_ok=True)
-        out.result_json.write_text(json.dumps(data, indent=2, default=str), encoding="utf-8")
+        atomic.write_json(out.result_json, data, default=str)
         index = docs_dir / "index.html"
         out.docs_index = index if index.exists() else None
     return out

@@ -106,11 +106,6 @@ def detect_flavour(root: Path, frame: pd.DataFrame | None = None) -> labels.Flav
     return "chsims2"
 
 
-def external_media_default() -> list[str]:
-    """Folders outside corpora that media links may point into: `CLMER_EXTERNAL_MEDIA` (':'-separated)."""
-    return [p for p in os.environ.get("CLMER_EXTERNAL_MEDIA", "").split(os.pathsep) if p]
-
-
 MediaKey = tuple[str, str]
 
 
@@ -150,7 +145,7 @@ def read_corpus(root: str | Path, flavour: labels.Flavour | None = None, strict:
 
     With `strict`, any bad row raises `CorpusError` naming all of them. Otherwise bad rows move to
     `Corpus.rejected` (with a `reason` column) and the rest is returned. `external_media`: folders
-    outside the corpus its media links may point into (default: `CLMER_EXTERNAL_MEDIA`).
+    outside the corpus its media links may point into (`settings.paths.external_media`; default none).
     """
     root = Path(root)
     label_csv = root / "label.csv"
@@ -165,8 +160,7 @@ def read_corpus(root: str | Path, flavour: labels.Flavour | None = None, strict:
         raise CorpusError(root, [], f"unknown flavour {flavour!r}")
 
     frame = _normalise_columns(frame, flavour)
-    external = external_media_default() if external_media is None else external_media
-    media, refused = _index_media(root, external)
+    media, refused = _index_media(root, external_media or [])
     frame["media_path"] = [media.get(key, "") for key in zip(frame["video_id"], frame["clip_id"])]
     reasons = _row_reasons(frame, flavour, refused)
     issues = [
@@ -180,6 +174,15 @@ def read_corpus(root: str | Path, flavour: labels.Flavour | None = None, strict:
     good = _derive(frame.drop(index=bad), flavour).reset_index(drop=True)
     return Corpus(root=root, flavour=flavour, manifest=good, issues=issues, rejected=rejected,
                   all_rows=_derive(frame, flavour))
+
+
+def corpus_of(corpus: "Corpus | str | Path", external_media: Sequence[str | Path] | None = None,
+              flavour: labels.Flavour | None = None) -> Corpus:
+    """`corpus` itself, or the corpus in that folder read now (leniently): a caller that has read it
+    passes it on, so one call reads it once."""
+    if isinstance(corpus, Corpus):
+        return corpus
+    return read_corpus(corpus, flavour=flavour, strict=False, external_media=external_media)
 
 
 def _normalise_columns(frame: pd.DataFrame, flavour: labels.Flavour) -> pd.DataFrame:

@@ -17,7 +17,8 @@ from __future__ import annotations
 import html
 import math
 
-MODALITIES = ("text", "audio", "vision")
+from clmer.names import MODALITIES
+
 CLASSES = ("negative", "neutral", "positive")
 CLASS_COLOURS = {"negative": "#d55e00", "neutral": "#8c8c8c", "positive": "#009e73"}
 MODALITY_COLOURS = {"text": "#0072b2", "audio": "#e69f00", "vision": "#cc79a7"}

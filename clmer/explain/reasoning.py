@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from clmer import atomic
 from clmer.config import Settings
 from clmer.explain.reasoning_rewards import accuracy_reward, format_reward, grounding_reward, make_length_reward
 from clmer.explain.reasoning_template import checks, template_reasoning
@@ -285,6 +286,6 @@ def train(rows: list[dict], base_model: str | Path, settings: Settings, out_dir:
         out_dir.mkdir(parents=True, exist_ok=True)
         trainer.model.save_pretrained(str(out_dir))
     # The base is named, never copied or pointed at by path: it resolves through the model store.
-    (out_dir / ADAPTER_META).write_text(json.dumps({"base_name": base_name, "base_revision": base_revision,
-                                                    "lora_rank": cfg.lora_rank}, indent=2), encoding="utf-8")
+    atomic.write_json(out_dir / ADAPTER_META, {"base_name": base_name, "base_revision": base_revision,
+                                               "lora_rank": cfg.lora_rank})
     return stats

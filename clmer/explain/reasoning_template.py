@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from clmer.explain.reasoning_rewards import grounding_score, parse
 
-MODALITIES = ("text", "audio", "vision")
 NAMES = {"en": {"text": "the words", "audio": "the voice", "vision": "the face"},
          "zh": {"text": "文本", "audio": "语音", "vision": "面部"}}
 POLARITY_ZH = {"negative": "消极", "neutral": "中性", "positive": "积极"}

@@ -384,7 +384,7 @@ def require_some(frame: pd.DataFrame) -> None:
                                     + "\n".join(f"  {n} x {r}" for r, n in reasons.items()))
 
 
-def write_run(frame: pd.DataFrame, out_dir: str | Path, store: FeatureStore) -> Path:
+def write_features(frame: pd.DataFrame, out_dir: str | Path, store: FeatureStore) -> Path:
     """features.parquet (one row per clip) + summary.json in the run folder; refresh the store index."""
     require_some(frame)
     out_dir = Path(out_dir)

@@ -22,7 +22,6 @@ import hashlib
 import io
 import json
 import os
-import time
 from pathlib import Path
 from typing import Iterable
 
@@ -31,6 +30,7 @@ import pandas as pd
 
 from clmer import atomic
 from clmer.features.encoders import FeatureRecord, config_hash
+from clmer.names import utc_now
 
 INDEX_COLUMNS = ["key", "sha256", "extractor", "model", "revision", "config_hash", "record", "n_items", "dim",
                  "status", "error", "created_at"]
@@ -163,7 +163,7 @@ class FeatureStore:
             "key": key, "sha256": sha, "extractor": identity["extractor"], "model": identity["model"],
             "revision": identity["revision"], "config_hash": identity["config_hash"], "record": arrays_rel,
             "n_items": record.n_items, "dim": record.dim, "status": record.status, "error": None,
-            "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "created_at": utc_now(),
         }
         doc = {"index": row, "meta": record.meta, "arrays_sha256": hashlib.sha256(blob).hexdigest(),
                "arrays_bytes": len(blob)}

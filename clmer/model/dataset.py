@@ -21,8 +21,8 @@ import numpy as np
 import pandas as pd
 
 from clmer.features.feature_store import FeatureStore
+from clmer.names import MODALITIES
 
-MODALITIES = ("text", "audio", "vision")
 LANG_INDEX = {"zh": 0, "en": 1}
 # Items kept per clip (evenly spread over the clip when there are more): 60 s of audio at 10 Hz and
 # two minutes of frames at 2 per second. Text keeps every token.

@@ -23,8 +23,7 @@ import torch
 from torch import nn
 
 from clmer.config import FusionConfig
-
-MODALITIES = ("text", "audio", "vision")
+from clmer.names import MODALITIES
 
 
 class AttentionPool(nn.Module):

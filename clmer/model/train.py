@@ -25,6 +25,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from clmer import atomic
 from clmer.model.alignment import coral, cross_lingual_supcon, language_adversarial, pseudo_labels
 from clmer.config import Settings
 from clmer.model.dataset import FeatureSet
@@ -266,7 +267,7 @@ def save_model(model: FusionModel, out_dir: str | Path, extra: dict) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, str(out_dir / "fusion.safetensors"))
     doc = model.describe() | {"labels": list(CLASSES)} | extra
-    (out_dir / "model.json").write_text(json.dumps(doc, indent=2, ensure_ascii=False), encoding="utf-8")
+    atomic.write_json(out_dir / "model.json", doc)
     return out_dir
 
 

@@ -18,7 +18,9 @@ import sys
 import time
 from pathlib import Path
 
+from clmer import atomic
 from clmer.config import Settings
+from clmer.names import utc_now
 from clmer.ops import auth as auth_mod
 from clmer.ops import processes as proc
 from clmer.ops.prefect_api import PrefectAPI
@@ -190,9 +192,8 @@ def serve(settings: Settings, extra_env: dict | None = None, watcher: bool = Tru
         for prefix in s.watch_s3:
             cmd += ["--s3", prefix]
         proc.start("watcher", cmd, env, run_dir, PROJECT)
-    (run_dir / STATE).write_text(json.dumps(fingerprints | {"profile": settings.models.profile, "auth": auth.enabled,
-                                                            "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
-                                 + "\n")
+    atomic.write_json(run_dir / STATE, fingerprints | {"profile": settings.models.profile, "auth": auth.enabled,
+                                                       "started": utc_now()}, indent=None)
     return {**public_urls(settings), "prefect_api": urls(settings)["prefect_api"], "run_dir": str(run_dir),
             "auth": auth.enabled,
             "accounts": accounts, "recovered": recovered, "restarted": restarted, "health_s": timings,

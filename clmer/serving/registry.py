@@ -27,18 +27,19 @@ FINGERPRINT_TAG = "clmer.fingerprint"
 _TRAINING_SECTIONS = ("media.", "models.", "fusion.", "train.", "eval.", "reasoning.")
 
 
-def split_scores(model_dir: str | Path, corpus_dir: str | Path, settings: Settings, split: str = "valid") -> dict:
-    """WAR/UAR of a model folder on a corpus split, extracting with the model's own encoders (cached)."""
-    from clmer.data.corpus import read_corpus
+def split_scores(model_dir: str | Path, corpus, settings: Settings, split: str = "valid") -> dict:
+    """WAR/UAR of a model folder on a corpus split (a `Corpus` or its folder), extracting with the
+    model's own encoders (cached)."""
+    from clmer.data.corpus import corpus_of
     from clmer.features.extract import jobs_from_manifest
     from clmer.serving.scoring import Scorer
 
     scorer = Scorer(model_dir, settings)
-    corpus = read_corpus(corpus_dir, strict=False)
+    corpus = corpus_of(corpus, settings.paths.external_media)
     part = corpus.manifest[corpus.manifest["mode"] == split]
     if len(part) == 0:
-        raise ValueError(f"{corpus_dir}: no clips in split {split!r}")
-    preds = scorer.predict_features(scorer.extract(jobs_from_manifest(corpus_dir, part)))
+        raise ValueError(f"{corpus.root}: no clips in split {split!r}")
+    preds = scorer.predict_features(scorer.extract(jobs_from_manifest(corpus.root, part)))
     ok = preds["status"] != "failed"
     gold = part["class_index"].to_numpy()[ok.to_numpy()]
     from clmer.data.labels import CLASS_TO_INDEX
@@ -72,14 +73,14 @@ def code_digest() -> str:
     return h.hexdigest()
 
 
-def training_fingerprint(corpus_dir: str | Path, settings: Settings) -> dict:
-    """What a training run is made of: the corpus digest, the code digest and the training settings
-    (devices excluded), plus `digest`, one hash of the three."""
-    from clmer.data.corpus import read_corpus
+def training_fingerprint(corpus, settings: Settings) -> dict:
+    """What a training run is made of: the corpus digest (of a `Corpus` or its folder), the code digest
+    and the training settings (devices excluded), plus `digest`, one hash of the three."""
+    from clmer.data.corpus import corpus_of
 
     config = {k: v for k, v in sorted(flatten(settings).items())
               if k.startswith(_TRAINING_SECTIONS) and not k.endswith("device")}
-    parts = {"data": read_corpus(corpus_dir, strict=False).digest(), "code": code_digest(),
+    parts = {"data": corpus_of(corpus, settings.paths.external_media).digest(), "code": code_digest(),
              "config": hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()}
     return parts | {"digest": hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()}
 
@@ -118,15 +119,18 @@ def beats(new: dict, old: dict) -> bool:
     return new["war"] >= old["war"] and new["uar"] >= old["uar"] and (new["war"] > old["war"] or new["uar"] > old["uar"])
 
 
-def register_and_gate(model_uri: str, model_dir: str | Path, corpus_dir: str | Path, settings: Settings,
+def register_and_gate(model_uri: str, model_dir: str | Path, corpus, settings: Settings,
                       split: str = "valid", fingerprint: str | None = None) -> dict:
-    """Register `model_uri` as a new version of the configured model name and apply the gate."""
+    """Register `model_uri` as a new version of the configured model name and apply the gate on
+    `corpus` (a `Corpus` or its folder)."""
     import mlflow
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
+    from clmer.data.corpus import corpus_of
     from clmer.serving.tracking import configure
 
+    corpus = corpus_of(corpus, settings.paths.external_media)
     configure(settings)
     client = MlflowClient()
     name = settings.mlflow.model_name
@@ -138,8 +142,8 @@ def register_and_gate(model_uri: str, model_dir: str | Path, corpus_dir: str | P
             "`challenger`: the newest candidate. Each version's description holds its gate decision."))
     version = str(mlflow.register_model(model_uri, name).version)
     client.set_registered_model_alias(name, "challenger", version)
-    new = split_scores(model_dir, corpus_dir, settings, split)
-    tags = {"eval.split": split, "eval.corpus": Path(corpus_dir).name, "challenger.war": f"{new['war']:.4f}",
+    new = split_scores(model_dir, corpus, settings, split)
+    tags = {"eval.split": split, "eval.corpus": corpus.name, "challenger.war": f"{new['war']:.4f}",
             "challenger.uar": f"{new['uar']:.4f}"}
     try:
         champion = client.get_model_version_by_alias(name, "champion")
@@ -149,7 +153,7 @@ def register_and_gate(model_uri: str, model_dir: str | Path, corpus_dir: str | P
         decision, old = "promoted: no champion yet", None
     else:
         with tempfile.TemporaryDirectory() as tmp:
-            old = split_scores(_version_model_dir(name, champion.version, Path(tmp)), corpus_dir, settings, split)
+            old = split_scores(_version_model_dir(name, champion.version, Path(tmp)), corpus, settings, split)
         tags.update({"champion.version": champion.version, "champion.war": f"{old['war']:.4f}",
                      "champion.uar": f"{old['uar']:.4f}"})
         decision = (f"promoted: beats champion v{champion.version}" if beats(new, old)
@@ -161,7 +165,7 @@ def register_and_gate(model_uri: str, model_dir: str | Path, corpus_dir: str | P
     for key, value in tags.items():
         client.set_model_version_tag(name, version, key, value)
     client.update_model_version(name, version, description=describe(
-        decision, split, Path(corpus_dir).name, new, old, champion.version if champion is not None else None))
+        decision, split, corpus.name, new, old, champion.version if champion is not None else None))
     if promoted:
         client.set_registered_model_alias(name, "champion", version)
     return {"name": name, "version": version, "promoted": promoted, "decision": decision, "challenger": new,

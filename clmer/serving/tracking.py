@@ -15,6 +15,7 @@ import pandas as pd
 
 from clmer import __version__
 from clmer.config import Settings, flatten, redact_uri, split_credentials
+from clmer.names import utc_day
 
 MODEL_CODE = Path(__file__).with_name("mlflow_model.py")
 _SKIP_PARAMS = ("paths.home", "paths.model_store")  # machine-specific; never credentials either
@@ -191,22 +192,24 @@ def _signature():
     return ModelSignature(inputs=inputs, outputs=outputs)
 
 
-def log_training_run(train_dir: str | Path, eval_path: str | Path, corpus_dir: str | Path, settings: Settings,
+def log_training_run(train_dir: str | Path, eval_path: str | Path, corpus, settings: Settings,
                      example_clip: str | Path, run_name: str | None = None, tags: dict | None = None) -> dict:
-    """Log one training run; returns {run_id, model_uri, experiment_id}."""
+    """Log one training run on `corpus` (a `Corpus` or its folder) as an MLflow run; returns {run_id,
+    model_uri, experiment_id}."""
     import mlflow
     from mlflow import MlflowClient
 
-    from clmer.data.corpus import read_corpus
+    from clmer.data.corpus import corpus_of
 
     experiment_id = configure(settings)
     train_dir, eval_path = Path(train_dir), Path(eval_path)
     history = json.loads((train_dir / "history.json").read_text())
     report = json.loads(eval_path.read_text())
     model_doc = json.loads((train_dir / "model" / "model.json").read_text())
-    corpus = read_corpus(corpus_dir, strict=False)
+    corpus = corpus_of(corpus, settings.paths.external_media)
+    digest = corpus.digest()
     client = MlflowClient()
-    run_name = run_name or f"train-{corpus.name}-{time.strftime('%Y-%m-%d', time.gmtime())}"
+    run_name = run_name or f"train-{corpus.name}-{utc_day()}"
     started = _training_start_ms(model_doc)
     created = client.create_run(experiment_id, start_time=started, run_name=run_name)
     with mlflow.start_run(run_id=created.info.run_id) as run:  # the run spans training, evaluation and logging
@@ -221,11 +224,11 @@ def log_training_run(train_dir: str | Path, eval_path: str | Path, corpus_dir: s
         if isinstance(seconds, (int, float)):
             metrics.append(Metric("train/seconds", float(seconds), now, 0))
         _log_batch(client, run_id, metrics, params)
-        mlflow.set_tags({"clmer.version": __version__, "corpus": corpus.name, "corpus.digest": corpus.digest(),
+        mlflow.set_tags({"clmer.version": __version__, "corpus": corpus.name, "corpus.digest": digest,
                          "profile": settings.models.profile, "eval.split": report.get("split", "test"), **(tags or {})})
         manifest = corpus.manifest.drop(columns=["media_path"])
         dataset = mlflow.data.from_pandas(manifest, source=corpus.root.resolve().as_uri(), name=corpus.name,
-                                          digest=corpus.digest()[:36],
+                                          digest=digest[:36],
                                           targets="class_index")
         mlflow.log_input(dataset, context="training")
         with tempfile.TemporaryDirectory() as tmp:

@@ -12,7 +12,6 @@ same. They let the evaluation check that explanations find the modality that rea
 
 from __future__ import annotations
 
-import json
 import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from clmer import atomic
 from clmer.synthetic.face_render import FaceStyle, render_face
 from clmer.synthetic.sentence_bank import SENTENCES
 from clmer.synthetic.speech_synth import Prosody, synthesize
@@ -183,7 +183,7 @@ def make_demo_corpus(out: str | Path, n: int = 24, seed: int = 0, variant_fracti
     frame.to_csv(out / "label.csv", index=False, encoding="utf-8")
     meta = {"name": "clmer-demo", "flavour": "chsims2", "n": n, "seed": seed, "variant_fraction": variant_fraction,
             "generator": "clmer demo-data", "note": "synthetic voices (eSpeak NG) and drawn faces"}
-    (out / "corpus.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
+    atomic.write_json(out / "corpus.json", meta)
     return frame
 
 

@@ -64,12 +64,12 @@ def test_a_drop_with_failures_is_named_partial_and_says_how_many():
 def test_the_flow_run_link_on_mlflow_runs_uses_the_public_prefect_url(monkeypatch):
     from prefect.runtime import flow_run
 
-    from flows.common import run_provenance
+    from flows.common import provenance_tags
 
     monkeypatch.setattr(flow_run, "get_id", lambda: "0b5e")
     monkeypatch.setattr(flow_run, "get_name", lambda: "brave-otter")
     monkeypatch.setattr(flow_run, "get_flow_run_ui_url", lambda: "http://127.0.0.1:4200/flow-runs/flow-run/0b5e")
-    assert run_provenance()["prefect.flow_run.url"] == "http://127.0.0.1:4200/flow-runs/flow-run/0b5e"
-    tags = run_provenance("https://prefect.lab/")
+    assert provenance_tags()["prefect.flow_run.url"] == "http://127.0.0.1:4200/flow-runs/flow-run/0b5e"
+    tags = provenance_tags("https://prefect.lab/")
     assert tags["prefect.flow_run.url"] == "https://prefect.lab/flow-runs/flow-run/0b5e"
     assert tags["prefect.flow_run.name"] == "brave-otter"

@@ -143,7 +143,7 @@ def test_extract_flow_on_a_local_ray_cluster(demo_corpus, tiny_settings, tmp_pat
     cfg.write_text(yaml.safe_dump(tiny_settings.model_dump(mode="json") | {
         "extract": tiny_settings.extract.model_dump(mode="json") | {"task_runner": "ray", "max_workers": 2, "chunk_size": 4}}))
     t = time.monotonic()
-    path = extract_flow_module.run(str(demo_corpus), str(tmp_path / "run"), str(cfg), {})
+    path = extract_flow_module.extract_on_runner(str(demo_corpus), str(tmp_path / "run"), str(cfg), {})
     frame = pd.read_parquet(path)
     assert len(frame) == 12 and (frame["status"] == "ok").all()
     assert len(list((tmp_path / "run" / "chunks").glob("chunk-*.parquet"))) == 3  # one Ray task per chunk of 4

