@@ -304,7 +304,8 @@ def prepare_profile(settings: Settings, build: bool = True) -> tuple[Settings, s
 
     An explicit profile (setting or CLMER_PROFILE) is used as it is, after making sure its models are
     in the store (importing the small profile from installed packages, building the tiny one). `auto`
-    takes full if all its models are in the store, else small if its packages are installed, else tiny.
+    follows the one rule, `model_store.auto_profile`: full if all its models are in the store, else
+    small if its packages are installed, else tiny.
     Returns settings with a concrete profile and one line saying which one and why."""
     from clmer.features import importers
     from clmer.features.model_store import ModelMissingError, ModelStore, auto_profile, complete

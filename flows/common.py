@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import subprocess
 from pathlib import Path
+from typing import Callable
 
 from clmer.config import PROFILE_CHOICES, Settings, load_settings
 from clmer.scratch import use_private_tmp
@@ -62,8 +63,24 @@ def task_runner(settings: Settings):
     return ThreadPoolTaskRunner(max_workers=cfg.max_workers)
 
 
-def add_profile_option(ap: argparse.ArgumentParser) -> None:
-    ap.add_argument("--profile", choices=PROFILE_CHOICES, help="model profile (default: models.profile)")
+def command_line(doc: str, *positionals: str, out: bool = True, profile: bool = True,
+                 more: Callable[[argparse.ArgumentParser], None] | None = None) -> tuple[argparse.Namespace, dict]:
+    """A flow's own command line (`python -m flows.X`): its positional arguments, then --out, --config
+    and --profile, and `more`; returns the arguments and the settings overrides they stand for."""
+    from clmer.pipeline import command_overrides
+
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    for name in positionals:
+        ap.add_argument(name)
+    if out:
+        ap.add_argument("--out")
+    ap.add_argument("--config")
+    if profile:
+        ap.add_argument("--profile", choices=PROFILE_CHOICES, help="model profile (default: models.profile)")
+    if more:
+        more(ap)
+    args = ap.parse_args()
+    return args, command_overrides(getattr(args, "profile", None), getattr(args, "runner", None))
 
 
 _TRANSIENT = (OSError, ConnectionError, TimeoutError)

@@ -6,13 +6,12 @@ languages (train on zh -> test en and back, retention).
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
 
 from clmer.config import Settings
-from flows.common import add_profile_option, settings_from
+from flows.common import command_line, settings_from
 
 
 @task(name="evaluate-model")
@@ -50,20 +49,13 @@ def evaluate_flow(model_dir: str, corpus: str, features: str, out: str | None = 
 
 
 def main() -> None:
-    from clmer.pipeline import command_overrides
+    def more(ap) -> None:
+        ap.add_argument("--split", default="test")
+        ap.add_argument("--cross-lingual", action="store_true")
 
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("model_dir")
-    ap.add_argument("corpus")
-    ap.add_argument("features")
-    ap.add_argument("--out")
-    ap.add_argument("--config")
-    add_profile_option(ap)
-    ap.add_argument("--split", default="test")
-    ap.add_argument("--cross-lingual", action="store_true")
-    args = ap.parse_args()
-    print(evaluate_flow(args.model_dir, args.corpus, args.features, args.out, args.config,
-                        command_overrides(args.profile), args.split, args.cross_lingual))
+    args, overrides = command_line(__doc__, "model_dir", "corpus", "features", more=more)
+    print(evaluate_flow(args.model_dir, args.corpus, args.features, args.out, args.config, overrides, args.split,
+                        args.cross_lingual))
 
 
 if __name__ == "__main__":

@@ -5,13 +5,11 @@
 
 from __future__ import annotations
 
-import argparse
-
 import pandas as pd
 from prefect import flow, get_run_logger, task
 
 from clmer.config import Settings
-from flows.common import add_profile_option, retry_on_io, settings_from, task_process, task_runner, with_profile
+from flows.common import command_line, retry_on_io, settings_from, task_process, task_runner, with_profile
 
 
 @task(name="extract-chunk", retries=2, retry_delay_seconds=5, retry_condition_fn=retry_on_io)
@@ -65,16 +63,9 @@ def extract_on_runner(target: str, out: str | None = None, config: str | None = 
 
 
 def main() -> None:
-    from clmer.pipeline import command_overrides
-
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("target")
-    ap.add_argument("--out")
-    ap.add_argument("--config")
-    add_profile_option(ap)
-    ap.add_argument("--runner", choices=["thread", "dask", "ray"])
-    args = ap.parse_args()
-    print(extract_on_runner(args.target, args.out, args.config, command_overrides(args.profile, args.runner)))
+    args, overrides = command_line(__doc__, "target", more=lambda ap: ap.add_argument(
+        "--runner", choices=["thread", "dask", "ray"]))
+    print(extract_on_runner(args.target, args.out, args.config, overrides))
 
 
 if __name__ == "__main__":

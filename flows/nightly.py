@@ -13,7 +13,6 @@ night ends after validation: nothing is trained or registered, and the summary n
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from prefect import flow, get_run_logger
 
 from clmer import atomic
 from clmer.names import utc_day
-from flows.common import add_profile_option, provenance_tags, task_runner, with_profile
+from flows.common import command_line, provenance_tags, task_runner, with_profile
 from flows.evaluate import evaluate_flow
 from flows.extract import extract_flow
 from flows.reasoning import reasoning_flow
@@ -77,15 +76,9 @@ def nightly_retrain(corpus: str, config: str | None = None, overrides: dict | No
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("corpus")
-    ap.add_argument("--config")
-    add_profile_option(ap)
-    ap.add_argument("--no-cross-lingual", action="store_true")
-    args = ap.parse_args()
-    from clmer.pipeline import command_overrides
-
-    out = nightly_retrain(args.corpus, args.config, command_overrides(args.profile), not args.no_cross_lingual)
+    args, overrides = command_line(__doc__, "corpus", out=False, more=lambda ap: ap.add_argument(
+        "--no-cross-lingual", action="store_true"))
+    out = nightly_retrain(args.corpus, args.config, overrides, not args.no_cross_lingual)
     print(json.dumps(out, indent=2, default=str))
 
 

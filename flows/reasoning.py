@@ -8,12 +8,10 @@ auto), bounded by `reasoning.time_budget_s` on a CPU; only the LoRA adapter is s
 
 from __future__ import annotations
 
-import argparse
-
 from prefect import flow, get_run_logger, task
 
 from clmer.config import Settings
-from flows.common import add_profile_option, settings_from
+from flows.common import command_line, settings_from
 
 
 @task(name="train-explainer")
@@ -36,16 +34,8 @@ def reasoning_flow(train_dir: str, corpus: str, features: str, config: str | Non
 
 
 def main() -> None:
-    from clmer.pipeline import command_overrides
-
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("train_dir")
-    ap.add_argument("corpus")
-    ap.add_argument("features")
-    ap.add_argument("--config")
-    add_profile_option(ap)
-    args = ap.parse_args()
-    print(reasoning_flow(args.train_dir, args.corpus, args.features, args.config, command_overrides(args.profile)))
+    args, overrides = command_line(__doc__, "train_dir", "corpus", "features", out=False)
+    print(reasoning_flow(args.train_dir, args.corpus, args.features, args.config, overrides))
 
 
 if __name__ == "__main__":

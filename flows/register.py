@@ -5,13 +5,12 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 
 from prefect import flow, get_run_logger, task
 
 from clmer.config import Settings
-from flows.common import add_profile_option, provenance_tags, retry_on_io, settings_from
+from flows.common import command_line, provenance_tags, retry_on_io, settings_from
 
 
 @task(name="register-model", retries=2, retry_delay_seconds=10, retry_condition_fn=retry_on_io)
@@ -37,17 +36,8 @@ def register_flow(train_dir: str, evaluation: str, corpus: str, config: str | No
 
 
 def main() -> None:
-    from clmer.pipeline import command_overrides
-
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("train_dir")
-    ap.add_argument("evaluation")
-    ap.add_argument("corpus")
-    ap.add_argument("--config")
-    add_profile_option(ap)
-    args = ap.parse_args()
-    print(json.dumps(register_flow(args.train_dir, args.evaluation, args.corpus, args.config,
-                                   command_overrides(args.profile)), indent=2))
+    args, overrides = command_line(__doc__, "train_dir", "evaluation", "corpus", out=False)
+    print(json.dumps(register_flow(args.train_dir, args.evaluation, args.corpus, args.config, overrides), indent=2))
 
 
 if __name__ == "__main__":

@@ -12,13 +12,12 @@ and a results table as artifacts.
 
 from __future__ import annotations
 
-import argparse
 import json
 
 from prefect import flow, get_run_logger, task
 
 from clmer.config import Settings
-from flows.common import retry_on_io, settings_from, task_process
+from flows.common import command_line, retry_on_io, settings_from, task_process
 from flows.reporting import drop_artifacts, drop_state
 
 _scorers: dict = {}
@@ -79,13 +78,11 @@ def score_drop(drop: str, model: str | None = None, out: str | None = None, conf
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("drop")
-    ap.add_argument("--model", help="registry URI or model folder (default: the champion)")
-    ap.add_argument("--out")
-    ap.add_argument("--config")
-    ap.add_argument("--rescore", action="store_true")
-    args = ap.parse_args()
+    def more(ap) -> None:
+        ap.add_argument("--model", help="registry URI or model folder (default: the champion)")
+        ap.add_argument("--rescore", action="store_true")
+
+    args, _ = command_line(__doc__, "drop", profile=False, more=more)
     print(json.dumps(score_drop(args.drop, args.model, args.out, args.config, {}, args.rescore), indent=2, default=str))
 
 

@@ -9,13 +9,12 @@ instead of trained again (the folder is the cache, so a deleted run is simply re
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
 
 from clmer.config import Settings
-from flows.common import add_profile_option, with_profile
+from flows.common import command_line, with_profile
 
 
 @task(name="train-model")
@@ -47,16 +46,8 @@ def train_flow(corpus: str, features: str, out: str | None = None, config: str |
 
 
 def main() -> None:
-    from clmer.pipeline import command_overrides
-
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("corpus")
-    ap.add_argument("features")
-    ap.add_argument("--out")
-    ap.add_argument("--config")
-    add_profile_option(ap)
-    args = ap.parse_args()
-    print(train_flow(args.corpus, args.features, args.out, args.config, command_overrides(args.profile)))
+    args, overrides = command_line(__doc__, "corpus", "features")
+    print(train_flow(args.corpus, args.features, args.out, args.config, overrides))
 
 
 if __name__ == "__main__":

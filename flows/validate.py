@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import os
@@ -15,7 +14,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import TASK_SOURCE, CacheKeyFnPolicy
 
 from clmer.config import Settings
-from flows.common import settings_from
+from flows.common import command_line, settings_from
 
 
 def _corpus_key(context, parameters) -> str:
@@ -59,12 +58,8 @@ def validate_flow(corpus: str, out: str | None = None, config: str | None = None
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("corpus")
-    ap.add_argument("--out")
-    ap.add_argument("--config")
-    ap.add_argument("--max-reject", type=float, default=0.0)
-    args = ap.parse_args()
+    args, _ = command_line(__doc__, "corpus", profile=False, more=lambda ap: ap.add_argument(
+        "--max-reject", type=float, default=0.0))
     print(validate_flow(args.corpus, args.out, args.config, {}, args.max_reject))
 
 

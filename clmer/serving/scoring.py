@@ -121,6 +121,7 @@ class Scorer:
                                 progress=lambda res: tell(file_of[res.path], "extracted"))
         for p, name in zip(passes, names):
             rec = self.record(p.result, name, p.bytes_read)
+            self.segments_stage(rec, p.result)
             clip = self.load_stage(rec, p.result)
             if clip is not None:
                 self.predict_stage(rec, clip)
@@ -145,12 +146,15 @@ class Scorer:
                          provenance=Provenance(sha256=res.sha256, model=self.model_info(), computed=list(res.computed),
                                                transcript_source=res.transcript_source, duration_s=res.duration_s,
                                                bytes_read=bytes_read))
+        return rec
+
+    def segments_stage(self, rec: ClipResult, res: ClipExtraction) -> None:
+        """The ASR segments (timed transcript) from the store, for the transcripts table."""
         if isinstance(res.asr_key, str) and res.asr_key:
             try:
                 rec.segments = self.store.get_meta(res.asr_key)[1].get("segments", [])
             except Exception as exc:  # noqa: BLE001 - the transcript stands; only its timings are lost
                 rec.warnings.append(f"ASR segments unreadable ({exc.__class__.__name__}: {exc})")
-        return rec
 
     def load_stage(self, rec: ClipResult, res: ClipExtraction) -> ClipFeatures | None:
         """The clip's features from the store; a record that cannot have them fails, alone."""
