@@ -37,7 +37,8 @@ def bytes_read(trace: Path, media: Path) -> int:
 def score_traced(clip: Path, model: str, out: Path, store: Path, trace: Path) -> None:
     env = dict(os.environ, CLMER_FEATURE_STORE=str(store))
     cmd = ["strace", "-f", "--seccomp-bpf", "-y", "-qq", "-s", "0", "-o", str(trace),
-           "-e", "trace=read,pread64,readv,preadv,preadv2", sys.executable, "-m", "clmer.cli", "score", str(clip), "--model", model, "--out", str(out)]
+           "-e", "trace=read,pread64,readv,preadv,preadv2", sys.executable, "-m", "clmer.cli", "score", str(clip),
+           "--model", model, "--out", str(out)]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
         raise SystemExit(f"clmer score failed:\n{proc.stdout}\n{proc.stderr}")

@@ -95,8 +95,8 @@ def test_clmer_score_reads_a_clip_once_as_the_system_calls_say(trained_demo, tmp
     for case in ("fresh", "warm"):
         trace = tmp_path / f"trace-{case}.txt"
         cmd = ["strace", "-f", "--seccomp-bpf", "-y", "-qq", "-s", "0", "-o", str(trace),
-               "-e", "trace=read,pread64,readv,preadv,preadv2", sys.executable, "-m", "clmer.cli", "score", str(clip), "--model", str(trained_demo["model_dir"]),
-               "--out", str(tmp_path / f"out-{case}")]
+               "-e", "trace=read,pread64,readv,preadv,preadv2", sys.executable, "-m", "clmer.cli", "score", str(clip),
+               "--model", str(trained_demo["model_dir"]), "--out", str(tmp_path / f"out-{case}")]
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
         assert proc.returncode == 0, proc.stdout + proc.stderr
         target = os.path.realpath(clip)
