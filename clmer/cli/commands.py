@@ -16,6 +16,7 @@ from rich.table import Table
 from clmer.cli.common import app, command_overrides, console, profile_option, run_folder, settings
 from clmer.cli.errors import UserError, need_corpus, need_path
 from clmer.config import redact_uri
+from clmer.names import REPORTS_DIR
 
 
 @app.command("demo-data")
@@ -295,7 +296,7 @@ def explain(
     clip: Path = typer.Argument(..., help="A video file."),
     model: Optional[str] = typer.Option(None, "--model", help="Registry URI or a local model folder (default: the "
                                         "champion, models:/<mlflow.model_name>@champion)."),
-    out: Path = typer.Option(Path("Test_Supplements/video_emotion_results"), "--out", help="Folder for <clip>.json/.html."),
+    out: Path = typer.Option(Path(REPORTS_DIR), "--out", help="Folder for <clip>.json/.html."),
     transcript: Optional[str] = typer.Option(None, help="Use this transcript instead of ASR."),
     language: Optional[str] = typer.Option(None, help="zh | en (default: detected)."),
 ) -> None:
