@@ -1,9 +1,11 @@
-"""Train the reasoning-text explainer (trl GRPO, verifiable rewards) next to a trained fusion model.
+"""Train the reasoning-text explainer (SFT cold start, then trl GRPO with verifiable rewards) next to a
+trained fusion model, or reuse the champion's adapter.
 
-    python -m flows.reasoning TRAIN_DIR CORPUS FEATURES [--config FILE] [--profile tiny]
+    python -m flows.reasoning TRAIN_DIR CORPUS FEATURES [--config FILE] [--profile small] [--retrain]
 
 In the nightly flow this stage runs whenever a real explainer LM is in the model store (`reasoning.enabled`
-auto), bounded by `reasoning.time_budget_s` on a CPU; only the LoRA adapter is saved.
+auto). `reasoning.train` auto reuses the registered champion's adapter when it was trained on the same base
+LM (name and revision) and trains otherwise; `on` (or --retrain) always trains, within the stages' budgets.
 """
 
 from __future__ import annotations
@@ -16,22 +18,30 @@ from flows.common import cli_overrides, settings_from
 
 
 @task(name="train-explainer")
-def reasoning_task(train_dir: str, corpus: str, features: str, config: str | None, overrides: dict) -> str:
+def reasoning_task(train_dir: str, corpus: str, features: str, config: str | None, overrides: dict,
+                   retrain: bool = False) -> str:
     from clmer import pipeline
 
     logger = get_run_logger()
+    settings = settings_from(config, overrides)
+    if not retrain and settings.reasoning.train == "auto":
+        reused = pipeline.reuse_registered_explainer(train_dir, settings)
+        if reused is not None:
+            logger.info("explainer: reusing the champion's adapter (same base LM): %s", reused)
+            return str(reused)
 
     def log(row: dict) -> None:
-        if "reward" in row:
-            logger.info("step %s: reward %.3f", row.get("step"), row["reward"])
+        if "reward" in row or "loss" in row:
+            logger.info("%s step %s: %s", row.get("stage"), row.get("step"),
+                        f"reward {row['reward']:.3f}" if "reward" in row else f"loss {row['loss']:.3f}")
 
-    return str(pipeline.train_reasoning(train_dir, corpus, features, settings_from(config, overrides), log=log))
+    return str(pipeline.train_reasoning(train_dir, corpus, features, settings, log=log))
 
 
 @flow(name="train-explainer")
 def reasoning_flow(train_dir: str, corpus: str, features: str, config: str | None = None,
-                   overrides: dict | None = None) -> str:
-    return reasoning_task(train_dir, corpus, features, config, overrides or {})
+                   overrides: dict | None = None, retrain: bool = False) -> str:
+    return reasoning_task(train_dir, corpus, features, config, overrides or {}, retrain)
 
 
 def main() -> None:
@@ -41,8 +51,10 @@ def main() -> None:
     ap.add_argument("features")
     ap.add_argument("--config")
     ap.add_argument("--profile", choices=["auto", "full", "small", "tiny"])
+    ap.add_argument("--retrain", action="store_true", help="train even when the champion's adapter could be reused")
     args = ap.parse_args()
-    print(reasoning_flow(args.train_dir, args.corpus, args.features, args.config, cli_overrides(args.profile)))
+    print(reasoning_flow(args.train_dir, args.corpus, args.features, args.config, cli_overrides(args.profile),
+                         args.retrain))
 
 
 if __name__ == "__main__":

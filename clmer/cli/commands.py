@@ -5,7 +5,6 @@ what a user typed is checked first (clmer/cli/errors.py), so a wrong path is one
 from __future__ import annotations
 
 import contextlib
-import json
 import time
 from pathlib import Path
 from typing import Optional
@@ -245,24 +244,10 @@ def train_explainer(
     profile: Optional[str] = typer.Option(None, help="Model profile: auto | full | small | tiny."),
     steps: Optional[int] = typer.Option(None, help="GRPO steps (default: reasoning.max_steps)."),
 ) -> None:
-    """Train the reasoning-text explainer with trl GRPO (verifiable rewards) beside a trained model."""
-    from clmer import pipeline
+    """The older name of `clmer explainer train` (SFT then GRPO on the reasoning-text LM)."""
+    from clmer.cli.explainer import run_training
 
-    overrides = _profile_overrides(profile) | ({"reasoning": {"max_steps": steps}} if steps else {})
-    cfg = settings(overrides)
-    need_corpus(corpus)
-    feats = _features_for(corpus, features, cfg, run)
-    path = pipeline.train_reasoning(run, corpus, feats, cfg,
-                                    log=lambda r: console.print(f"  step {r.get('step')}: reward {r['reward']:.3f}")
-                                    if "reward" in r else None)
-    doc = json.loads((run / "reasoning.json").read_text())
-    before, after = doc["held_out"]["before"], doc["held_out"]["after"]
-    console.print(f"explainer adapter: {path}  ({doc['steps']} steps, {doc['seconds_per_step']:.1f} s/step)")
-    for name, m in (("before", before), ("after", after)):
-        if m:
-            console.print(f"  {name}: parsed {m['parsed']:.0%}, grounded {m['grounded']:.0%}, right polarity "
-                          f"{m['right_polarity']:.0%}, mean reward {m['mean_reward']:.2f}, "
-                          f"{m['seconds_per_report']:.1f} s/report")
+    run_training(run, corpus, features, profile, None, steps, None, False, mlflow_log=False)
 
 
 @app.command()
