@@ -52,7 +52,7 @@ class TokenClasses:
             if isinstance(tid, int) and tid >= 0 and tid != tokenizer.unk_token_id:
                 ends.add(tid)
         self.ends = {t for t in ends if t is not None}
-        self.newlines = {i for i, t in enumerate(texts) if "\n" in t} - self.ends
+        self.newlines = {i for i, t in enumerate(texts) if "\n" in t or "\r" in t} - self.ends
         self.openers: dict[int, str] = {}
         suppress = []
         for i, t in enumerate(texts):
@@ -66,8 +66,8 @@ class TokenClasses:
 
 
 def _blocked(t: str) -> bool:
-    """Numbers (digits, ½, %), tag brackets, quote marks, runs of blanks, lone broken bytes."""
-    return (any(unicodedata.category(c) in ("Nd", "No", "Nl") or c in "%<>％" for c in t)
+    """Numbers (digits, ½, %), control characters, tag brackets, quote marks, runs of blanks, lone broken bytes."""
+    return (any(unicodedata.category(c) in ("Nd", "No", "Nl", "Cc") or c in "%<>％" for c in t)
             or bool(QUOTE_CHARS & set(t)) or (len(t) > 1 and not t.strip()) or t == "\ufffd")
 
 
