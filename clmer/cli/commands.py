@@ -1,4 +1,4 @@
-"""The stage commands: demo-data, validate, decode, extract, train, evaluate, train-explainer, register,
+"""The stage commands: demo-data, validate, decode, extract, train, evaluate, register,
 explain, score, benchmark (serve, stop and status are in `ops`). Every heavy import happens inside a command;
 what a user typed is checked first (clmer/cli/errors.py), so a wrong path is one line, not a traceback."""
 
@@ -234,20 +234,6 @@ def evaluate(
         console.print("faithfulness: " + ", ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}"
                                                    for k, v in report["faithfulness"].items() if not isinstance(v, dict)))
     console.print(f"report: {path}")
-
-
-@app.command("train-explainer")
-def train_explainer(
-    run: Path = typer.Option(..., "--run", help="A train run folder (from `clmer train`)."),
-    corpus: Path = typer.Option(..., "--corpus", help="Corpus the model was trained on."),
-    features: Optional[Path] = typer.Option(None, help="features.parquet (default: extract now)."),
-    profile: Optional[str] = typer.Option(None, help="Model profile: auto | full | small | tiny."),
-    steps: Optional[int] = typer.Option(None, help="GRPO steps (default: reasoning.max_steps)."),
-) -> None:
-    """The older name of `clmer explainer train` (SFT then GRPO on the reasoning-text LM)."""
-    from clmer.cli.explainer import run_training
-
-    run_training(run, corpus, features, profile, None, steps, None, False, mlflow_log=False)
 
 
 @app.command()

@@ -87,3 +87,15 @@ def train(
 ) -> None:
     """Train the reasoning-text LM: SFT cold start then GRPO (verifiable rewards), LoRA, within budgets."""
     run_training(run, corpus, features, profile, sft_steps, steps, seconds, fresh, not no_mlflow)
+
+
+@app.command("train-explainer")
+def train_explainer(
+    run: Path = typer.Option(..., "--run", help="A train run folder (from `clmer train`)."),
+    corpus: Path = typer.Option(..., "--corpus", help="Corpus the model was trained on."),
+    features: Optional[Path] = typer.Option(None, help="features.parquet (default: extract now)."),
+    profile: Optional[str] = typer.Option(None, help="Model profile: auto | full | small | tiny."),
+    steps: Optional[int] = typer.Option(None, help="GRPO steps (default: reasoning.max_steps)."),
+) -> None:
+    """The older name of `clmer explainer train` (SFT then GRPO on the reasoning-text LM)."""
+    run_training(run, corpus, features, profile, None, steps, None, False, mlflow_log=False)

@@ -6,6 +6,7 @@ The text is `<think>` + scaffold + LM sentences + `</think><answer>prediction</a
   the explanation's facts, never sampled;
 * while the LM writes, tokens holding a digit, a tag bracket (`<`, `>`: it cannot write `</answer>`
   or open a new tag) or a closing quote are suppressed, so it states no number and closes no quote;
+  so are the class names (negative, 消极, ...): the scaffold states the prediction, the LM names no class;
 * a token that ends in an opening quote (`"`, `“`, `「`, `『`) stops the LM: the quote is then filled by
   construction with the next of the clip's top words (a one-path prefix trie: the most decisive word
   not yet quoted, then its closing mark) and the LM goes on. With no top word left, opening quotes
@@ -24,6 +25,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from clmer.explain.reasoning_prompts import close, prompt_text, scaffold
+from clmer.explain.reasoning_rewards import POLARITY_WORDS
 
 OPEN_CLOSE = {'"': '"', "“": "”", "「": "」", "『": "』"}
 QUOTE_CHARS = set('"“”「」『』')
@@ -63,12 +65,16 @@ class TokenClasses:
             elif _blocked(t):
                 suppress.append(i)
         self.suppress = suppress
+        # tokens that are a class name (" negative", "消极", ...): the scaffold states the class, the LM's
+        # sentences name none (so none contradicts it), and one batch keeps one constraint set
+        names = {w for words in POLARITY_WORDS.values() for w in words}
+        self.suppress += [i for i, t in enumerate(texts) if t.strip().lower() in names and i not in self.ends]
 
 
 def _blocked(t: str) -> bool:
-    """Numbers (digits, ½, %), control characters, tag brackets, quote marks, runs of blanks, lone broken bytes."""
+    """Numbers (digits, ½, %), control characters, tag brackets, quote marks, bare blanks, lone broken bytes."""
     return (any(unicodedata.category(c) in ("Nd", "No", "Nl", "Cc") or c in "%<>％" for c in t)
-            or bool(QUOTE_CHARS & set(t)) or (len(t) > 1 and not t.strip()) or t == "\ufffd")
+            or bool(QUOTE_CHARS & set(t)) or (len(t) > 0 and not t.strip()) or t == "\ufffd")
 
 
 @lru_cache(maxsize=4)
@@ -90,8 +96,9 @@ def _trim(text: str) -> str:
 
 
 def compose(runtime, tokenizer, facts_list: list[dict], max_new: int = 48, max_quotes: int = 2,
-            repetition_penalty: float = 1.1, temperature: float | None = None) -> list[Composition]:
-    """The reasoning texts of a batch of clips (their `facts`), decoded together."""
+            repetition_penalty: float = 1.1, temperature: float | None = None, min_first: int = 4) -> list[Composition]:
+    """The reasoning texts of a batch of clips (their `facts`), decoded together; the LM writes at least
+    `min_first` tokens before it may stop (an empty continuation explains nothing)."""
     classes = token_classes(tokenizer)
     stop_base = classes.ends | classes.newlines
     items = []
@@ -103,14 +110,14 @@ def compose(runtime, tokenizer, facts_list: list[dict], max_new: int = 48, max_q
         active = [it for it in items if not it["done"]]
         if not active:
             break
-        for quoting in (True, False):  # one batch per constraint set
-            group = [it for it in active if bool(it["words"]) == quoting]
-            if not group:
-                continue
+        groups: dict[tuple, list[dict]] = {}
+        for it in active:  # one batch per constraint set
+            groups.setdefault((bool(it["words"]), it["budget"] == max_new), []).append(it)
+        for (quoting, first), group in groups.items():
             stop = stop_base | (set(classes.openers) if quoting else set())
             suppress = classes.suppress + ([] if quoting else list(classes.openers))
             outs = runtime.generate([it["prompt"] + it["ids"] for it in group], max(it["budget"] for it in group),
-                                    stop, suppress, repetition_penalty, temperature)
+                                    stop, suppress, repetition_penalty, temperature, min_new=min_first if first else 0)
             for it, new in zip(group, outs):
                 new = new[:it["budget"]]
                 it["ids"] += new

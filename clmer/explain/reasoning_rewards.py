@@ -10,7 +10,7 @@ against the clip's facts (`clmer.explain.reasoning_prompts.facts`).
 | decisive   | the modality named after `decisive:` / `决定性：` is the one with the top share              |
 | quotes     | every quoted span is in the transcript (0.5 when nothing is quoted)                        |
 | numbers    | every number in the think is one of the evidence's numbers as the scaffold writes them     |
-| repetition | no word n-gram (character n-gram for Chinese) occurs twice: 1 - the repeated fraction       |
+| repetition | no word n-gram (character n-gram for Chinese) occurs twice or echoes the system prompt       |
 | length     | the think has between min and max words (Chinese: characters / 2), partial credit outside |
 
 Quotes are double quotes only (ASCII `"`, “”, 「」, 『』): the apostrophe of "I'm" is not a quote.
@@ -111,13 +111,25 @@ def _units(text: str, language: str) -> list[str]:
     return re.findall(r"[a-z0-9']+", rest.lower())
 
 
+def _grams(units: list[str], n: int) -> list[tuple]:
+    return [tuple(units[i:i + n]) for i in range(len(units) - n + 1)]
+
+
 def repetition_score(think: str, language: str) -> float:
-    """1 - the fraction of n-grams (3 words, or 4 Chinese characters) that repeat an earlier one."""
-    units, n = _units(think, language), (4 if language == "zh" else 3)
-    grams = [tuple(units[i:i + n]) for i in range(len(units) - n + 1)]
+    """(1 - the fraction of n-grams, 3 words or 4 Chinese characters, that repeat an earlier one) x (1 - the
+    fraction of 5-word / 6-character spans copied from the system prompt): a loop, or the instruction
+    echoed back, explains nothing."""
+    from clmer.explain.reasoning_prompts import SYSTEM
+
+    units = _units(think, language)
+    n, m = (4, 6) if language == "zh" else (3, 5)
+    grams = _grams(units, n)
     if not grams:
         return 1.0
-    return len(set(grams)) / len(grams)
+    echo = set(_grams(_units(SYSTEM[language], language), m))
+    spans = _grams(units, m)
+    copied = sum(g in echo for g in spans) / len(spans) if spans else 0.0
+    return len(set(grams)) / len(grams) * (1.0 - copied)
 
 
 def length_score(think: str, language: str, min_words: int = 12, max_words: int = 70) -> float:

@@ -1,8 +1,8 @@
 """Where the reasoning LM runs: one small interface, three backends, the same greedy output.
 
-`generate(prefixes, max_new, stop, suppress, repetition_penalty, temperature)` continues a batch of
-token-id prefixes: never a suppressed token, stopping after the first stop token (returned) or after
-`max_new` tokens. Greedy unless a temperature is given (training's rollouts).
+`generate(prefixes, max_new, stop, suppress, repetition_penalty, temperature, min_new)` continues a batch
+of token-id prefixes: never a suppressed token, no stop token before `min_new` tokens, stopping after the
+first stop token (returned) or after `max_new` tokens. Greedy unless a temperature is given (training's rollouts).
 
 * `transformers` (float32, the trained model itself; LoRA adapters merged) and `transformers-int8`
   (torch dynamic int8 quantisation of every Linear);
@@ -30,7 +30,8 @@ class Runtime(Protocol):
     name: str
 
     def generate(self, prefixes: list[list[int]], max_new: int, stop: set[int], suppress: list[int],
-                 repetition_penalty: float = 1.0, temperature: float | None = None) -> list[list[int]]: ...
+                 repetition_penalty: float = 1.0, temperature: float | None = None,
+                 min_new: int = 0) -> list[list[int]]: ...
 
 
 def _penalise(logits, seqs, penalty: float):
@@ -56,7 +57,7 @@ class TransformersRuntime:
         self.name = "transformers-int8" if int8 else "transformers"
         self.pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
 
-    def generate(self, prefixes, max_new, stop, suppress, repetition_penalty=1.0, temperature=None):
+    def generate(self, prefixes, max_new, stop, suppress, repetition_penalty=1.0, temperature=None, min_new=0):
         import torch
 
         device = next(self.model.parameters()).device
@@ -65,13 +66,14 @@ class TransformersRuntime:
         mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prefixes], device=device)
         seqs = ids[:, :0]  # what the penalty reads: the tokens this call generated
         blocked = torch.tensor(sorted(set(suppress) - set(stop)), dtype=torch.long, device=device)
+        stops = torch.tensor(sorted(stop), dtype=torch.long, device=device)
         outs: list[list[int]] = [[] for _ in prefixes]
         alive = [True] * len(prefixes)
         past, step_ids = None, ids
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
         step_pos = positions
         with torch.inference_mode():
-            for _ in range(max_new):
+            for step in range(max_new):
                 out = self.model(input_ids=step_ids, attention_mask=mask, position_ids=step_pos,
                                  past_key_values=past, use_cache=True)
                 past = out.past_key_values
@@ -79,6 +81,8 @@ class TransformersRuntime:
                 logits = _penalise(logits, seqs, repetition_penalty)
                 if blocked.numel():
                     logits[:, blocked] = float("-inf")
+                if step < min_new and stops.numel():  # as CTranslate2's min_length: no stop token yet
+                    logits[:, stops] = float("-inf")
                 if temperature:
                     nxt = torch.multinomial(torch.softmax(logits / temperature, -1), 1).squeeze(1)
                 else:
@@ -107,14 +111,14 @@ class CT2Runtime:
         self.tokenizer = tokenizer
         self.name = f"ctranslate2-{compute_type}"
 
-    def generate(self, prefixes, max_new, stop, suppress, repetition_penalty=1.0, temperature=None):
+    def generate(self, prefixes, max_new, stop, suppress, repetition_penalty=1.0, temperature=None, min_new=0):
         tokens = [self.tokenizer.convert_ids_to_tokens(list(p)) for p in prefixes]
         blocked = [[t] for t in self.tokenizer.convert_ids_to_tokens(sorted(set(suppress) - set(stop)))]
         sampling = {"sampling_topk": 0, "sampling_temperature": temperature} if temperature else {"sampling_topk": 1}
         results = self.generator.generate_batch(
             tokens, max_length=max_new, end_token=sorted(stop), return_end_token=True,
             suppress_sequences=blocked or None, repetition_penalty=repetition_penalty,
-            include_prompt_in_result=False, **sampling)
+            include_prompt_in_result=False, min_length=min_new, **sampling)
         return [list(r.sequences_ids[0]) for r in results]
 
 

@@ -1,7 +1,7 @@
 """The SFT cold start: LoRA on grounded targets, so the LM learns the shape before RL (R1-Omni's recipe).
 
 Targets are the template's facts as the teacher, phrased several ways per fact and language, and
-written as the constrained decoder would let the LM write them: no digits, quotes opened with “ and
+written as the constrained decoder would let the LM write them: no digits, no class names, quotes opened with “ and
 filled with the clip's top words in rank order, closed by ”, the turn ended with EOS. The prompt is
 exactly the inference prompt (system, evidence, `<think>` + scaffold), and the loss is on the target.
 
@@ -17,9 +17,9 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from clmer.explain.reasoning_prompts import POLARITY, prompt_text
+from clmer.explain.reasoning_prompts import prompt_text
 
-FACE_ZH = {"happy": "开心", "sad": "难过", "angry": "生气", "neutral": "平静", "surprise": "惊讶", "fear": "害怕",
+FACE_ZH = {"calm": "平静", "happy": "开心", "sad": "难过", "angry": "生气", "neutral": "平静", "surprise": "惊讶", "fear": "害怕",
            "disgust": "厌恶", "surprised": "惊讶", "fearful": "害怕", "disgusted": "厌恶"}
 LEVEL_ZH = {"well below average": "明显偏低", "below average": "偏低", "about average": "接近平常",
             "above average": "偏高", "well above average": "明显偏高"}
@@ -46,28 +46,28 @@ def targets(f: dict, n: int, seed: int = 0) -> list[str]:
     rng = random.Random(f"{seed}:{f['transcript']}")
     words = f["words"]
     face = f["face"]["label"] if f["face"] else None
+    if face == "neutral":  # an expression, not the class: the decoder lets the LM name no class
+        face = "calm"
     if f["language"] == "zh":
-        pol = POLARITY["zh"][f["polarity"]]
         q = "“" + "”和“".join(words[:2]) + "”" if words else ""
         face_zh = FACE_ZH.get(face or "", face or "")
         options = [
             (f"说话人提到{q}，" if q else "说话人的话没有明显的情感词，") + f"{_voice_zh(f)}"
-            + (f"，面部看起来{face_zh}" if face else "") + f"，整体符合{pol}的判断。",
-            (f"关键词{q}" if q else "文本线索较弱") + f"指向{pol}，" + _voice_zh(f) + "，" +
+            + (f"，面部看起来{face_zh}" if face else "") + "，整体符合模型的判断。",
+            (f"关键词{q}" if q else "文本线索较弱") + "支持这个判断，" + _voice_zh(f) + "，" +
             (f"面部表情偏{face_zh}，" if face else "") + "几种线索共同支持这个判断。",
             (f"从面部看，表情偏{face_zh}；" if face else "") + (f"从文本看，说话人用了{q}；" if q else "") +
-            f"{_voice_zh(f)}，所以模型给出{pol}。",
+            f"{_voice_zh(f)}，所以模型作出了这个判断。",
         ]
     else:
-        pol = f["polarity"]
         q = " and ".join(f"“{w}”" for w in words[:2])
         options = [
-            (f"The speaker says {q}, which reads as {pol}" if q else "The words carry little sentiment on their own")
+            (f"The speaker says {q}, which fits the prediction" if q else "The words carry little sentiment on their own")
             + f"; {_voice_en(f)}" + (f", and the face looks {face}." if face else "."),
-            (f"Words such as {q} point towards {pol}" if q else "The transcript gives only weak cues")
+            (f"Words such as {q} point the same way" if q else "The transcript gives only weak cues")
             + (f", the face looks {face}" if face else "") + f", and {_voice_en(f)}.",
             (f"The face looks {face}, " if face else "") + (f"the speaker uses {q}, " if q else "")
-            + f"and {_voice_en(f)}, so the model settles on {pol}.",
+            + f"and {_voice_en(f)}, so the model settles on this reading.",
         ]
     rng.shuffle(options)
     return options[:n]

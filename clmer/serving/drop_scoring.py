@@ -178,6 +178,8 @@ def score_chunk(items: list[Planned | dict], scorer, out_dir: str | Path, blur: 
                                        "error": item.error})
             out["log"].append(log_line(now, item, "failed", item.error))
             tell(item.rel, "done")
+    explainable = [feat_row(f) for (_, f), (_, p) in zip(features.iterrows(), preds.iterrows()) if p["status"] != "failed"]
+    explained = iter(scorer.explain_rows(explainable))  # the reasoning texts of the chunk in batches
     for (_, feat), (_, pred), item in zip(features.iterrows(), preds.iterrows(), runnable):
         tell(item.rel, "explaining")
         row = pred.to_dict() | {"drop": item.drop, "file": item.rel, "video_id": item.stem, "scored_at": _utc_now()}
@@ -186,7 +188,9 @@ def score_chunk(items: list[Planned | dict], scorer, out_dir: str | Path, blur: 
         warnings = feat["warnings"] or ""
         if row["status"] != "failed":
             try:
-                doc = scorer.explain_row(feat_row(feat))
+                doc = next(explained)
+                if isinstance(doc, Exception):
+                    raise doc
                 doc["file"], doc["scored_at"] = item.rel, row["scored_at"]
                 validate_explanation(doc)
                 frames = scorer.key_frames(item.path, [k["index"] for k in doc["key_frames"]], root=item.root) if html else None

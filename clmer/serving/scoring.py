@@ -145,11 +145,29 @@ class Scorer:
 
     def explain_row(self, row) -> dict:
         """Explanation doc for one successfully extracted features row."""
+        doc = self._explain(row)
+        doc["reasoning"] = self.reasoning(doc)
+        return doc
+
+    def explain_rows(self, rows: list) -> list:
+        """Explanation docs of several rows (an Exception in place of a doc that failed), their reasoning
+        texts written by the LM in batches (`reasoning.batch_size`): what a drop's chunk uses."""
+        docs: list = []
+        for row in rows:
+            try:
+                docs.append(self._explain(row))
+            except Exception as exc:  # one clip's failure is that clip's
+                docs.append(exc)
+        ok = [d for d in docs if isinstance(d, dict)]
+        for doc, reasoning in zip(ok, self.reasoning_batch(ok)):
+            doc["reasoning"] = reasoning
+        return docs
+
+    def _explain(self, row) -> dict:
         clip = load_clip(self.store, row.text_key, row.audio_key, row.vision_key)
         info = ClipInfo(clip=str(row.clip), file=str(row.path), language=row.language if row.language in ("zh", "en") else None,
                         transcript=row.transcript if isinstance(row.transcript, str) else "")
         doc = explain_clip(self.model, self.model.dims, clip, info, self.model_info(), self.doc.get("cue_stats"))
-        doc["reasoning"] = self.reasoning(doc)
         doc["scored_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         doc["status"] = "partial" if row.status == "partial" else "ok"
         doc["warnings"] = [w for w in str(row.warnings or "").split("; ") if w]
@@ -159,18 +177,22 @@ class Scorer:
 
     def reasoning(self, doc: dict) -> dict:
         """Every report gets a reasoning text: the LM's when it passes its checks, else the grounded template."""
+        return self.reasoning_batch([doc])[0]
+
+    def reasoning_batch(self, docs: list[dict]) -> list[dict]:
         from clmer.explain.reasoning_template import template_reasoning
 
         try:
             explainer = self._load_explainer()
         except Exception as exc:  # the report stands on the template; the failure is recorded
-            return template_reasoning(doc) | {"lm": {"error": f"{exc.__class__.__name__}: {exc}"}}
+            return [template_reasoning(d) | {"lm": {"error": f"{exc.__class__.__name__}: {exc}"}} for d in docs]
         if explainer is None:
-            return template_reasoning(doc)
+            return [template_reasoning(d) for d in docs]
         try:
-            return explainer.reason(doc)
+            return explainer.reason_batch(docs)
         except Exception as exc:
-            return template_reasoning(doc) | {"lm": {"model": explainer.name, "error": f"{exc.__class__.__name__}: {exc}"}}
+            return [template_reasoning(d) | {"lm": {"model": explainer.name, "error": f"{exc.__class__.__name__}: {exc}"}}
+                    for d in docs]
 
     def _load_explainer(self):
         """The registered explainer (a LoRA adapter), else the store's LM when reasoning is on, else None."""

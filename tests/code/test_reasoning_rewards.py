@@ -55,3 +55,8 @@ def test_trl_reward_functions_read_the_rollout_text_and_the_facts_column():
     bad = RIGHT.replace("“happy”", "“terrible”")
     out = {f.__name__: f(["ignored"] * 2, text=[RIGHT, bad], facts=[json.dumps(EN)] * 2) for f in funcs}
     assert out["quotes_reward"] == [1.0, 0.0] and out["format_reward"] == [1.0, 1.0]
+
+
+def test_echoing_the_instruction_counts_as_repetition():
+    echo = ZH_RIGHT.replace("说话人提到“开心”，语气轻快，面部也在微笑。", "说话人说了什么，语音和面部表情如何支持这个判断。")
+    assert scores(echo, ZH)["repetition"] < 0.8 <= scores(ZH_RIGHT, ZH)["repetition"]
