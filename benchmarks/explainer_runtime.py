@@ -98,9 +98,10 @@ def main() -> None:
             rows.append(row)
     print(f"{'runtime':22} {'tok/s':>7} {'s/report':>9} {'s/report@batch':>15} {'peak RSS MB':>12} {'= fp32 greedy':>14}")
     for r in rows:
-        same = r.get("equal_to_reference", r["clips"]) if r["runtime"] != "transformers" else r["clips"]
+        same = r["clips"] if r["runtime"] == "transformers" else r.get("equal_to_reference")
+        same = f"{same}/{r['clips']}" if same is not None else "n/a (no fp32 run)"
         print(f"{r['runtime']:22} {r['tokens_per_s']:7.1f} {r['s_per_report']:9.2f} {r['s_per_report_batched']:15.2f} "
-              f"{r['peak_rss_mb']:12d} {same:>8}/{r['clips']}")
+              f"{r['peak_rss_mb']:12d} {same:>14}")
     for r in rows:
         print(f"\n[{r['runtime']}] {r['model']}, load {r['load_s']} s, batch {r['batch']} equal to single: "
               f"{r['batch_equals_single']}/{r['clips']}")

@@ -81,25 +81,27 @@ def facts(doc: dict) -> dict:
             "transcript": transcript, "words": words[:3], "voice": voice, "face": face, "prosody": prosody}
 
 
+EVIDENCE = {  # the evidence block's lines, per language
+    "en": {"transcript": 'transcript: "{}"', "words": "key words: {}", "shares": "shares: {}", "voice": "voice: {}",
+           "face": "face: {} at {:.1f} s", "prediction": "model prediction: {}", "sep": ", ", "none": "none"},
+    "zh": {"transcript": "说话内容：“{}”", "words": "关键词：{}", "shares": "各模态占比：{}", "voice": "语音：{}",
+           "face": "面部：{}（第 {:.1f} 秒）", "prediction": "模型判断：{}", "sep": "，", "none": "无"},
+}
+
+
 def evidence_text(f: dict) -> str:
     """The evidence block of the user turn, in the clip's language (numbers rounded as the scaffold says)."""
-    words = f["words"]
-    if f["language"] == "zh":
-        lines = [f"说话内容：“{f['transcript']}”", "关键词：" + ("、".join(words) if words else "无"),
-                 "各模态占比：" + "，".join(f"{MODALITY_WORDS['zh'][m]} {v:.0%}" for m, v in f["shares"].items())]
-        if f["prosody"]:
-            lines.append("语音：" + "，".join(f"{k} {v}" for k, v in f["prosody"].items()))
-        if f["face"]:
-            lines.append(f"面部：{f['face']['label']}（第 {f['face']['time']:.1f} 秒）")
-        lines.append(f"模型判断：{POLARITY['zh'][f['polarity']]}")
-        return "\n".join(lines)
-    lines = [f"transcript: \"{f['transcript']}\"", "key words: " + (", ".join(words) if words else "none"),
-             "shares: " + ", ".join(f"{m} {v:.0%}" for m, v in f["shares"].items())]
+    lang = f["language"]
+    e, names = EVIDENCE[lang], MODALITY_WORDS[lang] if lang == "zh" else {m: m for m in MODALITIES}
+    words_sep = "、" if lang == "zh" else ", "
+    lines = [e["transcript"].format(f["transcript"]), e["words"].format(words_sep.join(f["words"]) or e["none"]),
+             e["shares"].format(e["sep"].join(f"{names[m]} {v:.0%}" for m, v in f["shares"].items()))]
     if f["prosody"]:
-        lines.append("voice: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in f["prosody"].items()))
+        key = (lambda k: k) if lang == "zh" else (lambda k: k.replace("_", " "))
+        lines.append(e["voice"].format(e["sep"].join(f"{key(k)} {v}" for k, v in f["prosody"].items())))
     if f["face"]:
-        lines.append(f"face: {f['face']['label']} at {f['face']['time']:.1f} s")
-    lines.append(f"model prediction: {f['polarity']}")
+        lines.append(e["face"].format(f["face"]["label"], f["face"]["time"]))
+    lines.append(e["prediction"].format(POLARITY[lang][f["polarity"]]))
     return "\n".join(lines)
 
 
