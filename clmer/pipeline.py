@@ -266,13 +266,14 @@ def _with_model_encoders(doc: dict, settings: Settings) -> Settings:
 
 
 def train_reasoning(train_dir: str | Path, corpus_dir: str | Path, features_path: str | Path, settings: Settings,
-                    log: Callable[[dict], None] | None = None) -> Path:
-    """Train the reasoning-text LM (trl GRPO, LoRA) on the training split's evidence; the adapter is saved
-    as `<train_dir>/explainer` (scoring and registration pick it up from there). `<train_dir>/reasoning.json`
-    holds the reward history, the LM measured on validation clips before and after, and samples (the LM's
-    text beside the template's)."""
+                    log: Callable[[dict], None] | None = None, fresh: bool = False) -> Path:
+    """Train the reasoning-text LM (SFT cold start, then GRPO; LoRA) on the training split's explanations; the
+    adapter is saved as `<train_dir>/explainer` (scoring and registration pick it up from there).
+    `<train_dir>/reasoning.json` holds the stages' histories, the LM measured on validation clips before and
+    after (per language: accepted rate, each reward, distinct-2), and samples beside the template's text."""
     from clmer.explain import reasoning
     from clmer.explain.reasoning_template import template_reasoning
+    from clmer.explain.reasoning_train import train
     from clmer.features.encoders import model_ref, quiet_loading
     from clmer.serving.scoring import Scorer
 
@@ -283,20 +284,56 @@ def train_reasoning(train_dir: str | Path, corpus_dir: str | Path, features_path
     scorer = Scorer(train_dir / "model", settings)
     scorer.use_lm = False  # prompts are built from evidence, never from an LM
     split = lambda mode: corpus.manifest[corpus.manifest["mode"] == mode]  # noqa: E731
-    rows = reasoning.examples(scorer, features, split("train"), settings.reasoning.max_examples)
+    docs = reasoning.examples(scorer, features, split("train"), settings.reasoning.max_examples)
     held_out = reasoning.examples(scorer, features, split("valid"), settings.reasoning.eval_examples)
     with quiet_loading():
         before = reasoning.measure(reasoning.Explainer(base.path, name=base.name, settings=settings), held_out)
-        result = reasoning.train(rows, base.path, settings, train_dir / "explainer", log=log, base_name=base.name,
-                                 base_revision=base.revision)
+        result = train(docs, base.path, settings, train_dir / "explainer", log=log, base_name=base.name,
+                       base_revision=base.revision, fresh=fresh)
         trained = reasoning.Explainer(train_dir / "explainer", name=f"{base.name}+lora", settings=settings)
-    result["held_out"] = {"before": before, "after": reasoning.measure(trained, held_out)}
-    result["samples"] = [{"clip": r["doc"]["clip"], "language": r["doc"]["language"], "gold": r["gold"],
-                          "lm": trained.generate(r["doc"])[0], "template": template_reasoning(r["doc"])["text"]}
-                         for r in held_out[:5]]
+        after = reasoning.measure(trained, held_out)
+        samples = trained.reason_batch(held_out[:5])
+    result["held_out"] = {"before": reasoning.flat(before), "after": reasoning.flat(after)}
+    result["by_language"] = {"before": before, "after": after}
+    result["samples"] = [{"clip": d["clip"], "language": d["language"], "source": r["source"],
+                          "lm": (r.get("lm") or {}).get("text") or r["text"], "template": template_reasoning(d)["text"]}
+                         for d, r in zip(held_out, samples)]
     result["base_model"] = {"name": base.name, "revision": base.revision}
     atomic.write_json(train_dir / "reasoning.json", result, default=str)
     return train_dir / "explainer"
+
+
+def reuse_registered_explainer(train_dir: str | Path, settings: Settings) -> Path | None:
+    """Copy the champion's explainer adapter into `<train_dir>/explainer` when it was trained on the base LM the
+    store holds now (same name and revision); None when there is no champion, no adapter or another base."""
+    import json
+    import shutil
+    import tempfile
+
+    import mlflow
+
+    from clmer.explain.reasoning import ADAPTER_META
+    from clmer.features.encoders import model_ref
+    from clmer.serving.tracking import configure
+
+    configure(settings)
+    base = model_ref("explainer", settings)
+    try:
+        mlflow.MlflowClient().get_model_version_by_alias(settings.mlflow.model_name, "champion")
+    except Exception:  # no registered model or no champion yet: nothing to reuse
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=settings.mlflow.champion_uri, dst_path=tmp))
+        meta_file = next(local.rglob(ADAPTER_META), None)
+        if meta_file is None:
+            return None
+        meta = json.loads(meta_file.read_text(encoding="utf-8"))
+        if meta.get("base_name") != base.name or meta.get("base_revision") != base.revision:
+            return None
+        target = Path(train_dir) / "explainer"
+        shutil.rmtree(target, ignore_errors=True)
+        shutil.copytree(meta_file.parent, target)
+    return target
 
 
 def prepare_profile(settings: Settings, build: bool = True) -> tuple[Settings, str]:

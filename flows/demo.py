@@ -49,8 +49,10 @@ def main() -> None:
     timings["demo data"] = time.perf_counter() - t
 
     profile = base.models.profile
+    # the reasoning LM runs zero-shot with constrained decoding: its SFT + GRPO recipe takes hours on a CPU
+    # (`clmer explainer train`), longer than the demo
     overrides = {"models": {"profile": profile}, "paths": {"runs": str(work / "runs")},
-                 "scoring": {"out_dir": str(work)}}
+                 "scoring": {"out_dir": str(work)}, "reasoning": {"train": "off"}}
     print(message, flush=True)
 
     from flows.nightly import nightly_retrain

@@ -1,11 +1,10 @@
-"""The stage commands: demo-data, validate, decode, extract, train, evaluate, train-explainer, register,
+"""The stage commands: demo-data, validate, decode, extract, train, evaluate, register,
 explain, score, benchmark (serve, stop and status are in `ops`). Every heavy import happens inside a command;
 what a user typed is checked first (clmer/cli/errors.py), so a wrong path is one line, not a traceback."""
 
 from __future__ import annotations
 
 import contextlib
-import json
 import time
 from pathlib import Path
 from typing import Optional
@@ -229,34 +228,6 @@ def evaluate(
         console.print("faithfulness: " + ", ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}"
                                                    for k, v in report["faithfulness"].items() if not isinstance(v, dict)))
     console.print(f"report: {path}")
-
-
-@app.command("train-explainer")
-def train_explainer(
-    train_folder: Path = typer.Option(..., "--run", help="A train run folder (from `clmer train`)."),
-    corpus: Path = typer.Option(..., "--corpus", help="Corpus the model was trained on."),
-    features: Optional[Path] = typer.Option(None, help="features.parquet (default: extract now)."),
-    profile: Optional[str] = profile_option(),
-    steps: Optional[int] = typer.Option(None, help="GRPO steps (default: reasoning.max_steps)."),
-) -> None:
-    """Train the reasoning-text explainer with trl GRPO (verifiable rewards) beside a trained model."""
-    from clmer import pipeline
-
-    overrides = command_overrides(profile) | ({"reasoning": {"max_steps": steps}} if steps else {})
-    cfg = settings(overrides)
-    need_corpus(corpus)
-    feats = _features_for(corpus, features, cfg, train_folder)
-    path = pipeline.train_reasoning(train_folder, corpus, feats, cfg,
-                                    log=lambda r: console.print(f"  step {r.get('step')}: reward {r['reward']:.3f}")
-                                    if "reward" in r else None)
-    doc = json.loads((train_folder / "reasoning.json").read_text())
-    before, after = doc["held_out"]["before"], doc["held_out"]["after"]
-    console.print(f"explainer adapter: {path}  ({doc['steps']} steps, {doc['seconds_per_step']:.1f} s/step)")
-    for name, m in (("before", before), ("after", after)):
-        if m:
-            console.print(f"  {name}: parsed {m['parsed']:.0%}, grounded {m['grounded']:.0%}, right polarity "
-                          f"{m['right_polarity']:.0%}, mean reward {m['mean_reward']:.2f}, "
-                          f"{m['seconds_per_report']:.1f} s/report")
 
 
 @app.command()

@@ -1,82 +1,35 @@
-"""The reasoning-text LM: a small instruction model reads a clip's evidence (what the fusion model
-really used) and writes `<think>...</think><answer>polarity</answer>`, R1-Omni style.
+"""The reasoning-text LM: it writes the connecting sentences of `<think>...</think><answer>...</answer>`
+around facts that are written by construction (R1-Omni style output, grounded like the template).
 
-* Prompt: a system message with the format and one worked example, the clip's evidence, and the
-  assistant's turn already started with `<think>` (SmolLM2-135M follows the format 87 % of the time
-  that way, 0 % without the prefill). Decoding is greedy, stops at `</answer>`, skips special tokens
-  (what trl scores during training), and puts the prefilled `<think>` back.
-* Training (`train`): trl's GRPOTrainer with a LoRA adapter, on the verifiable rewards of
-  `clmer.explain.reasoning_rewards`, bounded by steps and, on a CPU, by a time budget. The LM is loaded
-  in float32 and on CUDA trained with bf16 autocast over float32 master weights (a bf16 model with
-  bf16=False loses most AdamW updates to rounding). Only the adapter is saved: a registered version
-  carries a few MB and names its base model by store name and content hash.
-* Use (`Explainer.reason`): the LM's text is shown only when it parses, is grounded (its quotes are in
-  the transcript, its decisive modality is the top attribution) and gives the model's prediction;
-  otherwise the report carries the grounded template (`clmer.explain.reasoning_template`), and says so.
+* Model: the store's explainer (small profile: Qwen2.5-Coder-0.5B-Instruct), or a trained LoRA adapter
+  whose base is named in ADAPTER_META and resolved through the model store (checked by revision).
+* Prompt and facts: `clmer.explain.reasoning_prompts` (in the clip's language); decoding:
+  `clmer.explain.reasoning_decode` (constrained); runtime: `clmer.explain.reasoning_runtime`
+  (CTranslate2 int8 on a CPU by default: the adapter is merged before conversion).
+* Use (`Explainer.reason_batch`): the LM's text is shown only when it passes every check (format,
+  grounding, answer = prediction, language, numbers, no loop, and the LM wrote something); otherwise
+  the report carries the grounded template and the JSON says which check failed.
+* Training: `clmer.explain.reasoning_train.train` (SFT cold start, then GRPO with verifiable rewards).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from pathlib import Path
-from typing import Callable
 
-from clmer import atomic
 from clmer.config import Settings
-from clmer.explain.reasoning_rewards import accuracy_reward, format_reward, grounding_reward, make_length_reward
+from clmer.explain.reasoning_decode import Composition, compose
+from clmer.explain.reasoning_prompts import facts, scaffold
+from clmer.explain.reasoning_rewards import CJK, REWARDS, scores
 from clmer.explain.reasoning_template import checks, template_reasoning
 
-PREFILL = "<think>"
 ADAPTER_META = "clmer_explainer.json"
-EXAMPLE_EVIDENCE = ('language: en\ntranscript: "This is the best day of my life!"\n'
-                    "key words: best (+0.43), life (+0.12), day (+0.05)\n"
-                    "modality shares: text 62%, audio 25%, vision 13%\n"
-                    "voice: pitch above average, loudness above average\nface: happy 0.61 at 1.5 s\n"
-                    "model prediction: positive (confidence 0.90)")
-EXAMPLE_REPLY = ('<think>The speaker says "best day", a strongly positive phrase, and the voice is lively. '
-                 "Text has the largest share, so decisive: text.</think><answer>positive</answer>")
-SYSTEM = ("You explain the emotion of a video clip from its evidence. Reply with exactly one line in this format:\n"
-          "<think>one or two sentences that quote words from the transcript and end with decisive: text, audio or "
-          "vision</think><answer>negative, neutral or positive</answer>\n"
-          "Nothing before <think>, nothing after </answer>.\n\n"
-          f"Example evidence:\n{EXAMPLE_EVIDENCE}\nExample reply:\n{EXAMPLE_REPLY}")
 
 
-def evidence(doc: dict) -> str:
-    """The clip's evidence, in the example's order, from an explanation document."""
-    p = doc["prediction"]
-    words = ", ".join(f"{w['word']} ({w['score']:+.2f})" for w in (doc.get("top_words") or [])[:5]) or "none"
-    shares = ", ".join(f"{m} {v:.0%}" for m, v in (doc.get("modality_shares") or {}).items())
-    if doc.get("prosody"):
-        voice = ", ".join(f"{k.replace('_', ' ')} {v['words']}" for k, v in doc["prosody"].items())
-    else:
-        cues = sorted((doc.get("audio_cues") or {}).items(), key=lambda kv: -kv[1])[:2]
-        voice = ", ".join(f"{k} {v:.2f}" for k, v in cues) or "no audio"
-    frames = doc.get("key_frames") or []
-    face = "no face"
-    if frames and frames[0].get("cues"):
-        label, score = max(frames[0]["cues"].items(), key=lambda kv: kv[1])
-        face = f"{label} {score:.2f} at {frames[0]['time']:.1f} s"
-    return (f"language: {doc.get('language') or 'unknown'}\ntranscript: \"{doc.get('transcript', '')}\"\n"
-            f"key words: {words}\nmodality shares: {shares}\nvoice: {voice}\nface: {face}\n"
-            f"model prediction: {p['polarity']} (confidence {p['confidence']:.2f})")
-
-
-def messages(doc: dict) -> list[dict]:
-    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": evidence(doc)},
-            {"role": "assistant", "content": PREFILL}]
-
-
-def prompt_text(tokenizer, doc: dict) -> str:
-    """The prompt as text: the chat template when the tokenizer has one (continuing the prefilled turn)."""
-    if getattr(tokenizer, "chat_template", None):
-        return tokenizer.apply_chat_template(messages(doc), tokenize=False, continue_final_message=True)
-    return f"{SYSTEM}\n\n{evidence(doc)}\n{PREFILL}"
-
-
-def base_for(adapter: Path, settings: Settings | None) -> Path:
-    """The adapter's base LM, resolved by name in the model store and checked by content hash."""
+def base_for(adapter: Path, settings: Settings | None) -> tuple[Path, str]:
+    """(folder, revision) of the adapter's base LM, resolved by name in the model store, checked by revision."""
     from clmer.config import load_settings
     from clmer.features.model_store import ModelStore
 
@@ -85,11 +38,19 @@ def base_for(adapter: Path, settings: Settings | None) -> Path:
     if meta.get("base_revision") and ref.revision != meta["base_revision"]:
         raise ValueError(f"the explainer adapter was trained on {meta['base_name']} revision {meta['base_revision']}, "
                          f"but the model store holds revision {ref.revision}; import the same model or retrain")
-    return ref.path
+    return ref.path, ref.revision
+
+
+def _digest(paths: list[Path]) -> str:
+    h = hashlib.sha256()
+    for p in sorted(paths):
+        h.update(p.name.encode())
+        h.update(hashlib.sha256(p.read_bytes()).digest())
+    return h.hexdigest()[:12]
 
 
 def load_lm(path: str | Path, device: str = "cpu", settings: Settings | None = None):
-    """(tokenizer, model) in float32; a LoRA adapter folder loads its base model from the model store."""
+    """(tokenizer, model, identity) in float32; an adapter folder loads its base from the store and is merged."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -97,54 +58,110 @@ def load_lm(path: str | Path, device: str = "cpu", settings: Settings | None = N
     if (path / ADAPTER_META).exists():
         from peft import PeftModel
 
-        base = base_for(path, settings)
+        base, revision = base_for(path, settings)
         tokenizer = AutoTokenizer.from_pretrained(str(base), local_files_only=True)
         model = AutoModelForCausalLM.from_pretrained(str(base), local_files_only=True, dtype=torch.float32)
         model = PeftModel.from_pretrained(model, str(path)).merge_and_unload()
+        identity = f"{revision}+{_digest([p for p in path.glob('adapter_*') if p.is_file()])}"
     else:
         tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
         model = AutoModelForCausalLM.from_pretrained(str(path), local_files_only=True, dtype=torch.float32)
+        meta = path / "clmer_model.json"
+        identity = json.loads(meta.read_text()).get("revision") if meta.exists() else None
+        identity = identity or _digest([p for p in path.glob("*.safetensors")] + [path / "config.json"])
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    return tokenizer, model.eval().to(device)
+    return tokenizer, model.eval().to(device), identity
+
+
+def runtime_kind(settings: Settings, device: str = "cpu") -> str:
+    kind = settings.reasoning.runtime
+    if kind == "auto":
+        return "transformers" if device.startswith("cuda") else "ctranslate2"
+    return kind
+
+
+def load_runtime(model: str | Path | None, settings: Settings, device: str = "cpu"):
+    """(runtime, tokenizer, name) for an explainer name in the store, a model folder or an adapter folder."""
+    import torch
+
+    from clmer.explain.reasoning_runtime import make_runtime
+    from clmer.features.encoders import model_ref
+
+    from clmer.features.model_store import ModelStore
+
+    ref = (model_ref("explainer", settings) if model is None
+           else ModelStore(settings.paths.resolved_model_store()).resolve(str(model), "explainer"))
+    path, name = ref.path, ref.name
+    if settings.reasoning.threads and not device.startswith("cuda"):
+        torch.set_num_threads(settings.reasoning.threads)
+    tokenizer, lm, identity = load_lm(path, device, settings)
+    kind = runtime_kind(settings, device)
+    cache = settings.paths.resolved_model_store() / ".runtime"
+    runtime = make_runtime(kind, lm, tokenizer, cache_root=cache, key=identity, threads=settings.reasoning.threads,
+                           compute_type=settings.reasoning.ct2_compute_type)
+    return runtime, tokenizer, name
+
+
+def written_part(c: Composition, f: dict) -> str:
+    """What the LM wrote: the think without the constructed opening."""
+    return c.think[len(scaffold(f)):].strip()
+
+
+def accepted(result: dict) -> bool:
+    return not result["failed"]
 
 
 class Explainer:
-    """A causal LM (with its LoRA adapter, if trained), loaded once; `reason` gives the report's section."""
+    """The LM (with its adapter, if trained) on its runtime, loaded once; `reason` gives the report's section."""
 
-    def __init__(self, path: str | Path, device: str = "cpu", max_new_tokens: int = 80, name: str | None = None,
+    def __init__(self, path: str | Path, device: str = "cpu", max_new_tokens: int | None = None, name: str | None = None,
                  settings: Settings | None = None):
-        self.path = Path(path)
-        self.name = name or self.path.name
-        self.tokenizer, self.model = load_lm(path, device, settings)
-        self.device = device
-        self.max_new_tokens = max_new_tokens
+        from clmer.config import load_settings
 
-    def generate(self, doc: dict) -> tuple[str, int]:
-        """Greedy completion (the same clip gets the same text) and its token count."""
-        import torch
+        self.settings = settings or load_settings()
+        self.runtime, self.tokenizer, default = load_runtime(path, self.settings, device)
+        self.name = name or default
+        self.max_new_tokens = max_new_tokens or self.settings.reasoning.generate_max_new_tokens
 
-        enc = self.tokenizer(prompt_text(self.tokenizer, doc), return_tensors="pt", add_special_tokens=False)
-        enc = {k: v.to(self.device) for k, v in enc.items()}
-        stop = {"stop_strings": ["</answer>"], "tokenizer": self.tokenizer} if self.tokenizer.chat_template else {}
-        with torch.inference_mode():
-            out = self.model.generate(**enc, max_new_tokens=self.max_new_tokens, do_sample=False,
-                                      pad_token_id=self.tokenizer.pad_token_id, **stop)
-        new = out[0, enc["input_ids"].shape[1]:]
-        return PREFILL + self.tokenizer.decode(new, skip_special_tokens=True).strip(), int(len(new))
+    def compose(self, fs: list[dict], temperature: float | None = None) -> list[Composition]:
+        cfg = self.settings.reasoning
+        return compose(self.runtime, self.tokenizer, fs, max_new=self.max_new_tokens, max_quotes=cfg.max_quotes,
+                       repetition_penalty=cfg.repetition_penalty, temperature=temperature)
+
+    def judge(self, c: Composition, doc: dict, f: dict) -> dict:
+        cfg = self.settings.reasoning
+        result = checks(c.text, doc, cfg.min_words, cfg.max_words)
+        wrote = written_part(c, f)
+        result["lm_wrote"] = len(CJK.findall(wrote)) >= 6 if f["language"] == "zh" else len(wrote.split()) >= 4
+        if not result["lm_wrote"]:
+            result["failed"].append("lm_wrote")
+        return result
+
+    def reason_batch(self, docs: list[dict]) -> list[dict]:
+        """The reasoning sections of several clips, decoded in batches of `reasoning.batch_size`."""
+        out = []
+        size = self.settings.reasoning.batch_size
+        for i in range(0, len(docs), size):
+            chunk = docs[i:i + size]
+            fs = [facts(d) for d in chunk]
+            start = time.perf_counter()
+            comps = self.compose(fs)
+            seconds = (time.perf_counter() - start) / len(chunk)
+            for doc, f, c in zip(chunk, fs, comps):
+                result = self.judge(c, doc, f)
+                lm = {"model": self.name, "runtime": self.runtime.name, "seconds": round(seconds, 2),
+                      "tokens": c.lm_tokens}
+                if accepted(result):
+                    out.append({"text": c.text, "think": c.think, "answer": f["polarity"], "source": "lm",
+                                "status": "ok", "checks": result, "lm": lm})
+                else:  # the grounded template stands in; the LM's attempt and the failed checks are kept
+                    out.append(template_reasoning(doc) | {
+                        "rejected": result["failed"], "lm": lm | {"text": c.text, "checks": result}})
+        return out
 
     def reason(self, doc: dict) -> dict:
-        start = time.perf_counter()
-        text, tokens = self.generate(doc)
-        result = checks(text, doc)
-        timing = {"seconds": round(time.perf_counter() - start, 2), "tokens": tokens}
-        if result["format"] and result["grounding"] >= 1.0 and result["answer_is_prediction"]:
-            think, answer = text.split("</think>", 1)
-            return {"text": text, "think": think.removeprefix(PREFILL).strip(),
-                    "answer": answer.replace("<answer>", "").replace("</answer>", "").strip(),
-                    "source": "lm", "status": "ok", "checks": result, "lm": {"model": self.name} | timing}
-        # The LM's text failed a check: the grounded template stands in, and the attempt is kept for review.
-        return template_reasoning(doc) | {"lm": {"model": self.name, "text": text, "checks": result} | timing}
+        return self.reason_batch([doc])[0]
 
 
 def enabled(settings: Settings) -> bool:
@@ -167,125 +184,63 @@ def is_trained(path: Path) -> bool:
     return (path / ADAPTER_META).exists() or (path / "config.json").exists()
 
 
-def examples(scorer, features, manifest, limit: int) -> list[dict]:
-    """Evidence prompts with their checkable facts, from a split's explanations."""
-    from clmer.data.labels import CLASSES
-
-    rows = []
-    keyed = manifest.assign(clip=manifest["video_id"].astype(str) + "/" + manifest["clip_id"].astype(str))
-    gold = dict(zip(keyed["clip"], keyed["class_index"]))
-    for r in features.itertuples():
-        if r.status == "failed" or r.clip not in gold or len(rows) >= limit:
-            continue
-        doc = scorer.explain_row(r)
-        shares = {m: v for m, v in doc["modality_shares"].items() if doc["present"].get(m)}
-        rows.append({"prompt": messages(doc), "doc": doc, "gold": CLASSES[int(gold[r.clip])],
-                     "transcript": doc["transcript"], "shares": json.dumps(shares)})
-    return rows
+def distinct_2(texts: list[str], language: str) -> float:
+    """Distinct bigrams / all bigrams over a set of texts (words; characters for Chinese)."""
+    grams = []
+    for t in texts:
+        units = [c for c in t if not c.isspace()] if language == "zh" else t.lower().split()
+        grams += list(zip(units, units[1:]))
+    return len(set(grams)) / len(grams) if grams else 0.0
 
 
-def _with_prefill(reward):
-    """trl scores the completion without the prefilled `<think>`, which belongs to the prompt: put it back."""
-    def wrapped(completions, **kwargs):
-        texts = [c[-1]["content"] if isinstance(c, list) else str(c) for c in completions]
-        return reward([PREFILL + t for t in texts], **kwargs)
-    wrapped.__name__ = reward.__name__
-    return wrapped
-
-
-def measure(explainer: Explainer, rows: list[dict]) -> dict:
-    """On held-out clips: share of completions that parse, are grounded, name the gold polarity; the mean
-    total reward; tokens and seconds per report."""
-    from clmer.explain.reasoning_rewards import length_reward
-
-    if not rows:
+def measure(explainer: Explainer, docs: list[dict]) -> dict:
+    """Per language: accepted rate, each reward's mean, distinct-2 of what the LM wrote, seconds per report."""
+    if not docs:
         return {}
-    parsed = grounded = right = 0
-    reward = tokens = seconds = 0.0
-    for row in rows:
-        start = time.perf_counter()
-        text, n = explainer.generate(row["doc"])
-        seconds += time.perf_counter() - start
-        tokens += n
-        c = checks(text, row["doc"])
-        parsed += c["format"]
-        grounded += c["grounding"] >= 1.0
-        right += accuracy_reward([text], gold=[row["gold"]])[0]
-        reward += (format_reward([text])[0] + accuracy_reward([text], gold=[row["gold"]])[0]
-                   + grounding_reward([text], transcript=[row["transcript"]], shares=[row["shares"]])[0]
-                   + 0.5 * length_reward([text])[0])
-    n = len(rows)
-    return {"parsed": parsed / n, "grounded": grounded / n, "right_polarity": right / n, "mean_reward": reward / n,
-            "tokens_per_report": tokens / n, "seconds_per_report": seconds / n, "clips": n}
-
-
-def train(rows: list[dict], base_model: str | Path, settings: Settings, out_dir: str | Path,
-          log: Callable[[dict], None] | None = None, base_name: str = "", base_revision: str = "",
-          lora: bool = True) -> dict:
-    """GRPO with a LoRA adapter; saves the adapter (and where its base is) into out_dir.
-
-    `lora=False` times a full fine-tune for `benchmarks/explainer_grpo.py` and saves nothing: a registered
-    version must never carry a copy of the LM."""
-    import tempfile
-
-    import torch
-    from datasets import Dataset
-    from peft import LoraConfig
-    from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
-    from trl import GRPOConfig, GRPOTrainer
-
-    cfg = settings.reasoning
-    out_dir = Path(out_dir)
-    cuda = torch.cuda.is_available() and settings.models.device != "cpu"
-    if cfg.threads and not cuda:
-        torch.set_num_threads(cfg.threads)
-    tokenizer = AutoTokenizer.from_pretrained(str(base_model), local_files_only=True)
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    model = AutoModelForCausalLM.from_pretrained(str(base_model), local_files_only=True, dtype=torch.float32)
+    cfg = explainer.settings.reasoning
+    by_lang: dict[str, dict] = {}
     start = time.perf_counter()
+    fs = [facts(d) for d in docs]
+    comps = []
+    for i in range(0, len(fs), cfg.batch_size):
+        comps += explainer.compose(fs[i:i + cfg.batch_size])
+    seconds = (time.perf_counter() - start) / len(docs)
+    for doc, f, c in zip(docs, fs, comps):
+        row = by_lang.setdefault(f["language"], {"n": 0, "accepted": 0, "texts": [], "failed": {},
+                                                 **{k: 0.0 for k in REWARDS}})
+        result = explainer.judge(c, doc, f)
+        row["n"] += 1
+        row["accepted"] += accepted(result)
+        for k in result["failed"]:
+            row["failed"][k] = row["failed"].get(k, 0) + 1
+        for k, v in scores(c.text, f, cfg.min_words, cfg.max_words).items():
+            row[k] += v
+        row["texts"].append(written_part(c, f))
+    out = {"seconds_per_report": round(seconds, 2), "clips": len(docs)}
+    for lang, row in by_lang.items():
+        n = row["n"]
+        out[lang] = {"clips": n, "accepted": row["accepted"] / n, "distinct_2": distinct_2(row["texts"], lang),
+                     "mean_reward": sum(row[k] for k in REWARDS) / n / len(REWARDS),
+                     "failed": row["failed"], "samples": row["texts"][:3], **{k: row[k] / n for k in REWARDS}}
+    return out
 
-    class Budget(TrainerCallback):
-        def on_log(self, args, state, control, logs=None, **kwargs):
-            if log and logs:
-                log({"step": state.global_step, **logs})
 
-        def on_step_end(self, args, state, control, **kwargs):
-            elapsed = time.perf_counter() - start
-            # a CPU gets a bounded number of steps: stop before a step that would end past the budget
-            if not cuda and elapsed + elapsed / max(state.global_step, 1) > cfg.time_budget_s:
-                control.should_training_stop = True
+def flat(measured: dict) -> dict:
+    """`measure`'s numbers as one flat dict (`en_accepted`, `zh_mean_reward`, ...) for MLflow metrics."""
+    out = {k: v for k, v in measured.items() if isinstance(v, (int, float))}
+    for lang, row in measured.items():
+        if isinstance(row, dict):
+            out |= {f"{lang}_{k}": v for k, v in row.items() if isinstance(v, (int, float))}
+    return out
 
-    chat = bool(getattr(tokenizer, "chat_template", None))
-    data = [{"prompt": r["prompt"] if chat else prompt_text(tokenizer, r["doc"]), "gold": r["gold"],
-             "transcript": r["transcript"], "shares": r["shares"]} for r in rows]
-    with tempfile.TemporaryDirectory() as work:
-        args = GRPOConfig(
-            output_dir=work, max_steps=cfg.max_steps, learning_rate=cfg.learning_rate,
-            per_device_train_batch_size=cfg.prompts_per_step * cfg.num_generations, num_generations=cfg.num_generations,
-            max_completion_length=cfg.max_completion_length, beta=cfg.beta, temperature=cfg.temperature,
-            reward_weights=cfg.reward_weights, logging_steps=1, save_strategy="no", report_to="none",
-            use_cpu=not cuda, bf16=cuda, gradient_checkpointing=False, disable_tqdm=True, seed=settings.train.seed,
-            dataloader_num_workers=0,
-        )
-        peft = LoraConfig(r=cfg.lora_rank, lora_alpha=2 * cfg.lora_rank, lora_dropout=0.0, bias="none",
-                          target_modules=["q_proj", "k_proj", "v_proj", "o_proj"], task_type="CAUSAL_LM")
-        rewards = [format_reward, accuracy_reward, grounding_reward, make_length_reward(cfg.min_words, cfg.max_words)]
-        trainer = GRPOTrainer(model=model, args=args, train_dataset=Dataset.from_list(data), processing_class=tokenizer,
-                              reward_funcs=[_with_prefill(r) if chat else r for r in rewards],
-                              peft_config=peft if lora else None,
-                              callbacks=[Budget()])
-        trainer.train()
-        seconds = time.perf_counter() - start
-        history = [h for h in trainer.state.log_history if "reward" in h]
-        steps = trainer.state.global_step
-        stats = {"history": history, "seconds": seconds, "steps": steps, "device": "cuda" if cuda else "cpu",
-                 "seconds_per_step": seconds / steps if steps else float("nan")}
-        if not lora:
-            return stats
-        out_dir.mkdir(parents=True, exist_ok=True)
-        trainer.model.save_pretrained(str(out_dir))
-    # The base is named, never copied or pointed at by path: it resolves through the model store.
-    atomic.write_json(out_dir / ADAPTER_META, {"base_name": base_name, "base_revision": base_revision,
-                                               "lora_rank": cfg.lora_rank})
-    return stats
+
+def examples(scorer, features, manifest, limit: int) -> list[dict]:
+    """Explanation documents (without reasoning) of a split's clips, for training and measuring the LM."""
+    keyed = manifest.assign(clip=manifest["video_id"].astype(str) + "/" + manifest["clip_id"].astype(str))
+    wanted = set(keyed["clip"])
+    docs = []
+    for r in features.itertuples():
+        if r.status == "failed" or r.clip not in wanted or len(docs) >= limit:
+            continue
+        docs.append(scorer.explain_row(r))
+    return docs

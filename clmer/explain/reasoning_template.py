@@ -10,7 +10,7 @@ conflict. Same output shape as the LM: `<think>...</think><answer>polarity</answ
 
 from __future__ import annotations
 
-from clmer.explain.reasoning_rewards import grounding_score, parse
+from clmer.explain.reasoning_rewards import grounding_score, parse, polarity_ok, scores
 
 NAMES = {"en": {"text": "the words", "audio": "the voice", "vision": "the face"},
          "zh": {"text": "文本", "audio": "语音", "vision": "面部"}}
@@ -28,9 +28,9 @@ def _decisive(doc: dict) -> str | None:
 
 
 def _quotes(doc: dict, n: int = 3) -> list[str]:
-    transcript = doc.get("transcript") or ""
-    words = [w["word"] for w in doc.get("top_words") or [] if w.get("score", 0) > 0 and w.get("word")]
-    return [w for w in words if w.strip() and w in transcript and not _is_punct(w)][:n]
+    from clmer.explain.reasoning_prompts import facts
+
+    return facts(doc)["words"][:n]  # ranked by share (else score), in the transcript, not punctuation
 
 
 def _is_punct(word: str) -> bool:
@@ -52,7 +52,8 @@ def _face(doc: dict) -> tuple[str, float, float] | None:
     for kf in doc.get("key_frames") or []:
         for label, score in (kf.get("cues") or {}).items():
             if best is None or score > best[1]:
-                best = (label, float(score), float(kf.get("time", 0.0)))
+                # the "neutral" expression is said "calm": "neutral" names a class in the checks
+                best = ("calm" if label == "neutral" else label, float(score), float(kf.get("time", 0.0)))
     return best
 
 
@@ -129,13 +130,23 @@ def template_reasoning(doc: dict) -> dict:
             "checks": checks(text, doc)}
 
 
-def checks(text: str, doc: dict) -> dict:
-    """The verifiable checks a reasoning text must pass to be shown (and the LM's rewards)."""
+CHECKS = ("format", "grounding", "answer_is_prediction", "language", "numbers", "repetition")
+
+
+def checks(text: str, doc: dict, min_words: int = 12, max_words: int = 70) -> dict:
+    """The verifiable checks a reasoning text must pass to be shown; `failed` names those it did not pass."""
+    from clmer.explain.reasoning_prompts import facts
+
+    f = facts(doc)
     think, answer = parse(text)
-    shares = {m: v for m, v in (doc.get("modality_shares") or {}).items() if (doc.get("present") or {}).get(m)}
-    grounded = grounding_score(think, doc.get("transcript") or "", shares) if think is not None else 0.0
-    return {"format": think is not None, "grounding": grounded,
-            "answer_is_prediction": answer is not None and answer.strip().lower() == doc["prediction"]["polarity"]}
+    s = scores(text, f, min_words, max_words)
+    grounded = grounding_score(think, f["transcript"], f["shares"]) if think is not None else 0.0
+    out = {"format": think is not None, "grounding": grounded,
+           "answer_is_prediction": think is not None and polarity_ok(think, answer, f["polarity"]),
+           "language": bool(s["language"]), "numbers": s["numbers"] == 1.0,
+           "repetition": s["repetition"] >= 0.8}  # 1 - repeated n-gram share: below .8 is a loop
+    out["failed"] = [k for k in CHECKS if (out[k] < 1.0 if k == "grounding" else not out[k])]
+    return out
 
 
 def reasoning_plaintext(doc: dict) -> str:

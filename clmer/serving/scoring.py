@@ -119,6 +119,7 @@ class Scorer:
         file_of = {j.path: n.file for j, n in zip(jobs, names)}
         passes = extract_passes(jobs, self.settings, self.store, decode_first=frames,
                                 progress=lambda res: tell(file_of[res.path], "extracted"))
+        pending: list[ClipResult] = []  # explained, waiting for the LM to write their texts in one batch
         for p, name in zip(passes, names):
             rec = self.record(p.result, name, p.bytes_read)
             self.segments_stage(rec, p.result)
@@ -128,13 +129,34 @@ class Scorer:
             if explain and rec.prediction is not None:
                 tell(name.file, "explaining")
                 try:
-                    self.explain_stage(rec, clip, p.result.clip, reasoning)
+                    self.explain_stage(rec, clip, p.result.clip)
                     rec.frames = frames_at(rec.key_frames, p.frames, p.frame_times)
                 except Exception as exc:  # the prediction stands; the explanation is what failed
                     rec.explanation, rec.status = None, "partial"
                     rec.error = f"{rec.file}: explanation failed ({exc.__class__.__name__}: {exc})"
             p.frames = []
-            yield rec
+            pending.append(rec)
+            if not reasoning or len(pending) >= self.settings.reasoning.batch_size:
+                yield from self.reasoning_stage(pending, reasoning)
+                pending = []
+        yield from self.reasoning_stage(pending, reasoning)
+
+    def reasoning_stage(self, records: list[ClipResult], reasoning: bool = True) -> list[ClipResult]:
+        """The reasoning texts of explained records: the LM's in one batch (a drop's reports decode
+        together), or without `reasoning` the grounded template; then each document is checked whole."""
+        from clmer.explain.reasoning_template import template_reasoning
+
+        explained = [r for r in records if r.explanation is not None]
+        docs = [r.explanation for r in explained]
+        texts = self.reasoning_batch(docs) if reasoning else [template_reasoning(d) for d in docs]
+        for rec, text in zip(explained, texts):
+            rec.explanation["reasoning"] = text
+            try:
+                validate_explanation(document(rec))
+            except Exception as exc:  # the prediction stands; the explanation is what failed
+                rec.explanation, rec.status = None, "partial"
+                rec.error = f"{rec.file}: explanation failed ({exc.__class__.__name__}: {exc})"
+        return records
 
     def record(self, res: ClipExtraction, name: ClipName, bytes_read: int = 0) -> ClipResult:
         """A clip's record as extraction left it (failed, or ready for the model's stages)."""
@@ -181,13 +203,11 @@ class Scorer:
         rec.prediction = Prediction(CLASSES[k], float(probs[k]), {c: float(x) for c, x in zip(CLASSES, probs)},
                                     float(pred["reg"][0]), {m: float(x) for m, x in zip(MODALITIES, w)})
 
-    def explain_stage(self, rec: ClipResult, clip: ClipFeatures, clip_id: str, reasoning: bool = True) -> None:
-        """The explanation document (checked against its schema) and its reasoning text, on the record."""
+    def explain_stage(self, rec: ClipResult, clip: ClipFeatures, clip_id: str) -> None:
+        """The explanation document on the record (its reasoning text comes in `reasoning_stage`)."""
         info = ClipInfo(clip=str(clip_id), file=rec.file, language=rec.language, transcript=rec.transcript)
-        doc = explain_clip(self.model, self.model.dims, clip, info, rec.provenance.model, self.doc.get("cue_stats"))
-        doc["reasoning"] = self.reasoning(doc) if reasoning else doc.get("reasoning")
-        rec.explanation = doc
-        validate_explanation(document(rec))
+        rec.explanation = explain_clip(self.model, self.model.dims, clip, info, rec.provenance.model,
+                                       self.doc.get("cue_stats"))
 
     def extract(self, jobs: list[ClipJob], progress=None) -> pd.DataFrame:
         """Features rows for the jobs (hashed first, decoded only for what the store lacks)."""
@@ -226,22 +246,29 @@ class Scorer:
         rec = self.record(res, ClipName.of(ClipJob(clip=res.clip, path=res.path)))
         clip = load_clip(self.store, res.text_key, res.audio_key, res.vision_key)
         self.explain_stage(rec, clip, res.clip)
+        self.reasoning_stage([rec], reasoning=True)
+        if rec.explanation is None:
+            raise ValueError(rec.error)
         return document(rec)
 
     def reasoning(self, doc: dict) -> dict:
         """Every report gets a reasoning text: the LM's when it passes its checks, else the grounded template."""
+        return self.reasoning_batch([doc])[0]
+
+    def reasoning_batch(self, docs: list[dict]) -> list[dict]:
         from clmer.explain.reasoning_template import template_reasoning
 
         try:
             explainer = self._load_explainer()
         except Exception as exc:  # the report stands on the template; the failure is recorded
-            return template_reasoning(doc) | {"lm": {"error": f"{exc.__class__.__name__}: {exc}"}}
+            return [template_reasoning(d) | {"lm": {"error": f"{exc.__class__.__name__}: {exc}"}} for d in docs]
         if explainer is None:
-            return template_reasoning(doc)
+            return [template_reasoning(d) for d in docs]
         try:
-            return explainer.reason(doc)
+            return explainer.reason_batch(docs)
         except Exception as exc:
-            return template_reasoning(doc) | {"lm": {"model": explainer.name, "error": f"{exc.__class__.__name__}: {exc}"}}
+            return [template_reasoning(d) | {"lm": {"model": explainer.name, "error": f"{exc.__class__.__name__}: {exc}"}}
+                    for d in docs]
 
     def _load_explainer(self):
         """The registered explainer (a LoRA adapter), else the store's LM when reasoning is on, else None."""

@@ -264,7 +264,7 @@ def _log_reasoning(client, run_id: str, train_dir: Path) -> None:
     now = int(time.time() * 1000)
     metrics = [Metric(f"explainer/{k.replace('/', '_')}", float(v), now, int(h.get("step", i)))
                for i, h in enumerate(doc["history"]) for k, v in h.items()
-               if k.startswith(("reward", "rewards/", "kl", "loss")) and isinstance(v, (int, float))]
+               if k.startswith(("reward", "rewards/", "kl", "loss", "frac_reward_zero_std")) and isinstance(v, (int, float))]
     metrics.append(Metric("explainer/seconds_per_step", float(doc["seconds_per_step"]), now, 0))
     metrics.append(Metric("explainer/steps", float(doc["steps"]), now, 0))
     for when, measured in (doc.get("held_out") or {}).items():  # before / after GRPO, on validation clips

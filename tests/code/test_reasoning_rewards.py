@@ -1,66 +1,62 @@
-"""The explainer's verifiable rewards on hand-written completions: right, wrong, malformed, ungrounded."""
+"""The explainer's verifiable rewards on hand-written texts: each one passes the right text and fails
+the one it is about (wrong language, polarity, decisive modality, invented quote or number, a loop)."""
 
 import json
 
 import pytest
 
-from clmer.explain.reasoning_rewards import (
-    accuracy_reward,
-    format_reward,
-    grounding_reward,
-    length_reward,
-    make_length_reward,
-    parse,
-)
+from clmer.explain.reasoning_prompts import facts
+from clmer.explain.reasoning_rewards import QUOTE, REWARDS, parse, reward_functions, scores
+from tests.code.test_reasoning_template import CASES
 
-TRANSCRIPT = "I am so happy, this is a wonderful day."
-SHARES = json.dumps({"text": 0.6, "audio": 0.3, "vision": 0.1})
-
-RIGHT = ('<think>The speaker says "happy" and "wonderful day"; the voice is lively. decisive: text</think>'
-         "<answer>positive</answer>")
-WRONG = "<think>The speaker sounds flat and tired, nothing stands out. decisive: text</think> <answer>negative</answer>"
-MALFORMED = "<think>positive because happy</think> positive"
-UNGROUNDED = ('<think>The speaker says "terrible" and "awful", a clear complaint here today. decisive: vision</think>'
-              "<answer>positive</answer>")
+EN, ZH = facts(CASES[0]), facts(CASES[1])  # en: positive, text decisive (60 %); zh: positive, text decisive
+OPEN = "The model predicts positive (confidence 0.81); decisive: text (the words, 60% of the decision)."
+RIGHT = f"<think>{OPEN} The speaker says “happy” and sounds lively, and the face smiles.</think><answer>positive</answer>"
+ZH_RIGHT = ("<think>模型判断为积极（置信度 0.81），决定性：文本（占判断的 60%）。说话人提到“开心”，语气轻快，面部也在微笑。</think>"
+            "<answer>positive</answer>")
 
 
-def test_format():
-    assert format_reward([RIGHT, WRONG, MALFORMED, UNGROUNDED, "", "<answer>positive</answer>"]) == [1, 1, 0, 1, 0, 0]
-    assert parse(RIGHT)[1] == "positive" and parse(MALFORMED) == (None, None)
+def test_the_right_text_earns_every_reward():
+    assert scores(RIGHT, EN) == dict.fromkeys(REWARDS, 1.0)
+    assert scores(ZH_RIGHT, ZH) == dict.fromkeys(REWARDS, 1.0)
 
 
-def test_accuracy():
-    gold = ["positive"] * 4
-    assert accuracy_reward([RIGHT, WRONG, MALFORMED, UNGROUNDED], gold=gold) == [1.0, 0.0, 0.0, 1.0]
-    assert accuracy_reward(["<think>x</think><answer> Positive. </answer>"], gold=["positive"]) == [1.0]
+@pytest.mark.parametrize("text,reward", [
+    ("<think>positive because happy</think> positive", "format"),
+    (RIGHT.replace("The speaker says “happy” and sounds lively, and the face smiles.", "说话人很开心，面部在微笑。"), "language"),
+    (RIGHT.replace("<answer>positive</answer>", "<answer>negative</answer>"), "polarity"),
+    (RIGHT.replace("sounds lively", "sounds negative"), "polarity"),
+    (RIGHT.replace("decisive: text", "decisive: vision"), "decisive"),
+    (RIGHT.replace("“happy”", "“terrible”"), "quotes"),
+    (RIGHT.replace("sounds lively", "sounds 73% lively"), "numbers"),
+    (RIGHT.replace("and the face smiles.", "and the face smiles and the face smiles and the face smiles."), "repetition"),
+    ("<think>decisive: text “happy”</think><answer>positive</answer>", "length"),
+])
+def test_each_reward_fails_the_text_it_is_about(text, reward):
+    got = scores(text, EN)
+    assert got[reward] < 1.0, got
 
 
-def test_grounding():
-    r = grounding_reward([RIGHT, WRONG, MALFORMED, UNGROUNDED], transcript=[TRANSCRIPT] * 4, shares=[SHARES] * 4)
-    assert r[0] == 1.0  # quotes are in the transcript, decisive = text = largest share
-    assert r[1] == 1.0  # wrong answer, but grounded: nothing quoted falsely, decisive text is the top share
-    assert r[2] == 0.0  # malformed earns nothing
-    assert r[3] == 0.0  # quotes not in the transcript, decisive modality wrong
+def test_a_chinese_clip_answered_in_english_fails_language_only():
+    english = ZH_RIGHT.replace("说话人提到“开心”，语气轻快，面部也在微笑。", "The speaker says “开心” and smiles at the camera happily.")
+    got = scores(english, ZH)
+    assert got["language"] == 0.0 and got["format"] == got["polarity"] == got["decisive"] == 1.0
 
 
-def test_grounding_counts_the_decisive_modality():
-    no_claim = "<think>nothing said about modalities at all, just words here</think><answer>positive</answer>"
-    wrong = '<think>"happy" decisive: audio</think><answer>positive</answer>'
-    r = grounding_reward([no_claim, wrong], transcript=[TRANSCRIPT] * 2, shares=[SHARES] * 2)
-    assert r == [0.5, 0.5]
+def test_the_apostrophe_of_im_is_not_a_quote():
+    think = "I'm sure it's the speaker's tone: “happy” is what they say"
+    assert QUOTE.findall(think) == ["happy"]
+    assert parse("<think>x</think><answer>neutral</answer>") == ("x", "neutral")
 
 
-def test_length_varies_so_the_gradient_is_not_zero():
-    short = "<think>ok</think><answer>neutral</answer>"
-    good = "<think>" + " ".join(["word"] * 20) + "</think><answer>neutral</answer>"
-    long = "<think>" + " ".join(["word"] * 100) + "</think><answer>neutral</answer>"
-    garbage = "zz qq rr"
-    scores = length_reward([short, good, long, garbage], min_words=8, max_words=60)
-    assert scores[1] == 1.0 and 0 < scores[0] < 1 and 0 < scores[2] < 1 and 0 < scores[3] < 0.5
-    assert len(set(scores)) == 4
-    assert make_length_reward(8, 60)([good]) == [1.0]
+def test_trl_reward_functions_read_the_rollout_text_and_the_facts_column():
+    funcs = reward_functions(12, 70)
+    assert [f.__name__ for f in funcs] == [f"{r}_reward" for r in REWARDS]
+    bad = RIGHT.replace("“happy”", "“terrible”")
+    out = {f.__name__: f(["ignored"] * 2, text=[RIGHT, bad], facts=[json.dumps(EN)] * 2) for f in funcs}
+    assert out["quotes_reward"] == [1.0, 0.0] and out["format_reward"] == [1.0, 1.0]
 
 
-@pytest.mark.parametrize("completion", [[{"role": "assistant", "content": RIGHT}]])
-def test_conversational_completions(completion):
-    assert format_reward([completion]) == [1.0]
+def test_echoing_the_instruction_counts_as_repetition():
+    echo = ZH_RIGHT.replace("说话人提到“开心”，语气轻快，面部也在微笑。", "说话人说了什么，语音和面部表情如何支持这个判断。")
+    assert scores(echo, ZH)["repetition"] < 0.8 <= scores(ZH_RIGHT, ZH)["repetition"]

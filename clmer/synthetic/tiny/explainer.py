@@ -3,11 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:  # pragma: no cover - typing only
-    pass
-
 from clmer.synthetic.tiny.common import (atomic_build, save_hf_model, seed_torch,
     training_text)
 
@@ -21,6 +16,8 @@ _EXPLAINER_TEXT = (
     "audio cues: visual cues: happy sad angry neutral surprised fearful disgusted other",
     "model prediction: negative neutral positive confidence decisive: the words the voice the face",
     "Explain the emotional polarity. Answer as <think>...</think><answer>polarity</answer>.",
+    # quote marks as whole tokens, as real tokenizers have them (the decoder stops on an opening quote)
+    "The speaker says “happy” and “wonderful”, the face looks happy. 说话人提到“开心”和“公园”，面部看起来开心。",
 )
 
 
@@ -32,12 +29,12 @@ def _explainer_tokenizer():
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(vocab_size=2000, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
                                   show_progress=False, special_tokens=[])
-    tok.train_from_iterator(training_text() + list(_EXPLAINER_TEXT) * 3, trainer)
+    tok.train_from_iterator(training_text() + list(_EXPLAINER_TEXT) * 12, trainer)
     tok.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in EXPLAINER_SPECIALS])
     return tok
 
 
-def _explainer_build(out_dir: Path, seed: int) -> None:
+def _explainer_build(out_dir: Path, seed: int, init_std: float = 0.02) -> None:
     from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
 
     tokenizer = PreTrainedTokenizerFast(tokenizer_object=_explainer_tokenizer(), eos_token="<|endoftext|>",
@@ -46,11 +43,14 @@ def _explainer_build(out_dir: Path, seed: int) -> None:
     config = Qwen2Config(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
                          num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=1024,
                          tie_word_embeddings=True, eos_token_id=tokenizer.eos_token_id,
-                         pad_token_id=tokenizer.pad_token_id, bos_token_id=None)
+                         pad_token_id=tokenizer.pad_token_id, bos_token_id=None, initializer_range=init_std)
     seed_torch(seed)
     save_hf_model(Qwen2ForCausalLM(config).eval(), out_dir)
 
 
-def build_tiny_explainer(out_dir: Path, seed: int = 0) -> Path:
-    """Tiny random ``Qwen2ForCausalLM`` + a byte-level BPE tokenizer with <think>/<answer> tokens."""
-    return atomic_build(Path(out_dir), lambda tmp: _explainer_build(tmp, seed))
+def build_tiny_explainer(out_dir: Path, seed: int = 0, init_std: float = 0.02) -> Path:
+    """Tiny random ``Qwen2ForCausalLM`` + a byte-level BPE tokenizer with <think>/<answer> tokens.
+
+    `init_std` above the default (e.g. 0.5) gives logits large enough for a LoRA adapter to move the output
+    distribution (with 0.02 the tied 32-d embeddings cap every logit near zero): the training tests use it."""
+    return atomic_build(Path(out_dir), lambda tmp: _explainer_build(tmp, seed, init_std))
