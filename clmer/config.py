@@ -120,6 +120,8 @@ class ModelsConfig(_Section):
     )
     asr_beam_size: int = Field(1, ge=1, description="Beam size for ASR decoding (1 = greedy, fastest).")
     asr_max_new_tokens: int = Field(128, ge=8, description="Cap on tokens per ASR segment.")
+    chinese_script: Literal["simplified", "traditional"] = Field("simplified", description="Script of Chinese "
+                                                                 "transcripts, key words and reports (zhconv).")
     max_text_tokens: int = Field(
         512, ge=8, description="Text encoder window (tokens); longer transcripts are encoded in overlapping "
         "windows and every token is kept. A model's own limit (clmer_model.json max_tokens) wins if smaller.")
@@ -146,6 +148,10 @@ class ExtractConfig(_Section):
 
 class DemoConfig(_Section):
     n: int = Field(192, ge=3, description="Number of clips in the demo corpus (`make demo`, `clmer demo-data`).")
+    speech: Literal["auto", "kokoro", "espeak"] = Field(default_factory=lambda: os.environ.get("CLMER_DEMO_SPEECH", "auto"),
+        description="Demo voice: 'kokoro' (Kokoro-82M via the model store), 'espeak' (eSpeak NG, the fallback: poor "
+        "Mandarin), 'auto' (Kokoro when available, else eSpeak NG, saying so). Env: CLMER_DEMO_SPEECH.")
+    workers: int = Field(0, ge=0, description="Processes that render demo clips in parallel (0 = one per core).")
     seed: int = Field(0, description="Seed; the same seed writes the same corpus.")
     variant_fraction: float = Field(
         0.25, ge=0, le=1, description="Share of clips where only one modality carries the label."
@@ -177,6 +183,8 @@ class FusionConfig(_Section):
 
 class TrainConfig(_Section):
     seed: int = Field(0, description="Seed for torch, numpy and python: same data + seed = same model.")
+    text_source: Literal["asr", "manifest"] = Field("asr", description="Transcript training reads: 'asr' (what "
+        "scoring sees, with ASR confidence) or 'manifest' (the corpus's text). Recorded with the model.")
     batch_size: int = Field(16, ge=1, description="Clips per step.")
     lr: float = Field(2e-3, gt=0, description="AdamW learning rate for the supervised warm-up.")
     weight_decay: float = Field(1e-2, ge=0, description="AdamW weight decay.")

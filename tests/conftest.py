@@ -18,6 +18,9 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
 os.environ.setdefault("MLFLOW_ENABLE_TELEMETRY", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
+# Demo corpora in tests speak with eSpeak NG (fast, no model store needed); the tests about Kokoro's
+# speech ask for it by name (tests/model/test_kokoro_speech.py).
+os.environ.setdefault("CLMER_DEMO_SPEECH", "espeak")
 
 ROOT = Path(__file__).resolve().parents[1]
 

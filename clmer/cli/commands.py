@@ -27,7 +27,7 @@ def demo_data(
     variant_fraction: float | None = typer.Option(None, help="Share of single-modality variant clips; default "
                                                   "demo.variant_fraction."),
 ) -> None:
-    """Write a bilingual demo corpus of real mp4 videos (synthetic voice + drawn face)."""
+    """Write a bilingual demo corpus of real mp4 videos (Kokoro or eSpeak NG voice + drawn face)."""
     from rich.progress import Progress
 
     from clmer.synthetic.demo_corpus import make_demo_corpus
@@ -38,7 +38,8 @@ def demo_data(
     with Progress(console=console, transient=True) as bar:
         task = bar.add_task("writing clips", total=n)
         frame = make_demo_corpus(out, n=n, seed=seed, variant_fraction=variant_fraction, width=cfg.width,
-                                 height=cfg.height, fps=cfg.fps, progress=lambda i, _: bar.update(task, completed=i))
+                                 height=cfg.height, fps=cfg.fps, progress=lambda i, _: bar.update(task, completed=i),
+                                 speech=cfg.speech, workers=cfg.workers or None)
     counts = frame.groupby(["language", "annotation"]).size().to_dict()
     console.print(f"[green]wrote {len(frame)} clips[/] to {out}  " + ", ".join(f"{k[0]}/{k[1]}: {v}" for k, v in counts.items()))
 

@@ -20,12 +20,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import pandas as pd
 
 from clmer.data import files, media
 from clmer.data.decode_worker import DecodeWorker
 from clmer.config import Settings
 from clmer.features.encoders import FeatureRecord, get_extractor, identity
+from clmer.features.encoders.asr import confidence_extras
 from clmer.features.feature_store import CorruptRecordError, FeatureStore, record_key
 
 MODALITIES = ("text", "audio", "vision")
@@ -38,7 +40,7 @@ RESULT_COLUMNS = ["clip", "path", "sha256", "status", "error", "language", "tran
 class ClipJob:
     clip: str  # "video_id/clip_id" in a corpus, the file's path relative to the drop for drops
     path: str
-    transcript: str | None = None  # the manifest's transcript wins over ASR when given
+    transcript: str | None = None  # given: the text encoder reads it; None: the clip is transcribed (ASR)
     language: str | None = None
     root: str | None = None  # the drop or corpus folder: `path` is opened under it, never through a link
 
@@ -72,10 +74,17 @@ class ClipResult:
         return d
 
 
-def jobs_from_manifest(root: str | Path, manifest: pd.DataFrame) -> list[ClipJob]:
+def jobs_from_manifest(root: str | Path, manifest: pd.DataFrame, text_source: str = "manifest") -> list[ClipJob]:
+    """One job per manifest row. `text_source` (`train.text_source`): 'manifest' hands the manifest's
+    transcript to the text encoder; 'asr' leaves it out so the clip is transcribed, as scoring will
+    transcribe what it is given (the manifest's language is kept either way)."""
     root = Path(root)
+    if text_source not in ("asr", "manifest"):
+        raise ValueError(f"text_source must be 'asr' or 'manifest', not {text_source!r}")
+    given = text_source == "manifest"
     return [ClipJob(clip=f"{r.video_id}/{r.clip_id}", path=str(root / r.media_path),
-                    transcript=(r.text if isinstance(r.text, str) and r.text.strip() else None), language=r.language,
+                    transcript=(r.text if given and isinstance(r.text, str) and r.text.strip() else None),
+                    language=r.language,
                     root=None if Path(r.media_path).is_absolute() else str(root))  # absolute: allowed outside media
             for r in manifest.itertuples()]
 
@@ -163,6 +172,7 @@ def _extract_open(job: ClipJob, fd: int, settings: Settings, store: FeatureStore
         return decoded
 
     # Transcript: the manifest's, else ASR (cached by video content).
+    confidence = None
     if job.transcript:
         res.transcript, res.transcript_source, res.language = job.transcript, "manifest", job.language
     else:
@@ -171,11 +181,15 @@ def _extract_open(job: ClipJob, fd: int, settings: Settings, store: FeatureStore
         res.asr_key = asr[0]
         res.transcript, res.transcript_source = asr[2].get("text", ""), "asr"
         res.language = job.language or asr[2].get("language")
+        confidence = confidence_extras(asr[2])
     budget.check("asr")
     text_extra = {"transcript_sha256": hashlib.sha256((res.transcript or "").encode()).hexdigest()}
+    if confidence is not None:  # an ASR transcript carries whisper's confidence as the text's extras
+        text_extra["asr_confidence"] = [round(float(x), 4) for x in confidence]
     status: dict[str, str] = {}
-    res.text_key, status["text"], _ = _cached_or_run(store, sha, "text", settings, text_extra, res,
-                                                   lambda: get_extractor("text", settings).extract(res.transcript or ""))
+    res.text_key, status["text"], _ = _cached_or_run(
+        store, sha, "text", settings, text_extra, res,
+        lambda: with_extras(get_extractor("text", settings).extract(res.transcript or ""), confidence))
     budget.check("text")
     res.audio_key, status["audio"], _ = _cached_or_run(store, sha, "audio", settings, None, res,
                                                      lambda: get_extractor("audio", settings).extract(decoded_media().audio))
@@ -190,6 +204,13 @@ def _extract_open(job: ClipJob, fd: int, settings: Settings, store: FeatureStore
         res.status = "partial"
     if len(res.missing) == len(MODALITIES):
         res.status, res.error = "failed", f"{job.path}: no usable text, audio or video"
+
+
+def with_extras(record: FeatureRecord, extras) -> FeatureRecord:
+    """The text record with the ASR confidence as its utterance-level `extras` (the model reads them)."""
+    if extras is not None and record.status == "ok":
+        record.arrays["extras"] = np.asarray(extras, np.float32)[None, :]
+    return record
 
 
 def _cached_or_run(store: FeatureStore, sha: str, role: str, settings: Settings, extra: dict | None,
@@ -289,13 +310,14 @@ def jobs_from_folder(folder: str | Path, extensions: list[str]) -> list[ClipJob]
 
 
 def plan_jobs(target: str | Path, settings: Settings) -> tuple[list[ClipJob], str]:
-    """A corpus (label.csv present: its accepted rows, with transcripts) or a folder of videos."""
+    """A corpus (label.csv present: its accepted rows, with their transcripts when `train.text_source` is
+    'manifest', transcribed when 'asr') or a folder of videos."""
     from clmer.data.corpus import read_corpus
 
     target = Path(target)
     if (target / "label.csv").exists():
         corpus = read_corpus(target, strict=False, external_media=settings.paths.external_media)
-        return jobs_from_manifest(target, corpus.manifest), "corpus"
+        return jobs_from_manifest(target, corpus.manifest, settings.train.text_source), "corpus"
     if target.is_dir():
         return jobs_from_folder(target, settings.scoring.video_extensions), "folder"
     return [ClipJob(clip=target.name, path=str(target))], "file"
