@@ -110,7 +110,7 @@ def _speak(spec: ClipSpec, speaker: Speaker, speed: float, engine: str, model_di
         _voice.update(dir=model_dir, engine=kokoro_tts.Kokoro(model_dir or kokoro_tts.resolve_model(), threads=1,
                                                               cache_dir=Path(home) / "cache" / "demo-speech"))
     tts = _voice["engine"]
-    voice = replace(speaker.voice, speed=speed)
+    voice = replace(speaker.voice, speed=round(speed, 2))  # steps of .01: a remade corpus hits the cache
     if spec.phonemes:
         return tts.speak_phonemes(spec.phonemes, voice), kokoro_tts.SAMPLE_RATE
     return tts.speak(spec.text, spec.language, voice), kokoro_tts.SAMPLE_RATE
