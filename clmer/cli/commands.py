@@ -22,7 +22,7 @@ from clmer.config import redact_uri
 def demo_data(
     out: Path = typer.Argument(..., help="Directory to write the corpus into (MMSA layout)."),
     n: int | None = typer.Option(None, "--n", help="Number of clips (balanced over zh/en x negative/neutral/positive); "
-                                 "default demo.n (192)."),
+                                 "default demo.n (120)."),
     seed: int | None = typer.Option(None, "--seed", help="Seed: the same seed writes the same corpus; default demo.seed."),
     variant_fraction: float | None = typer.Option(None, help="Share of single-modality variant clips; default "
                                                   "demo.variant_fraction."),
