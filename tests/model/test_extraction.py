@@ -18,10 +18,10 @@ def test_extract_fills_store_and_rerun_does_no_model_work(demo_corpus, tiny_sett
     path = pipeline.extract(demo_corpus, tiny_settings, tmp_path / "run1")
     first = pd.read_parquet(path)
     assert len(first) == 12 and (first["status"] == "ok").all()
-    assert (first["transcript_source"] == "manifest").all()  # the manifest transcript wins for training
-    assert set(first["language"]) == {"zh", "en"}
+    assert (first["transcript_source"] == "asr").all()  # training reads the text scoring will see (train.text_source)
+    assert set(first["language"]) == {"zh", "en"}  # the manifest's language is kept
     index = FeatureStore(tiny_settings.paths.feature_store).index()
-    assert set(index["extractor"]) == {"text", "audio", "vision"} and len(index) == 36
+    assert set(index["extractor"]) == {"asr", "text", "audio", "vision"} and len(index) == 48
 
     before = dict(MODEL_CALLS)
     second = pd.read_parquet(pipeline.extract(demo_corpus, tiny_settings, tmp_path / "run2"))

