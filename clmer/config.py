@@ -1,10 +1,8 @@
 """Every setting CLMER has, typed, with help text and its default: the one place defaults live.
 
-Settings come from, in rising order of precedence: the defaults below, a YAML file
-(`--config FILE` or `CLMER_CONFIG`), and a few environment variables for paths and servers
-(`CLMER_HOME`, `CLMER_MODEL_STORE`, `MLFLOW_TRACKING_URI`, ...). Relative paths are relative to
-the working directory, so nothing here names a machine.
-"""
+Settings come from, in rising order of precedence: the defaults below, a YAML file (`--config FILE` or
+`CLMER_CONFIG`), and a few environment variables for paths and servers (`CLMER_HOME`, `CLMER_MODEL_STORE`,
+`MLFLOW_TRACKING_URI`, ...). Relative paths are relative to the working directory: nothing here names a machine."""
 
 from __future__ import annotations
 
@@ -30,28 +28,23 @@ class PathsConfig(_Section):
     home: Path = Field(
         default_factory=lambda: Path(os.environ.get("CLMER_HOME") or _default_home()),
         description="CLMER's per-user home; the model store lives under it unless model_store is set. "
-        "Env: CLMER_HOME.",
-    )
+        "Env: CLMER_HOME.")
     model_store: Path | None = Field(
         default_factory=lambda: Path(p) if (p := os.environ.get("CLMER_MODEL_STORE")) else None,
         description="Directory that holds one sub-directory per pulled or built model. "
-        "Default: <home>/models. Env: CLMER_MODEL_STORE.",
-    )
+        "Default: <home>/models. Env: CLMER_MODEL_STORE.")
     feature_store: str = Field(
         default_factory=lambda: os.environ.get("CLMER_FEATURE_STORE", "clmer_data/features"),
         description="Feature store location: a local directory, or s3://bucket/prefix. "
-        "Env: CLMER_FEATURE_STORE.",
-    )
+        "Env: CLMER_FEATURE_STORE.")
     external_media: list[str] = Field(
         default_factory=lambda: [p for p in os.environ.get("CLMER_EXTERNAL_MEDIA", "").split(os.pathsep) if p],
         description="Folders outside a corpus that its Raw/ folder or clips may link into (for media kept "
         "elsewhere). Empty: such links are refused, so a corpus cannot make CLMER read outside it. "
-        "Env: CLMER_EXTERNAL_MEDIA (':'-separated), which every command honours.",
-    )
+        "Env: CLMER_EXTERNAL_MEDIA (':'-separated), which every command honours.")
     runs: Path = Field(
         default=Path("clmer_data/runs"),
-        description="Where each command writes its run folder (validation reports, checkpoints, tables).",
-    )
+        description="Where each command writes its run folder (validation reports, checkpoints, tables).")
 
     def resolved_model_store(self) -> Path:
         return Path(self.model_store) if self.model_store else Path(self.home) / "models"
@@ -353,6 +346,20 @@ class ServeConfig(_Section):
         "it sends the drop again.")
 
 
+class DriftConfig(_Section):
+    reference_max_clips: int = Field(200, ge=0, description="Corpus clips (validation split first) the reference profile "
+                                     "is made of at registration, extracted as scoring does; 0: no drift monitoring.")
+    min_clips: int = Field(5, ge=2, description="Fewest clips for a verdict (per language too); fewer: too few to tell.")
+    alpha: float = Field(0.05, gt=0, lt=1, description="Family-wise error of a drop's report (Holm over its tests).")
+    watch_effect: float = Field(0.5, gt=0, description="Effect (reference std units) of a significant change: 'watch'.")
+    drift_effect: float = Field(1.0, gt=0, description="Effect (reference std units) of a significant change: 'drift'.")
+    permutations: int = Field(1999, ge=99, description="Permutations per test (the smallest p-value is 1/(n+1)).")
+    experiment: str = Field("clmer-drops", description="MLflow experiment of the runs, one per scored drop.")
+    persist_drops: int = Field(3, ge=1, description="Drops in a row judged 'drift' (one model version): drift persists.")
+    on_persist: Literal["off", "retrain", "hold"] = Field("off", description="When drift persists: 'retrain' starts the "
+                                                          "nightly deployment early, 'hold' stops promoting; 'off' reports.")
+
+
 class Settings(_Section):
     paths: PathsConfig = Field(default_factory=PathsConfig, description="Where things live.")
     media: MediaConfig = Field(default_factory=MediaConfig, description="Decoding.")
@@ -370,6 +377,7 @@ class Settings(_Section):
     scoring: ScoringConfig = Field(default_factory=ScoringConfig, description="Scoring drops.")
     mlflow: MlflowConfig = Field(default_factory=MlflowConfig, description="Tracking and registry.")
     serve: ServeConfig = Field(default_factory=ServeConfig, description="Local services started by `clmer serve`.")
+    drift: DriftConfig = Field(default_factory=DriftConfig, description="Drift monitoring of scored drops.")
 
 
 def _deep_update(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:

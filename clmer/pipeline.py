@@ -172,9 +172,11 @@ def cross_lingual(corpora: Corpora, settings: Settings, out_dir: str | Path,
 
 
 def register(train_dir: str | Path, eval_path: str | Path, corpus_dir: str | Path, settings: Settings,
-             split: str = "valid", run_name: str | None = None, tags: dict | None = None) -> dict:
+             split: str = "valid", run_name: str | None = None, tags: dict | None = None,
+             hold: str | None = None) -> dict:
     """Log the training run to MLflow (params, metrics, figures, tables, lineage, model) and apply
-    the champion gate in the registry. Returns the run and the registry decision.
+    the champion gate in the registry. Returns the run and the registry decision. The model carries its
+    drift reference profile (`clmer.serving.drift_watch`); `hold` (why) registers without promoting.
 
     When a registered version was already made from the same data, code and config, nothing is
     logged or registered: the result names that version, with `unchanged` true. `tags` go on the
@@ -191,9 +193,17 @@ def register(train_dir: str | Path, eval_path: str | Path, corpus_dir: str | Pat
         corpus = read_corpus(corpus_dir, strict=False, external_media=settings.paths.external_media)
         example = Path(corpus_dir) / corpus.manifest.iloc[0]["media_path"]
         run_tags = (tags or {}) | {f"clmer.fingerprint.{k}": v for k, v in fingerprint.items()}
+        from clmer.serving.drift_watch import build_reference
+
+        reference = build_reference(Path(train_dir) / "model", corpus_dir, settings)  # inside the logged model
         run = log_training_run(train_dir, eval_path, corpus_dir, settings, example, run_name=run_name, tags=run_tags)
         decision = register_and_gate(run["model_uri"], Path(train_dir) / "model", corpus_dir, settings, split=split,
-                                     fingerprint=fingerprint["digest"])
+                                     fingerprint=fingerprint["digest"], hold=hold)
+        if reference is not None:
+            from clmer.monitor.profile import load_profile
+            from clmer.serving.drift_tracking import tag_reference
+
+            tag_reference(settings, decision["version"], load_profile(reference.parent))
         out = run | decision | {"unchanged": False}
     (Path(train_dir) / "registration.json").write_text(json.dumps(out, indent=2, default=str), encoding="utf-8")
     return out

@@ -15,11 +15,11 @@ from flows.common import cli_overrides, retry_on_io, run_provenance, settings_fr
 
 @task(name="register-model", retries=2, retry_delay_seconds=10, retry_condition_fn=retry_on_io)
 def register_task(train_dir: str, evaluation: str, corpus: str, split: str, config: str | None, overrides: dict,
-                  run_name: str | None = None, tags: dict | None = None) -> dict:
+                  run_name: str | None = None, tags: dict | None = None, hold: str | None = None) -> dict:
     from clmer import pipeline
 
     out = pipeline.register(train_dir, evaluation, corpus, settings_from(config, overrides), split=split,
-                            run_name=run_name, tags=tags)
+                            run_name=run_name, tags=tags, hold=hold)
     get_run_logger().info("%s v%s: %s", out["name"], out["version"], out["decision"])
     return json.loads(json.dumps(out, default=str))
 
@@ -27,11 +27,12 @@ def register_task(train_dir: str, evaluation: str, corpus: str, split: str, conf
 @flow(name="register")
 def register_flow(train_dir: str, evaluation: str, corpus: str, config: str | None = None,
                   overrides: dict | None = None, split: str = "valid", run_name: str | None = None,
-                  tags: dict | None = None) -> dict:
-    """`run_name` and `tags` name the MLflow run; run on its own, the tags are this flow run's."""
+                  tags: dict | None = None, hold: str | None = None) -> dict:
+    """`run_name` and `tags` name the MLflow run; run on its own, the tags are this flow run's. `hold` (why)
+    registers without promoting (the nightly's drift.on_persist=hold)."""
     return register_task(train_dir, evaluation, corpus, split, config, overrides or {}, run_name,
                          tags if tags is not None
-                         else run_provenance(settings_from(config, overrides).serve.prefect_public_url))
+                         else run_provenance(settings_from(config, overrides).serve.prefect_public_url), hold)
 
 
 def main() -> None:

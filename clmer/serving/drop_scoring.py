@@ -166,7 +166,9 @@ def score_chunk(items: list[Planned | dict], scorer, out_dir: str | Path, blur: 
     jobs = [ClipJob(clip=i.rel, path=i.path, root=i.root) for i in runnable]
     features = scorer.extract(jobs, progress=lambda r: tell(r.clip, "extracted")) if runnable else pd.DataFrame()
     preds = scorer.predict_features(features) if len(features) else pd.DataFrame(columns=PREDICTION_COLUMNS)
-    out = {"predictions": [], "transcripts": [], "log": []}
+    from clmer.monitor.clip_stats import clip_statistics
+
+    out = {"predictions": [], "transcripts": [], "log": [], "drift": clip_statistics(features, preds, scorer.store)}
     now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     for item in items:
         if item.error is not None:
@@ -330,7 +332,10 @@ def score_drop(drop: str, scorer, out_dir: str | Path, settings, rescore: bool =
 
     chunks = [score_chunk(chunk, scorer, out_dir, blur=settings.scoring.blur_faces, html=settings.scoring.html,
                           progress=tell) for chunk in chunked(p.todo, chunk_size)]
-    return publish(p, chunks, out_dir, scorer.model_version)
+    from clmer.serving.drift_watch import brief, drop_drift
+
+    summary = publish(p, chunks, out_dir, scorer.model_version)
+    return summary | {"drift": brief(drop_drift(p.drop, chunks, scorer, Path(out_dir) / SUPPLEMENTS, settings))}
 
 
 def plan_to_dict(p: Plan) -> dict:

@@ -119,8 +119,9 @@ def beats(new: dict, old: dict) -> bool:
 
 
 def register_and_gate(model_uri: str, model_dir: str | Path, corpus_dir: str | Path, settings: Settings,
-                      split: str = "valid", fingerprint: str | None = None) -> dict:
-    """Register `model_uri` as a new version of the configured model name and apply the gate."""
+                      split: str = "valid", fingerprint: str | None = None, hold: str | None = None) -> dict:
+    """Register `model_uri` as a new version of the configured model name and apply the gate. `hold` (a reason,
+    e.g. drift that persists: drift.on_persist) keeps the champion whatever the gate says."""
     import mlflow
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
@@ -154,6 +155,8 @@ def register_and_gate(model_uri: str, model_dir: str | Path, corpus_dir: str | P
                      "champion.uar": f"{old['uar']:.4f}"})
         decision = (f"promoted: beats champion v{champion.version}" if beats(new, old)
                     else f"kept champion v{champion.version}: challenger does not beat it on WAR and UAR")
+    if hold and decision.startswith("promoted"):
+        decision = f"{hold} (the gate said: {decision})"
     promoted = decision.startswith("promoted")
     tags["decision"] = decision
     if fingerprint:
