@@ -14,7 +14,8 @@ from clmer.explain.report_html import CSS
 LEVEL_COLOURS = {"ok": "#4d9221", "watch": "#b8860b", "drift": "#b2182b", "unknown": "#777777"}
 REFERENCE, DROP = "#bbbbbb", INK  # reference in grey, this drop in ink, on every plot
 CSP = "default-src 'none'; img-src data:; font-src data:; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
-PAGE_CSS = CSS + ".stats{display:flex;flex-wrap:wrap;gap:10px}.stat{width:300px}.stat svg{display:block}"
+PAGE_CSS = CSS + (".stats{display:flex;flex-wrap:wrap;gap:10px}.stat{width:300px}.stat svg{display:block}"
+                  'code{font-family:"CLMER CJK",ui-monospace,SFMono-Regular,Menlo,monospace}')
 
 
 def headline(report: dict) -> str:
@@ -114,9 +115,9 @@ def _categorical_plot(s: dict) -> str:
     for i, c in enumerate(cats):
         y = 4 + i * row
         body += [text(2, y + 12, str(c), size=11),
-                 rect(70, y, 160 * ref.get(c, 0.0), 7, REFERENCE, f"reference {c}: {ref.get(c, 0.0):.0%}"),
-                 rect(70, y + 8, 160 * new.get(c, 0.0), 7, DROP, f"drop {c}: {new.get(c, 0.0):.0%}"),
-                 text(236, y + 12, f"{ref.get(c, 0.0):.0%} → {new.get(c, 0.0):.0%}", size=10)]
+                 rect(70, y, 120 * ref.get(c, 0.0), 7, REFERENCE, f"reference {c}: {ref.get(c, 0.0):.0%}"),
+                 rect(70, y + 8, 120 * new.get(c, 0.0), 7, DROP, f"drop {c}: {new.get(c, 0.0):.0%}"),
+                 text(196, y + 12, f"{ref.get(c, 0.0):.0%} → {new.get(c, 0.0):.0%}", size=10)]
     return svg(w, 8 + row * len(cats), f"{s['label']}: reference shares (grey) and this drop's", body)
 
 
