@@ -103,7 +103,7 @@ def main() -> None:
     random_drops = [shuffled[args.size + i * args.size: args.size + (i + 1) * args.size] for i in range(args.drops)]
     rest = [p for p in in_order if p not in set(test_in)]
     speaker_drops = [rest[i * args.size: (i + 1) * args.size] for i in range(args.drops)]
-    shifted = work / "shifted"
+    shifted = work / f"shifted-{args.seed}"
     shifted.mkdir(exist_ok=True)
     shifted_clips = []
     for i, src in enumerate(shift_src):

@@ -120,13 +120,14 @@ def _vector(array) -> list[float] | None:
 
 
 def _duration(feat: pd.Series, audio, vision) -> float | None:
-    """Seconds of the clip: the decode's when it ran now, else what the stored records span."""
-    seconds = _finite(feat.get("duration_s"))
-    if seconds:
-        return seconds
+    """Seconds of the clip, as the stored audio record spans them (the same whether or not the clip was decoded
+    now, so a cached clip and a new one measure alike); else the decode's, else the frames'."""
     items = len(audio.arrays.get("frame_embeddings", ())) if audio is not None else 0
     if items and audio.meta.get("frame_rate"):
         return items / float(audio.meta["frame_rate"])
+    seconds = _finite(feat.get("duration_s"))
+    if seconds:
+        return seconds
     times = vision.arrays.get("frame_times") if vision is not None else None
     return float(times[-1]) + float(times[1] - times[0]) if times is not None and len(times) > 1 else None
 

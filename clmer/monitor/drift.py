@@ -54,7 +54,7 @@ def drift_report(profile: dict | None, rows: list[dict], cfg: DriftConfig, drop:
     if profile is None:
         return base | {"verdict": "unknown", "reference": None, "reason": "no reference profile: the model was "
                        "registered before drift monitoring (or with drift.reference_max_clips 0); register it again"}
-    base["reference"] = {k: profile.get(k) for k in ("n_clips", "languages", "corpus", "created_at", "model_version")}
+    base["reference"] = {k: profile.get(k) for k in ("n_clips", "languages", "corpus", "created_at")}
     if len(usable) < cfg.min_clips:
         return base | {"verdict": "unknown", "reason": f"too few clips to tell: {len(usable)} usable, "
                                                        f"{cfg.min_clips} needed (drift.min_clips)"}
