@@ -198,9 +198,10 @@ def cross_lingual(corpora: Corpora, settings: Settings, out_dir: str | Path,
 
 def register(train_dir: str | Path, eval_path: str | Path, corpus: CorpusLike, settings: Settings,
              split: str = "valid", run_name: str | None = None, tags: dict | None = None,
-             fingerprint: dict | None = None) -> dict:
+             fingerprint: dict | None = None, hold: str | None = None) -> dict:
     """Log the training run to MLflow (params, metrics, figures, tables, lineage, model) and apply
-    the champion gate in the registry. Returns the MLflow run and the registry decision.
+    the champion gate in the registry. Returns the MLflow run and the registry decision. The model carries
+    its drift reference profile (`clmer.serving.drift_watch`); `hold` (why) registers without promoting.
 
     When a registered version was already made from the same data, code and config, nothing is
     logged or registered: the result names that version, with `unchanged` true. `tags` go on the
@@ -217,9 +218,17 @@ def register(train_dir: str | Path, eval_path: str | Path, corpus: CorpusLike, s
     else:
         example = corpus.root / corpus.manifest.iloc[0]["media_path"]
         run_tags = (tags or {}) | {f"clmer.fingerprint.{k}": v for k, v in fingerprint.items()}
+        from clmer.serving.drift_watch import build_reference
+
+        reference = build_reference(Path(train_dir) / "model", corpus, settings)  # inside the logged model
         mlflow_run = log_training_run(train_dir, eval_path, corpus, settings, example, run_name=run_name, tags=run_tags)
         decision = register_and_gate(mlflow_run["model_uri"], Path(train_dir) / "model", corpus, settings, split=split,
-                                     fingerprint=fingerprint["digest"])
+                                     fingerprint=fingerprint["digest"], hold=hold)
+        if reference is not None:
+            from clmer.monitor.profile import load_profile
+            from clmer.serving.drift_tracking import tag_reference
+
+            tag_reference(settings, decision["version"], load_profile(reference.parent))
         out = mlflow_run | decision | {"unchanged": False}
     atomic.write_json(Path(train_dir) / "registration.json", out, default=str)
     return out

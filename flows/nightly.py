@@ -9,6 +9,8 @@ from one to the next; nothing else does.
 The MLflow run is named `nightly-<UTC date>` and tagged with the git commit and this flow run (id,
 name, UI link). When a registered version was made from the same data, code and config, the
 night ends after validation: nothing is trained or registered, and the summary names that version.
+With drift.on_persist=hold, a night after drift persisted on the champion's drops (drift.persist_drops
+in a row) registers its model without promoting it, and says why.
 """
 
 from __future__ import annotations
@@ -64,9 +66,14 @@ def nightly_retrain(corpus: str, config: str | None = None, overrides: dict | No
                     settings.reasoning.enabled, settings.reasoning.train,
                     "untrained LM's text where it passes its checks, else the template" if reasoning.enabled(settings)
                     else "grounded template")
+    from clmer.serving.drift_tracking import hold_reason
+
+    hold = hold_reason(settings)  # drift persists on the champion's drops: no automatic promotion
+    if hold:
+        logger.warning(hold)
     registration = register_flow(train_dir, evaluation, corpus, config, overrides, run_name=f"nightly-{utc_day()}",
                                  tags=provenance_tags(settings.serve.prefect_public_url) | {"kind": "nightly"},
-                                 fingerprint=fingerprint)
+                                 fingerprint=fingerprint, hold=hold)
     summary = {"corpus": corpus, "features": features, "model_dir": model_dir, "evaluation": evaluation,
                "registration": registration}
     atomic.write_json(folder / "summary.json", summary, default=str)

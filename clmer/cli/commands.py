@@ -334,6 +334,8 @@ def score(
     console.print(f"{summary['scored']} file(s) scored, {summary['skipped']} already scored; "
                   + ", ".join(f"{k}: {v}" for k, v in summary["status_counts"].items()))
     console.print(f"results: {summary['combined_results']}")
+    if summary.get("drift"):  # the clips scored now against the model's reference profile
+        console.print(f"drift check: {summary['drift']['reason']} ({summary['drift']['paths']['html']})", markup=False)
 
 
 @app.command()

@@ -21,10 +21,10 @@ from pydantic import BaseModel, Field
 from clmer.config.base import _Section
 from clmer.config.data import LimitsConfig, MediaConfig, PathsConfig
 from clmer.config.models import PROFILE_CHOICES, DemoConfig, ExtractConfig, ModelsConfig, ProfileChoice
-from clmer.config.serving import MlflowConfig, ScoringConfig, ServeConfig
+from clmer.config.serving import DriftConfig, MlflowConfig, ScoringConfig, ServeConfig
 from clmer.config.training import EvalConfig, FusionConfig, ReasoningConfig, TrainConfig
 
-__all__ = ["PROFILE_CHOICES", "DemoConfig", "EvalConfig", "ExtractConfig", "FusionConfig", "LimitsConfig", "MediaConfig",
+__all__ = ["PROFILE_CHOICES", "DemoConfig", "DriftConfig", "EvalConfig", "ExtractConfig", "FusionConfig", "LimitsConfig", "MediaConfig",
            "MlflowConfig", "ModelsConfig", "PathsConfig", "ProfileChoice", "ReasoningConfig", "ScoringConfig",
            "ServeConfig", "Settings", "TrainConfig", "flatten", "load_settings", "redact_uri", "split_credentials"]
 
@@ -46,6 +46,7 @@ class Settings(_Section):
     scoring: ScoringConfig = Field(default_factory=ScoringConfig, description="Scoring drops.")
     mlflow: MlflowConfig = Field(default_factory=MlflowConfig, description="Tracking and registry.")
     serve: ServeConfig = Field(default_factory=ServeConfig, description="Local services started by `clmer serve`.")
+    drift: DriftConfig = Field(default_factory=DriftConfig, description="Drift monitoring of scored drops.")
 
 
 def _deep_update(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 
@@ -89,3 +90,17 @@ class ServeConfig(_Section):
     drop_run_grace_s: float = Field(
         120.0, gt=0, description="Seconds the watcher waits for a run to appear after sending a drop before "
         "it sends the drop again.")
+
+
+class DriftConfig(_Section):
+    reference_max_clips: int = Field(200, ge=0, description="Corpus clips (validation split first) the reference profile "
+                                     "is made of at registration, extracted as scoring does; 0: no drift monitoring.")
+    min_clips: int = Field(5, ge=2, description="Fewest clips for a verdict (per language too); fewer: too few to tell.")
+    alpha: float = Field(0.05, gt=0, lt=1, description="Family-wise error of a drop's report (Holm over its tests).")
+    watch_effect: float = Field(0.5, gt=0, description="Effect (reference std units) of a significant change: 'watch'.")
+    drift_effect: float = Field(1.0, gt=0, description="Effect (reference std units) of a significant change: 'drift'.")
+    permutations: int = Field(1999, ge=99, description="Permutations per test (the smallest p-value is 1/(n+1)).")
+    experiment: str = Field("clmer-drops", description="MLflow experiment of the runs, one per scored drop.")
+    persist_drops: int = Field(3, ge=1, description="Drops in a row judged 'drift' (one model version): drift persists.")
+    on_persist: Literal["off", "retrain", "hold"] = Field("off", description="When drift persists: 'retrain' starts the "
+                                                          "nightly deployment early, 'hold' stops promoting; 'off' reports.")

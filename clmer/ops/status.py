@@ -1,4 +1,4 @@
-"""`clmer status`: what runs, the champion, the last nightly retrain and the last drop, in one look.
+"""`clmer status`: what runs, the champion, the last nightly retrain, the last drop and its drift verdict, in one look.
 
 Reads the pid files `serve` wrote, then asks the two servers over HTTP (with the stack's logins when
 they are on). Anything it cannot reach is reported as such, never raised: status is what an operator
@@ -8,6 +8,7 @@ runs when something is wrong.
 from __future__ import annotations
 
 import json
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -36,7 +37,11 @@ def status(settings: Settings) -> dict:
         return out
     u = urls(settings)
     out["prefect"] = _prefect(u["prefect_api"], auth) if services["prefect-server"]["running"] else None
-    out["mlflow"] = _champion(u["mlflow"], settings.mlflow.model_name, auth) if services["mlflow"]["running"] else None
+    if services["mlflow"]["running"]:
+        out["mlflow"] = _champion(u["mlflow"], settings.mlflow.model_name, auth)
+        out["mlflow"]["last drift"] = last_drift(u["mlflow"], settings.drift.experiment, auth)
+    else:
+        out["mlflow"] = None
     return out
 
 
@@ -63,11 +68,7 @@ def _run_line(run: dict) -> str:
 
 def _champion(mlflow_url: str, model_name: str, auth: auth_mod.Auth) -> dict:
     query = urllib.parse.urlencode({"name": model_name, "alias": "champion"})
-    headers = {}
-    if auth.enabled:
-        headers["Authorization"] = auth_mod.basic_header(auth.secrets[auth_mod.WRITER_USER],
-                                                         auth.secrets[auth_mod.WRITER_PASSWORD])
-    req = urllib.request.Request(f"{mlflow_url}/api/2.0/mlflow/registered-models/alias?{query}", headers=headers)
+    req = urllib.request.Request(f"{mlflow_url}/api/2.0/mlflow/registered-models/alias?{query}", headers=_headers(auth))
     try:
         with urllib.request.urlopen(req, timeout=10) as resp:
             mv = json.loads(resp.read())["model_version"]
@@ -79,3 +80,35 @@ def _champion(mlflow_url: str, model_name: str, auth: auth_mod.Auth) -> dict:
     tags = {t["key"]: t["value"] for t in mv.get("tags", [])}
     return {"champion": f"{model_name} v{mv['version']} (run {mv.get('run_id', '')[:8]})",
             "decision": tags.get("decision", "")}
+
+
+def _headers(auth: auth_mod.Auth) -> dict:
+    if not auth.enabled:
+        return {}
+    return {"Authorization": auth_mod.basic_header(auth.secrets[auth_mod.WRITER_USER],
+                                                   auth.secrets[auth_mod.WRITER_PASSWORD])}
+
+
+def last_drift(mlflow_url: str, experiment: str, auth: auth_mod.Auth) -> str:
+    """The newest drop run's verdict and why (`clmer.serving.drift_tracking` writes them as tags)."""
+    query = urllib.parse.urlencode({"experiment_name": experiment})
+    try:
+        with urllib.request.urlopen(urllib.request.Request(
+                f"{mlflow_url}/api/2.0/mlflow/experiments/get-by-name?{query}", headers=_headers(auth)), timeout=10) as r:
+            exp_id = json.loads(r.read())["experiment"]["experiment_id"]
+        body = json.dumps({"experiment_ids": [exp_id], "max_results": 1,
+                           "order_by": ["attributes.start_time DESC"]}).encode()
+        req = urllib.request.Request(f"{mlflow_url}/api/2.0/mlflow/runs/search", data=body, method="POST",
+                                     headers=_headers(auth) | {"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            runs = json.loads(r.read()).get("runs", [])
+    except urllib.error.HTTPError as exc:
+        return "no drop scored yet" if exc.code in (403, 404) else f"cannot read (HTTP {exc.code})"
+    except (OSError, urllib.error.URLError, ValueError, KeyError) as exc:
+        return f"cannot read the MLflow API ({type(exc).__name__})"
+    if not runs:
+        return "no drop scored yet"
+    tags = {t["key"]: t["value"] for t in runs[0]["data"].get("tags", [])}
+    when = time.strftime("%Y-%m-%d %H:%M", time.gmtime(int(runs[0]["info"]["start_time"]) / 1000))
+    return (f"{tags.get('drift.verdict', '?')}: {tags.get('drift.reason', '')} (drop {tags.get('clmer.drop', '?')}, "
+            f"model v{tags.get('clmer.model_version', '?')}, {when} UTC)")

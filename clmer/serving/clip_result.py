@@ -70,6 +70,7 @@ class ClipResult:
     frames: dict[int, np.ndarray] = field(default_factory=dict)  # key frame index -> its pixels, for the report
     warnings: list[str] = field(default_factory=list)
     provenance: Provenance = field(default_factory=Provenance)
+    drift: dict | None = None  # what the clip looks like to the model (clmer.monitor.clip_stats), when monitored
 
     @classmethod
     def not_read(cls, file: str, video_id: str, drop: str | None, model_version: str, scored_at: str, error: str,

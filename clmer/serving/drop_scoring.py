@@ -33,7 +33,8 @@ import pandas as pd
 from clmer import atomic
 from clmer.data import files, safe_csv
 from clmer.features.extract import ClipJob
-from clmer.names import COMBINED_CSV, REPORTS_DIR, RESULTS_DIR, TRANSCRIPTION_LOG, TRANSCRIPTS_CSV, utc_now
+from clmer.names import (COMBINED_CSV, REPORTS_DIR, RESULTS_DIR, SUPPLEMENTS_DIR, TRANSCRIPTION_LOG, TRANSCRIPTS_CSV,
+                         utc_now)
 from clmer.serving.clip_result import (COMBINED_COLUMNS, NUMERIC_COLUMNS, TRANSCRIPT_COLUMNS, ClipResult, csv_row,
                                        log_line, transcript_row, write_clip_files)
 from clmer.serving.drops import DropFile, ProcessedLog, drop_source
@@ -159,7 +160,8 @@ def score_chunk(items: list[Planned | dict], scorer, out_dir: str | Path, blur: 
     `progress(file, what)` hears "extracted", "explaining" and "done" for each file as it happens.
 
     Returns {"predictions": [rows], "transcripts": [rows], "log": [lines], "processed": [{file, sha256,
-    status}]} (plain data: Prefect passes it between tasks)."""
+    status}], "drift": [each clip's statistics, when the model is monitored]} (plain data: Prefect passes it
+    between tasks)."""
     out_dir = Path(out_dir)
     items = [i if isinstance(i, Planned) else Planned(**i) for i in items]
     tell = progress or (lambda rel, what: None)
@@ -183,7 +185,8 @@ def score_chunk(items: list[Planned | dict], scorer, out_dir: str | Path, blur: 
         tell(rec.file, "done")
     return {"predictions": [csv_row(r) for r in records], "transcripts": [transcript_row(r) for r in records],
             "log": [log_line(r) for r in records],
-            "processed": [{"file": r.file, "sha256": r.provenance.sha256, "status": r.status} for r in records]}
+            "processed": [{"file": r.file, "sha256": r.provenance.sha256, "status": r.status} for r in records],
+            "drift": [r.drift for r in records if r.drift is not None]}
 
 
 def _log_key(line: str) -> str:
@@ -278,7 +281,10 @@ def score_drop(drop: str, scorer, out_dir: str | Path, settings, rescore: bool =
 
     chunks = [score_chunk(chunk, scorer, out_dir, blur=settings.scoring.blur_faces, html=settings.scoring.html,
                           progress=tell) for chunk in chunked(p.todo, chunk_size)]
-    return publish(p, chunks, out_dir, scorer.model_version)
+    from clmer.serving.drift_watch import brief, drop_drift
+
+    summary = publish(p, chunks, out_dir, scorer.model_version)
+    return summary | {"drift": brief(drop_drift(p.drop, chunks, scorer, Path(out_dir) / SUPPLEMENTS_DIR, settings))}
 
 
 def plan_to_dict(p: Plan) -> dict:

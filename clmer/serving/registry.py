@@ -121,9 +121,10 @@ def beats(new: dict, old: dict) -> bool:
 
 
 def register_and_gate(model_uri: str, model_dir: str | Path, corpus, settings: Settings,
-                      split: str = "valid", fingerprint: str | None = None) -> dict:
+                      split: str = "valid", fingerprint: str | None = None, hold: str | None = None) -> dict:
     """Register `model_uri` as a new version of the configured model name and apply the gate on
-    `corpus` (a `Corpus` or its folder)."""
+    `corpus` (a `Corpus` or its folder). `hold` (a reason, e.g. drift that persists: drift.on_persist)
+    keeps the champion whatever the gate says."""
     import mlflow
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
@@ -159,6 +160,8 @@ def register_and_gate(model_uri: str, model_dir: str | Path, corpus, settings: S
                      "champion.uar": f"{old['uar']:.4f}"})
         decision = (f"promoted: beats champion v{champion.version}" if beats(new, old)
                     else f"kept champion v{champion.version}: challenger does not beat it on WAR and UAR")
+    if hold and decision.startswith("promoted"):
+        decision = f"{hold} (the gate said: {decision})"
     promoted = decision.startswith("promoted")
     tags["decision"] = decision
     if fingerprint:

@@ -30,6 +30,7 @@ from clmer.explain.clip import ClipInfo, explain_clip, validate_explanation
 from clmer.features.extract import ClipExtraction, ClipJob, extract_chunk, extract_passes
 from clmer.features.feature_store import CorruptRecordError, FeatureStore
 from clmer.model.dataset import ClipFeatures, load_clip
+from clmer.monitor.profile import FILE_NAME as DRIFT_REFERENCE
 from clmer.names import MODALITIES, utc_now
 from clmer.serving.clip_result import PREDICTION_COLUMNS, ClipResult, Prediction, Provenance, document, prediction_row
 
@@ -97,6 +98,7 @@ class Scorer:
         self._explainer = None
         self._explainer_tried = False
         self.use_lm = True  # False: reasoning from the grounded template only
+        self.monitored = (self.model_dir / DRIFT_REFERENCE).exists()  # the model carries a drift reference profile
 
     def resolve(self, path: str) -> str:
         """A relative path that does not exist here is looked up among the model's bundled examples."""
@@ -126,6 +128,8 @@ class Scorer:
             clip = self.load_stage(rec, p.result)
             if clip is not None:
                 self.predict_stage(rec, clip)
+            if self.monitored:
+                self.drift_stage(rec, p.result)
             if explain and rec.prediction is not None:
                 tell(name.file, "explaining")
                 try:
@@ -202,6 +206,14 @@ class Scorer:
         k = int(probs.argmax())
         rec.prediction = Prediction(CLASSES[k], float(probs[k]), {c: float(x) for c, x in zip(CLASSES, probs)},
                                     float(pred["reg"][0]), {m: float(x) for m, x in zip(MODALITIES, w)})
+
+    def drift_stage(self, rec: ClipResult, res: ClipExtraction) -> None:
+        """The clip's statistics for the drop's drift report, from its stored features and prediction."""
+        from clmer.monitor.clip_stats import clip_statistic
+
+        pred = rec.prediction
+        rec.drift = clip_statistic(res.row() | {"clip": rec.file}, {"status": rec.status, "polarity": pred and pred.polarity,
+                                                                     "confidence": pred and pred.confidence}, self.store)
 
     def explain_stage(self, rec: ClipResult, clip: ClipFeatures, clip_id: str) -> None:
         """The explanation document on the record (its reasoning text comes in `reasoning_stage`)."""

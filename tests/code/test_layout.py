@@ -1,6 +1,6 @@
 """The package layout is the architecture: stages import only the stages before them.
 
-    data <- features <- model <- explain <- serving <- ops      (config, atomic, scratch, names: everyone's)
+    data <- features <- model <- explain <- monitor <- serving <- ops      (config, atomic, scratch, names: everyone's)
     synthetic: tests, the demo and `models make-tiny` only; the spine (pipeline, cli, benchmark) on top.
 """
 
@@ -15,7 +15,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "clmer"
-LEVEL = {"data": 0, "features": 1, "model": 2, "explain": 3, "serving": 4, "ops": 5}
+LEVEL = {"data": 0, "features": 1, "model": 2, "explain": 3, "monitor": 4, "serving": 5, "ops": 6}
 BASE = {"config", "atomic", "scratch", "names", "", "__version__"}  # importable from anywhere ("" = `clmer` itself)
 SPINE = {"pipeline", "cli", "benchmark"}
 MAX_LINES = 450

@@ -49,6 +49,13 @@ class FeatureRecord:
         return int(main.shape[-1]) if main is not None and main.ndim > 0 else 0
 
 
+def mean_luminance(frames: list[np.ndarray]) -> list[float]:
+    """Per frame the mean luma (BT.601 weights, as video's Y' and OpenCV's grey use) in [0, 1]: kept in the
+    vision records' meta so drift monitoring can tell dark or washed-out video from what a model was trained on."""
+    weights = np.array([0.299, 0.587, 0.114], np.float32)
+    return [round(float((np.asarray(f, np.float32)[..., :3] @ weights).mean() / 255.0), 4) for f in frames]
+
+
 @contextlib.contextmanager
 def quiet_loading():
     """Silence the banners, INFO logs and progress bars that funasr/transformers print while loading."""

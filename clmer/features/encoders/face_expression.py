@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from clmer.features.encoders import MODEL_CALLS, Extractor, FeatureRecord
+from clmer.features.encoders import MODEL_CALLS, Extractor, FeatureRecord, mean_luminance
 
 CENTRE_FRACTION = 0.9
 
@@ -56,7 +56,7 @@ class FaceExpressionExtractor(Extractor):
                                         "frame_times": np.asarray(times, np.float32),
                                         "cue_scores": prob.astype(np.float32), "face_boxes": box_arr},
                              {"cue_labels": self.labels, "cue_kind": "facial-expression",
-                              "faces_found": int((box_arr[:, 0] >= 0).sum())})
+                              "faces_found": int((box_arr[:, 0] >= 0).sum()), "brightness": mean_luminance(frames)})
 
 
 def _empty(labels: list[str]) -> FeatureRecord:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from clmer.features.encoders import MODEL_CALLS, Extractor, FeatureRecord
+from clmer.features.encoders import MODEL_CALLS, Extractor, FeatureRecord, mean_luminance
 
 EXPRESSIONS = ("happy", "sad", "angry", "neutral", "surprised", "fearful", "disgusted")
 PROMPT = "a photo of a {} face"
@@ -73,4 +73,5 @@ class VisionExtractor(Extractor):
                                  {"cue_labels": list(EXPRESSIONS)}, status="empty")
         emb, cue = self.embed(frames)
         return FeatureRecord("vision", {"frame_embeddings": emb, "frame_times": np.asarray(times, np.float32),
-                                        "cue_scores": cue}, {"cue_labels": list(EXPRESSIONS)})
+                                        "cue_scores": cue}, {"cue_labels": list(EXPRESSIONS),
+                                                             "brightness": mean_luminance(frames)})
