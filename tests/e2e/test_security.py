@@ -74,13 +74,13 @@ def test_models_load_only_from_safe_formats(tiny_home, tmp_path, monkeypatch):
         pass  # refusing is the right outcome; what matters is that the payload never ran
     assert not (tmp_path / "PWNED_BY_PICKLE").exists()
     # Our own checkpoints are loaded weights-only too.
-    from clmer.model.train import _load_checkpoint
+    from clmer.model.checkpoint import load_checkpoint
 
     bad = tmp_path / "checkpoint.pt"
     with open(bad, "wb") as fh:
         pickle.dump({"model": _Evil()}, fh)
     with pytest.raises(Exception):
-        _load_checkpoint(bad)
+        load_checkpoint(bad)
     assert not (tmp_path / "PWNED_BY_PICKLE").exists()
 
 
