@@ -97,6 +97,10 @@ def test_extract_flow_survives_sigkill(trained_demo, prefect_api, tmp_path):
     final = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=900)
     assert final.returncode == 0, final.stderr[-3000:]
     frame = pd.read_parquet(tmp_path / "run" / "features.parquet")
-    assert len(frame) == 24 and (frame["status"] == "ok").all()
+    assert len(frame) == 24 and frame["error"].fillna("").eq("").all() and frame["warnings"].fillna("").eq("").all()
+    # The tiny profile's whisper is random: where it hears nothing the text is missing, and only then.
+    partial = frame[frame["status"] != "ok"]
+    assert (partial["status"] == "partial").all() and (partial["missing"] == "text").all()
+    assert partial["transcript"].fillna("").eq("").all()
     index = FeatureStore(store_dir).rebuild_index()
     assert len(index) == 72 and index["key"].is_unique  # 24 clips x text/audio/vision, none twice
