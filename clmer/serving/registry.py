@@ -120,6 +120,26 @@ def beats(new: dict, old: dict) -> bool:
     return new["war"] >= old["war"] and new["uar"] >= old["uar"] and (new["war"] > old["war"] or new["uar"] > old["uar"])
 
 
+def _against_champion(name: str, champion: str, new: dict, corpus, settings: Settings, split: str,
+                      tags: dict) -> tuple[str, dict | None]:
+    """The gate's decision against champion version `champion` (and its scores, None when it cannot be scored).
+    A champion trained on encoders this machine no longer gives (an upgraded extractor, another model
+    revision) cannot score anything here, so the challenger replaces it, and the decision says why."""
+    from clmer.serving.scoring import EncoderMismatchError
+
+    tags["champion.version"] = champion
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            old = split_scores(_version_model_dir(name, champion, Path(tmp)), corpus, settings, split)
+        except EncoderMismatchError as exc:
+            tags["champion.unscoreable"] = str(exc)[:500]
+            return f"promoted: champion v{champion} cannot be scored on this machine ({exc})", None
+    tags.update({"champion.war": f"{old['war']:.4f}", "champion.uar": f"{old['uar']:.4f}"})
+    if beats(new, old):
+        return f"promoted: beats champion v{champion}", old
+    return f"kept champion v{champion}: challenger does not beat it on WAR and UAR", old
+
+
 def register_and_gate(model_uri: str, model_dir: str | Path, corpus, settings: Settings,
                       split: str = "valid", fingerprint: str | None = None, hold: str | None = None) -> dict:
     """Register `model_uri` as a new version of the configured model name and apply the gate on
@@ -154,12 +174,7 @@ def register_and_gate(model_uri: str, model_dir: str | Path, corpus, settings: S
     if champion is None:
         decision, old = "promoted: no champion yet", None
     else:
-        with tempfile.TemporaryDirectory() as tmp:
-            old = split_scores(_version_model_dir(name, champion.version, Path(tmp)), corpus, settings, split)
-        tags.update({"champion.version": champion.version, "champion.war": f"{old['war']:.4f}",
-                     "champion.uar": f"{old['uar']:.4f}"})
-        decision = (f"promoted: beats champion v{champion.version}" if beats(new, old)
-                    else f"kept champion v{champion.version}: challenger does not beat it on WAR and UAR")
+        decision, old = _against_champion(name, champion.version, new, corpus, settings, split, tags)
     if hold and decision.startswith("promoted"):
         decision = f"{hold} (the gate said: {decision})"
     promoted = decision.startswith("promoted")

@@ -108,3 +108,34 @@ def test_same_data_code_and_config_register_no_new_version(registered, trained_d
     assert len(client.search_model_versions("name='clmer'")) == before
     assert len(client.search_runs([registered["first"]["experiment_id"]])) == runs_before  # no run logged either
     assert client.get_model_version("clmer", "1").description.startswith("**promoted: no champion yet")
+
+
+def test_a_champion_this_machine_cannot_score_is_replaced_and_the_version_says_why(trained_demo, tmp_path):
+    """A champion whose encoders this machine no longer gives (an upgraded extractor) cannot be scored: the gate
+    promotes the challenger instead of failing the registration, and names the reason."""
+    import shutil
+
+    from clmer.serving.registry import register_and_gate
+    from clmer.serving.tracking import log_training_run
+
+    s = with_local_mlflow(trained_demo["settings"], tmp_path / "mlflow")
+    corpus = trained_demo["corpus"]
+    ev = pipeline.evaluate(trained_demo["model_dir"], corpus, trained_demo["features"], s, tmp_path / "eval")
+    old_train = tmp_path / "old-train"
+    shutil.copytree(trained_demo["work"] / "train", old_train)
+    doc_path = old_train / "model" / "model.json"
+    doc = json.loads(doc_path.read_text())
+    role = next(iter(doc["encoders"]))
+    doc["encoders"][role]["config_hash"] = "0" * 16  # as an older extractor would have recorded it
+    doc_path.write_text(json.dumps(doc))
+    example = next((corpus / "Raw").rglob("*.mp4"))
+    old = log_training_run(old_train, ev, corpus, s, example)
+    first = register_and_gate(old["model_uri"], trained_demo["model_dir"], corpus, s)
+    assert first["promoted"] and first["version"] == "1"
+    second = pipeline.register(trained_demo["work"] / "train", ev, corpus, s)
+    assert second["promoted"] and second["version"] == "2"
+    assert second["decision"].startswith("promoted: champion v1 cannot be scored on this machine")
+    assert role in second["decision"] and second["champion"] is None
+    client = MlflowClient(s.mlflow.tracking_uri)
+    assert str(client.get_model_version_by_alias("clmer", "champion").version) == "2"
+    assert client.get_model_version("clmer", "2").tags["champion.unscoreable"].startswith("the model was trained")
