@@ -103,4 +103,7 @@ def test_extract_flow_survives_sigkill(trained_demo, prefect_api, tmp_path):
     assert (partial["status"] == "partial").all() and (partial["missing"] == "text").all()
     assert partial["transcript"].fillna("").eq("").all()
     index = FeatureStore(store_dir).rebuild_index()
-    assert len(index) == 72 and index["key"].is_unique  # 24 clips x text/audio/vision, none twice
+    # 24 clips x asr/text/audio/vision (the transcript is a record of its own), none twice
+    assert index["key"].is_unique and index.groupby("extractor")["sha256"].nunique().to_dict() == {
+        "asr": 24, "text": 24, "audio": 24, "vision": 24}
+    assert len(index) == 96
