@@ -196,7 +196,7 @@ def resolve_engine(speech: str | None, model_store: str | Path | None = None) ->
         return "espeak", None, "demo voice: eSpeak NG (set explicitly; Mandarin is hard to understand)"
     try:
         model_dir = kokoro_tts.resolve_model(model_store, import_if_missing=True)
-        return "kokoro", str(model_dir), f"demo voice: Kokoro-82M from the model store ({model_dir})"
+        return "kokoro", str(model_dir), f"demo voice: Kokoro-82M from the model store ({Path(model_dir).name})"  # no machine path in the corpus
     except (kokoro_tts.KokoroMissingError, importers.PackageMissingError) as exc:
         if speech == "kokoro":
             raise
