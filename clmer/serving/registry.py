@@ -135,9 +135,22 @@ def _against_champion(name: str, champion: str, new: dict, corpus, settings: Set
             tags["champion.unscoreable"] = str(exc)[:500]
             return f"promoted: champion v{champion} cannot be scored on this machine ({exc})", None
     tags.update({"champion.war": f"{old['war']:.4f}", "champion.uar": f"{old['uar']:.4f}"})
-    if beats(new, old):
-        return f"promoted: beats champion v{champion}", old
-    return f"kept champion v{champion}: challenger does not beat it on WAR and UAR", old
+    if not beats(new, old):
+        return f"kept champion v{champion}: challenger does not beat it on WAR and UAR", old
+    refusal = rating_refusal(name, tags["challenger.version"], settings)
+    if refusal:
+        return f"kept champion v{champion}: challenger beats it on WAR and UAR, but {refusal}", old
+    return f"promoted: beats champion v{champion}", old
+
+
+def rating_refusal(name: str, version: str, settings: Settings) -> str | None:
+    """The rating part of the gate (mlflow.gate_min_rating): why `version` may not replace the champion, or None.
+    Off by default; the version's rating summary is put on it either way when the gate asks."""
+    from clmer.serving import ratings
+
+    if settings.mlflow.gate_min_rating is None:
+        return None
+    return ratings.gate_refusal(ratings.tag_version(settings, name, version), settings.mlflow)
 
 
 def register_and_gate(model_uri: str, model_dir: str | Path, corpus, settings: Settings,
@@ -165,7 +178,8 @@ def register_and_gate(model_uri: str, model_dir: str | Path, corpus, settings: S
     version = str(mlflow.register_model(model_uri, name).version)
     client.set_registered_model_alias(name, "challenger", version)
     new = split_scores(model_dir, corpus, settings, split)
-    tags = {"eval.split": split, "eval.corpus": corpus.name, "challenger.war": f"{new['war']:.4f}",
+    tags = {"eval.split": split, "eval.corpus": corpus.name, "challenger.version": version,
+            "challenger.war": f"{new['war']:.4f}",
             "challenger.uar": f"{new['uar']:.4f}"}
     try:
         champion = client.get_model_version_by_alias(name, "champion")
