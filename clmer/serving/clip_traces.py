@@ -162,7 +162,7 @@ def find_trace(settings: Settings, drop: str | None, file: str) -> str | None:
     exp = drift_tracking.experiment_id(settings)
     quoted = "'" not in file and "\\" not in file  # a name MLflow's filter syntax cannot hold is matched here
     query = f"tags.`{TAG_FILE}` = '{file}'" if quoted else None
-    traces = MlflowClient().search_traces(experiment_ids=[exp], filter_string=query, include_spans=False,
+    traces = MlflowClient().search_traces(locations=[exp], filter_string=query, include_spans=False,
                                           order_by=["timestamp_ms DESC"], max_results=100 if quoted else 1000)
     for t in traces:
         if t.info.tags.get(TAG_FILE) == file and t.info.tags.get(TAG_DROP, "") == (drop or ""):

@@ -116,7 +116,7 @@ def version_ratings(settings: Settings, name: str, version: str) -> dict:
     client, values, token = MlflowClient(), [], None
     query = f"tags.`{TAG_VERSION}` = '{version}' and tags.`{TAG_NAME}` = '{name}'"
     while True:
-        page = client.search_traces(experiment_ids=[exp], filter_string=query, include_spans=False,
+        page = client.search_traces(locations=[exp], filter_string=query, include_spans=False,
                                     max_results=500, page_token=token)
         for trace in page:
             values += current_ratings(trace.info.assessments or [])

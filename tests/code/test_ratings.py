@@ -128,3 +128,11 @@ def test_a_damaged_ratings_file_is_named_with_its_line(tmp_path):
     (tmp_path / ratings.LOCAL_FILE).write_text('{"file": "a"}\nnot json\n')
     with pytest.raises(ValueError, match="explanation_ratings.jsonl: line 2"):
         ratings.load_local(tmp_path)
+
+
+def test_clmer_gate_wants_a_version_number(tmp_path):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "label.csv").write_text("video_id,clip_id,text,label,mode\n")
+    result = runner.invoke(app, ["gate", "champion", "--corpus", str(corpus)])
+    assert result.exit_code != 0 and "give a version number" in str(result.exception or result.output)
