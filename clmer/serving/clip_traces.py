@@ -109,7 +109,12 @@ def _logged_model_id(name: str, version: str) -> str | None:
         return None
     from mlflow import MlflowClient
 
-    return getattr(MlflowClient().get_model_version(name, version), "model_id", None)
+    mv = MlflowClient().get_model_version(name, version)
+    if getattr(mv, "model_id", None):
+        return mv.model_id
+    # a version registered from a logged model's URI keeps it as its source (the store leaves model_id empty)
+    source = str(mv.source or "")
+    return source.removeprefix("models:/") if source.startswith("models:/m-") else None
 
 
 def trace_inputs(rec: ClipResult) -> dict:

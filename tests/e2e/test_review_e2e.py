@@ -87,6 +87,8 @@ def test_each_scored_clip_has_one_trace_with_its_document_and_a_span_per_stage(s
         root = next(s for s in trace.data.spans if s.parent_id is None)
         stem = Path(trace.info.tags[TAG_FILE]).stem
         on_disk = json.loads((scored["out"] / REPORTS_DIR / f"{stem}.json").read_text())
+        for kf in on_disk.get("key_frames") or []:  # the report's own thumbnail files, not part of the record
+            kf.pop("thumbnail", None)
         assert root.outputs == on_disk  # what the report shows is what the UI shows
         assert STAGES <= {s.name for s in trace.data.spans if s.parent_id is not None}
         assert all(s.start_time_ns >= root.start_time_ns and s.end_time_ns <= root.end_time_ns
@@ -95,10 +97,13 @@ def test_each_scored_clip_has_one_trace_with_its_document_and_a_span_per_stage(s
 
 def test_the_traces_are_linked_to_the_logged_model_and_the_drops_run(scored):
     client = MlflowClient(scored["url"])
-    model_id = client.get_model_version(scored["settings"].mlflow.model_name, scored["second"]).model_id
-    assert model_id and {t.info.trace_metadata["mlflow.modelId"] for t in _traces(scored)} == {model_id}
-    report = json.loads((scored["out"] / SUPPLEMENTS_DIR / "drift_report.json").read_text())
+    source = client.get_model_version(scored["settings"].mlflow.model_name, scored["second"]).source
+    model_id = source.removeprefix("models:/")
+    assert source.startswith("models:/m-")  # the version is the logged model the training run logged
+    assert {t.info.trace_metadata["mlflow.modelId"] for t in _traces(scored)} == {model_id}
     exp = client.get_experiment_by_name(scored["settings"].drift.experiment).experiment_id
+    assert len(client.search_traces(locations=[exp], model_id=model_id)) == 3  # the logged model's Traces tab
+    report = json.loads((scored["out"] / SUPPLEMENTS_DIR / "drift_report.json").read_text())
     linked = client.search_traces(locations=[exp], run_id=report["mlflow_run_id"])
     assert len(linked) == 3
 
