@@ -55,10 +55,11 @@ class ClipTracer:
 
     @classmethod
     def for_scorer(cls, scorer) -> "ClipTracer | None":
-        if not wanted(scorer.settings, scorer.model_uri):
-            return None
+        settings, uri = getattr(scorer, "settings", None), getattr(scorer, "model_uri", None)
+        if settings is None or uri is None or not wanted(settings, uri):
+            return None  # tracing off, or a scorer that names no model (nothing to link a trace to)
         try:
-            return cls(scorer.settings, scorer.model_uri, scorer.model_version)
+            return cls(settings, uri, getattr(scorer, "model_version", "local"))
         except Exception as exc:  # noqa: BLE001 - an unreachable server must not fail the drop
             warn("cannot reach MLflow", exc)
             return None

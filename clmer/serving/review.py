@@ -76,9 +76,10 @@ def summary_lines(c: ReviewClip, words: int = 5) -> list[str]:
     reasoning = doc.get("reasoning") or {}
     answer = reasoning.get("answer") if isinstance(reasoning, dict) else str(reasoning)
     confidence = p.get("confidence")
-    return [f"{c.file}  (drop {c.drop}, model {c.model_version})",
-            f"  prediction: {p.get('polarity')}" + (f" ({confidence:.2f})" if isinstance(confidence, (int, float)) else ""),
-            f"  shares: {share_text}", f"  key words: {key}", f"  reasoning: {answer or 'none'}", f"  report: {c.report}"]
+    sure = f" ({confidence:.2f})" if isinstance(confidence, (int, float)) else ""
+    return [f"{c.file}  (drop {c.drop}, model {c.model_version})", f"  prediction: {p.get('polarity')}{sure}",
+            f"  shares: {share_text}", f"  key words: {key}", f"  reasoning: {answer or 'none'}",
+            f"  report: {c.report}"]
 
 
 def _item_weight(word: dict) -> str:

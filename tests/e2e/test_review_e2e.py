@@ -149,4 +149,4 @@ def test_ratings_from_clmer_review_and_the_ui_reach_the_version_and_the_gate(sco
     assert decision == "promoted: beats champion v1"
     assert client.get_model_version(name, version).tags[ratings.MEAN_TAG] == "3.75"  # (2 + 3 + 5 + 5) / 4
     again = runner.invoke(app, ["gate", scored["first"]["version"], "--corpus", str(scored["corpus"])])
-    assert again.exit_code != 0 and "is the champion already" in again.output  # only a challenger is gated again
+    assert again.exit_code != 0 and "is the champion already" in str(again.exception)  # only a challenger is gated again
