@@ -1,4 +1,4 @@
-"""The stage commands: demo-data, validate, decode, extract, train, evaluate, register,
+"""The stage commands: demo-data, validate, decode, extract, train, evaluate, register, gate,
 explain, score, benchmark (serve, stop and status are in `ops`). Every heavy import happens inside a command;
 what a user typed is checked first (clmer/cli/errors.py), so a wrong path is one line, not a traceback."""
 
@@ -261,6 +261,26 @@ def register(
     if out["challenger"]:  # None when data, code and config match a registered version
         console.print(f"challenger WAR/UAR {out['challenger']['war']:.3f}/{out['challenger']['uar']:.3f}"
                       + (f"; champion {out['champion']['war']:.3f}/{out['champion']['uar']:.3f}" if out["champion"] else ""))
+
+
+@app.command()
+def gate(
+    version: str = typer.Argument(..., help="A registered version number of mlflow.model_name."),
+    corpus: Path = typer.Option(..., "--corpus", help="Corpus whose split the champion gate compares on."),
+    split: str = typer.Option("valid", help="Split the gate compares on (validation: test is only reported)."),
+) -> None:
+    """Apply the champion gate again to a registered version, e.g. once its explanations are rated
+    (mlflow.gate_min_rating); it becomes champion only if the gate says so."""
+    from clmer.serving.registry import gate_version
+
+    need_corpus(corpus)
+    if not version.isdigit():
+        raise UserError(f"{version!r}: give a version number (e.g. 3); `clmer status` names the champion")
+    try:
+        out = gate_version(version, corpus, settings(), split=split)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    console.print(f"model {out['name']} v{out['version']}: {out['decision']}", markup=False)
 
 
 @app.command()

@@ -39,6 +39,18 @@ class MlflowConfig(_Section):
     )
     experiment: str = Field("clmer", description="MLflow experiment name.")
     model_name: str = Field("clmer", description="Registered model name.")
+    traces: Literal["auto", "on", "off"] = Field(
+        "auto", description="One MLflow trace per scored clip (its explanation as the outputs, a span per stage) in "
+        "the drops' experiment (drift.experiment), where reviewers read and rate it. 'auto': when the scoring model "
+        "comes from MLflow (a models:/ or runs:/ URI); 'on': also for a local model folder; 'off': never. A tracing "
+        "error is a warning, never a failed drop.")
+    gate_min_rating: float | None = Field(
+        None, ge=1, le=5, description="The champion gate also asks that the challenger's explanations be rated at "
+        "least this on average (1-5, reviewers' `explanation_rating` on its clips' traces; `clmer review`). "
+        "None: ratings are shown on the version but do not gate.")
+    gate_min_ratings: int = Field(
+        3, ge=1, description="Fewest ratings of the challenger's explanations for gate_min_rating to judge; fewer "
+        "and the gate keeps the champion (not enough review yet). Only with gate_min_rating.")
 
     @property
     def champion_uri(self) -> str:

@@ -137,6 +137,11 @@ class ClipPass:
     frame_times: list[float] = field(default_factory=list)
     bytes_read: int = 0  # from the clip's file, by every stage (the decoding child's reads included)
     text_batched: bool = False  # its text features were encoded by the chunk's batch
+    stages: list[tuple[str, int, int]] = field(default_factory=list)  # (stage, start, end) in wall-clock ns: its trace
+
+    def timed(self, stage: str, start_ns: int) -> None:
+        """Record that `stage` ran from `start_ns` until now (the clip's trace shows one span per stage)."""
+        self.stages.append((stage, start_ns, time.time_ns()))
 
     @classmethod
     def of(cls, job: ClipJob, keep_frames: bool = False) -> "ClipPass":
@@ -162,7 +167,7 @@ def hash_stage(p: ClipPass) -> None:
 def decode_stage(p: ClipPass, settings: Settings, worker: DecodeWorker) -> media.DecodedMedia:
     """The clip's one decode, hashing the bytes it decodes (a hash taken before must match them)."""
     if p.decoded is None:
-        limit = settings.limits.decode_timeout_s
+        start, limit = time.time_ns(), settings.limits.decode_timeout_s
         d = worker.decode(p.fd, p.job.label, min(limit, p.budget.remaining()) if p.budget else limit,
                           **media.decode_kwargs(settings))
         p.bytes_read += d.bytes_read
@@ -174,6 +179,7 @@ def decode_stage(p: ClipPass, settings: Settings, worker: DecodeWorker) -> media
         p.result.duration_s = round(d.duration_s, 3)
         if p.keep_frames:
             p.frames, p.frame_times = d.frames, d.frame_times
+        p.timed("decode", start)
     return p.decoded
 
 
@@ -204,7 +210,7 @@ def features_stage(p: ClipPass, settings: Settings, store: FeatureStore, worker:
     there, else computed from the clip's one decode."""
     res, job, sha = p.result, p.job, p.result.sha256
     decoded = lambda: decode_stage(p, settings, worker)  # noqa: E731 - only when something must be computed
-    confidence = None
+    confidence, start = None, time.time_ns()
     if job.transcript:
         res.transcript, res.transcript_source, res.language = job.transcript, "manifest", job.language
     else:
@@ -213,8 +219,10 @@ def features_stage(p: ClipPass, settings: Settings, store: FeatureStore, worker:
         res.transcript, res.transcript_source = meta.get("text", ""), "asr"
         res.language = job.language or meta.get("language")
         confidence = confidence_extras(meta)
+    p.timed("asr", start)
     p.budget.check("asr")
     status: dict[str, str] = {}
+    start = time.time_ns()
     res.text_key, status["text"], _ = _cached_or_run(
         store, sha, "text", settings, _text_extra(res.transcript, confidence), res,
         lambda: with_extras(get_extractor("text", settings).extract(res.transcript or ""), confidence))
@@ -227,6 +235,7 @@ def features_stage(p: ClipPass, settings: Settings, store: FeatureStore, worker:
     res.vision_key, status["vision"], _ = _cached_or_run(
         store, sha, "vision", settings, None, res,
         lambda: get_extractor("vision", settings).extract(decoded().frames, decoded().frame_times))
+    p.timed("features", start)
     p.budget.check("vision")
     res.cached = not res.computed
     res.missing = [m for m, st in status.items() if st == "empty"]

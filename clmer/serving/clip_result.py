@@ -71,6 +71,7 @@ class ClipResult:
     warnings: list[str] = field(default_factory=list)
     provenance: Provenance = field(default_factory=Provenance)
     drift: dict | None = None  # what the clip looks like to the model (clmer.monitor.clip_stats), when monitored
+    stages: list[tuple[str, int, int]] = field(default_factory=list)  # (stage, start, end) wall-clock ns: its trace
 
     @classmethod
     def not_read(cls, file: str, video_id: str, drop: str | None, model_version: str, scored_at: str, error: str,

@@ -89,6 +89,7 @@ def drop_drift(drop: str, chunks: list[dict], scorer, supplements: str | Path, s
             report["streak"] = drift_tracking.streak_after(report, settings)
             run = drift_tracking.start_drop_run(report, settings, tags)
             report["mlflow_run_id"], report["mlflow_run_url"] = run["run_id"], run["url"]
+            _link_traces(chunks, run["run_id"])
         except Exception as exc:  # noqa: BLE001 - monitoring must not undo a published drop
             report["mlflow_error"] = f"{exc.__class__.__name__}: {exc}"
     clips = [r for c in chunks for r in c.get("predictions", [])]
@@ -102,6 +103,18 @@ def drop_drift(drop: str, chunks: list[dict], scorer, supplements: str | Path, s
             report["mlflow_error"] = f"{exc.__class__.__name__}: {exc}"
     report["paths"] = {"json": str(json_path), "html": str(html_path)}
     return report
+
+
+def _link_traces(chunks: list[dict], run_id: str) -> None:
+    """The drop's clip traces on its run's page; a failure is a warning (the traces stand on their own)."""
+    from clmer.serving import clip_traces
+
+    ids = [t for c in chunks for t in c.get("traces", [])]
+    try:
+        if ids:
+            clip_traces.link_to_run(ids, run_id)
+    except Exception as exc:  # noqa: BLE001
+        clip_traces.warn("traces not linked to the drop's run", exc)
 
 
 def brief(report: dict | None) -> dict | None:

@@ -159,9 +159,11 @@ def score_chunk(items: list[Planned | dict], scorer, out_dir: str | Path, blur: 
 
     `progress(file, what)` hears "extracted", "explaining" and "done" for each file as it happens.
 
+    Each clip's MLflow trace is written when tracing is on (`clmer.serving.clip_traces`, mlflow.traces).
+
     Returns {"predictions": [rows], "transcripts": [rows], "log": [lines], "processed": [{file, sha256,
-    status}], "drift": [each clip's statistics, when the model is monitored]} (plain data: Prefect passes it
-    between tasks)."""
+    status}], "drift": [each clip's statistics, when the model is monitored], "traces": [trace ids]} (plain
+    data: Prefect passes it between tasks)."""
     out_dir = Path(out_dir)
     items = [i if isinstance(i, Planned) else Planned(**i) for i in items]
     tell = progress or (lambda rel, what: None)
@@ -172,6 +174,9 @@ def score_chunk(items: list[Planned | dict], scorer, out_dir: str | Path, blur: 
             records.append(ClipResult.not_read(item.rel, item.stem, item.drop, scorer.model_version, utc_now(),
                                                item.error, sha256=item.sha256))
             tell(item.rel, "done")
+    from clmer.serving.clip_traces import ClipTracer
+
+    tracer = ClipTracer.for_scorer(scorer) if items else None  # None: tracing off (mlflow.traces) or unreachable
     jobs = [ClipJob(clip=i.rel, path=i.path, root=i.root, name=i.rel) for i in runnable]
     names = [ClipName(i.rel, i.stem, i.drop) for i in runnable]
     for rec in scorer.score(jobs, names, frames=html, progress=tell) if runnable else []:
@@ -183,10 +188,13 @@ def score_chunk(items: list[Planned | dict], scorer, out_dir: str | Path, blur: 
         rec.frames = {}  # written: the pixels are not needed any more
         records.append(rec)
         tell(rec.file, "done")
+    traces = [t for t in (tracer.log(r) for r in records) if t] if tracer else []
+    if tracer:
+        tracer.flush()
     return {"predictions": [csv_row(r) for r in records], "transcripts": [transcript_row(r) for r in records],
             "log": [log_line(r) for r in records],
             "processed": [{"file": r.file, "sha256": r.provenance.sha256, "status": r.status} for r in records],
-            "drift": [r.drift for r in records if r.drift is not None]}
+            "drift": [r.drift for r in records if r.drift is not None], "traces": traces}
 
 
 def _log_key(line: str) -> str:

@@ -4,7 +4,8 @@ A new version gets the alias `challenger`. It becomes `champion` only if it beat
 champion on the validation split (never the test split, which is only reported): both are
 (re-)evaluated on that split of the corpus at hand,
 each with its own encoders, and the challenger must be at least as good on WAR and on UAR and
-better on one of them. The decision and all four numbers are written as tags on the new version,
+better on one of them; with mlflow.gate_min_rating it must also have enough good ratings of its explanations
+(`clmer.serving.ratings`), so such a version is gated again once reviewed (`gate_version`, `clmer gate`). The decision and all four numbers are written as tags on the new version,
 and as its description, which is what the registry page shows a reviewer.
 
 A version also carries the fingerprint of what made it (data, code, config): training again on
@@ -135,9 +136,22 @@ def _against_champion(name: str, champion: str, new: dict, corpus, settings: Set
             tags["champion.unscoreable"] = str(exc)[:500]
             return f"promoted: champion v{champion} cannot be scored on this machine ({exc})", None
     tags.update({"champion.war": f"{old['war']:.4f}", "champion.uar": f"{old['uar']:.4f}"})
-    if beats(new, old):
-        return f"promoted: beats champion v{champion}", old
-    return f"kept champion v{champion}: challenger does not beat it on WAR and UAR", old
+    if not beats(new, old):
+        return f"kept champion v{champion}: challenger does not beat it on WAR and UAR", old
+    refusal = rating_refusal(name, tags["challenger.version"], settings)
+    if refusal:
+        return f"kept champion v{champion}: challenger beats it on WAR and UAR, but {refusal}", old
+    return f"promoted: beats champion v{champion}", old
+
+
+def rating_refusal(name: str, version: str, settings: Settings) -> str | None:
+    """The rating part of the gate (mlflow.gate_min_rating): why `version` may not replace the champion, or None.
+    Off by default; the version's rating summary is put on it either way when the gate asks."""
+    from clmer.serving import ratings
+
+    if settings.mlflow.gate_min_rating is None:
+        return None
+    return ratings.gate_refusal(ratings.tag_version(settings, name, version), settings.mlflow)
 
 
 def register_and_gate(model_uri: str, model_dir: str | Path, corpus, settings: Settings,
@@ -164,8 +178,43 @@ def register_and_gate(model_uri: str, model_dir: str | Path, corpus, settings: S
             "`challenger`: the newest candidate. Each version's description holds its gate decision."))
     version = str(mlflow.register_model(model_uri, name).version)
     client.set_registered_model_alias(name, "challenger", version)
+    return _gate(name, version, model_dir, corpus, settings, split, fingerprint, hold)
+
+
+def gate_version(version: str, corpus, settings: Settings, split: str = "valid") -> dict:
+    """Apply the gate again to a registered version (e.g. once reviewers have rated the explanations of a
+    drop it scored, for mlflow.gate_min_rating); the champion is kept when the gate says so."""
+    from clmer.data.corpus import corpus_of
+    from clmer.serving.tracking import configure
+
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    corpus = corpus_of(corpus, settings.paths.external_media)
+    configure(settings)
+    name = settings.mlflow.model_name
+    MlflowClient().get_model_version(name, str(version))  # a version that does not exist fails here, by name
+    try:
+        champion = MlflowClient().get_model_version_by_alias(name, "champion").version
+    except MlflowException:
+        champion = None
+    if str(champion) == str(version):
+        raise ValueError(f"{name} v{version} is the champion already; gate a challenger")
+    with tempfile.TemporaryDirectory() as tmp:
+        model_dir = _version_model_dir(settings.mlflow.model_name, str(version), Path(tmp))
+        return _gate(settings.mlflow.model_name, str(version), model_dir, corpus, settings, split)
+
+
+def _gate(name: str, version: str, model_dir: str | Path, corpus, settings: Settings, split: str,
+          fingerprint: str | None = None, hold: str | None = None) -> dict:
+    """Score version `version` and the champion on `split`, decide, and write the decision on the version."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    client = MlflowClient()
     new = split_scores(model_dir, corpus, settings, split)
-    tags = {"eval.split": split, "eval.corpus": corpus.name, "challenger.war": f"{new['war']:.4f}",
+    tags = {"eval.split": split, "eval.corpus": corpus.name, "challenger.version": version,
+            "challenger.war": f"{new['war']:.4f}",
             "challenger.uar": f"{new['uar']:.4f}"}
     try:
         champion = client.get_model_version_by_alias(name, "champion")

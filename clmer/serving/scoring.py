@@ -17,6 +17,7 @@ silently wrong.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
@@ -124,20 +125,25 @@ class Scorer:
         pending: list[ClipResult] = []  # explained, waiting for the LM to write their texts in one batch
         for p, name in zip(passes, names):
             rec = self.record(p.result, name, p.bytes_read)
+            rec.stages = list(p.stages)
             self.segments_stage(rec, p.result)
+            start = time.time_ns()
             clip = self.load_stage(rec, p.result)
             if clip is not None:
                 self.predict_stage(rec, clip)
+                rec.stages.append(("fusion", start, time.time_ns()))
             if self.monitored:
                 self.drift_stage(rec, p.result)
             if explain and rec.prediction is not None:
                 tell(name.file, "explaining")
+                start = time.time_ns()
                 try:
                     self.explain_stage(rec, clip, p.result.clip)
                     rec.frames = frames_at(rec.key_frames, p.frames, p.frame_times)
                 except Exception as exc:  # the prediction stands; the explanation is what failed
                     rec.explanation, rec.status = None, "partial"
                     rec.error = f"{rec.file}: explanation failed ({exc.__class__.__name__}: {exc})"
+                rec.stages.append(("explanation", start, time.time_ns()))
             p.frames = []
             pending.append(rec)
             if not reasoning or len(pending) >= self.settings.reasoning.batch_size:
@@ -152,7 +158,10 @@ class Scorer:
 
         explained = [r for r in records if r.explanation is not None]
         docs = [r.explanation for r in explained]
+        start = time.time_ns()
         texts = self.reasoning_batch(docs) if reasoning else [template_reasoning(d) for d in docs]
+        for rec in explained:  # one batch writes them all: each clip's span is the batch's time
+            rec.stages.append(("reasoning", start, time.time_ns()))
         for rec, text in zip(explained, texts):
             rec.explanation["reasoning"] = text
             try:
