@@ -11,6 +11,8 @@ The text is `<think>` + scaffold + LM sentences + `</think><answer>prediction</a
   construction with the next of the clip's top words (a one-path prefix trie: the most decisive word
   not yet quoted, then its closing mark) and the LM goes on. With no top word left, opening quotes
   are suppressed too. So every quote is a word of the transcript that the attribution ranked;
+* so are the words of a share or a confidence ("decision", "confidence", tokens with "占" or "置信"): only
+  the scaffold states those, with their numbers, which the LM cannot write;
 * the LM ends at the end of its turn (EOS), at a newline, or after `max_new` tokens (then the text is
   cut back to its last full sentence).
 
@@ -30,6 +32,7 @@ from clmer.explain.reasoning_rewards import POLARITY_WORDS
 OPEN_CLOSE = {'"': '"', "“": "”", "「": "」", "『": "』"}
 QUOTE_CHARS = set('"“”「」『』')
 SENTENCE_END = ".!?。！？"
+SHARE_WORDS = {"decision", "decisions", "confidence", "confident"}
 
 
 @dataclass
@@ -69,6 +72,10 @@ class TokenClasses:
         # sentences name none (so none contradicts it), and one batch keeps one constraint set
         names = {w for words in POLARITY_WORDS.values() for w in words}
         self.suppress += [i for i, t in enumerate(texts) if t.strip().lower() in names and i not in self.ends]
+        # the share phrase ("of the decision", "占判断的"): the scaffold states the decisive share; the LM, which
+        # writes no digit, would write it without its number ("语音（占判断的 高度）", seen on the demo)
+        self.suppress += [i for i, t in enumerate(texts) if (t.strip().lower() in SHARE_WORDS or "占" in t or "置信" in t)
+                          and i not in self.ends]
 
 
 def _blocked(t: str) -> bool:

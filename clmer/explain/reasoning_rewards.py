@@ -9,7 +9,9 @@ against the clip's facts (`clmer.explain.reasoning_prompts.facts`).
 |            | explains the model, not the gold label)                                                    |
 | decisive   | the modality named after `decisive:` / `决定性：` is the one with the top share              |
 | quotes     | every quoted span is in the transcript (0.5 when nothing is quoted)                        |
-| numbers    | every number in the think is one of the evidence's numbers as the scaffold writes them     |
+| numbers    | every number in the think is one of the evidence's numbers as the scaffold writes them,    |
+|            | and every "N% of the decision" / "占判断的 N%" states one, that modality's own share, and   |
+|            | every "confidence" / "置信度" its number                                                    |
 | repetition | no word n-gram (character n-gram for Chinese) occurs twice or echoes the system prompt       |
 | length     | the think has between min and max words (Chinese: characters / 2), partial credit outside |
 
@@ -32,6 +34,16 @@ ALIASES = {"word": "text", "words": "text", "voice": "audio", "face": "vision", 
 NUMBER = re.compile(r"\d+(?:\.\d+)?%?")
 CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 LATIN = re.compile(r"[A-Za-z]")
+# A share as the scaffold states it: "(the voice, 12% of the decision)" / "语音（占判断的 12%）". The LM has
+# written "语音（占判断的 高度）" (no number) and a 0-share face "占判断的 第一": a share phrase must carry the number.
+SHARE_EN = re.compile(r"(?P<who>[A-Za-z ]{0,20}?),?\s*(?P<n>\d+(?:\.\d+)?%)?\s*of the decision", re.IGNORECASE)
+SHARE_ZH = re.compile(r"(?P<who>[\u3400-\u9fff]{0,6})[（(]?\s*占判断的\s*(?P<n>\d+(?:\.\d+)?%)?")
+# ... and so must a confidence: "（置信度：文本的准确率）" passed until this was checked
+CONFIDENCE = {"en": re.compile(r"confidence(?P<rest>[^.;,)]{0,12})", re.IGNORECASE),
+              "zh": re.compile(r"置信度(?P<rest>[^。，；）)]{0,8})")}
+SHARE_NAMES = {"en": {"words": "text", "text": "text", "voice": "audio", "audio": "audio", "face": "vision",
+                      "vision": "vision"},
+               "zh": {"文本": "text", "语音": "audio", "声音": "audio", "面部": "vision", "画面": "vision"}}
 POLARITY_WORDS = {"negative": ("negative", "消极", "负面"), "neutral": ("neutral", "中性"),
                   "positive": ("positive", "积极", "正面")}
 REWARDS = ("format", "language", "polarity", "decisive", "quotes", "numbers", "repetition", "length")
@@ -56,6 +68,8 @@ def _unquoted(think: str) -> str:
 
 def language_ok(think: str, language: str) -> bool:
     """zh: at least 70 % of the letters outside quotes are Chinese; en: none are."""
+    if "\ufffd" in think:  # a character the LM left half-written (byte-level tokens) is in no language
+        return False
     rest = _unquoted(think)
     cjk, latin = len(CJK.findall(rest)), len(LATIN.findall(rest))
     if language == "zh":
@@ -96,12 +110,27 @@ def allowed_numbers(f: dict) -> set[str]:
     return out
 
 
+def _share_statements(think: str, f: dict) -> list[bool]:
+    """One entry per share phrase: does it state a number, and, where it names its modality, that one's share?"""
+    lang = f.get("language", "en")
+    pattern = SHARE_ZH if lang == "zh" else SHARE_EN
+    out = []
+    for m in pattern.finditer(_unquoted(think)):
+        if not m.group("n"):
+            out.append(False)
+            continue
+        who = m.group("who").lower()
+        named = [mod for word, mod in SHARE_NAMES[lang].items() if word in who]
+        own = {f"{f['shares'][mod]:.0%}" for mod in named if mod in f["shares"]}
+        out.append(not own or m.group("n") in own)
+    out += [bool(re.search(r"\d", m.group("rest"))) for m in CONFIDENCE[lang].finditer(_unquoted(think))]
+    return out
+
+
 def numbers_score(think: str, f: dict) -> float:
     stated = NUMBER.findall(_unquoted(think))
-    if not stated:
-        return 1.0
-    allowed = allowed_numbers(f)
-    return sum(n in allowed for n in stated) / len(stated)
+    verdicts = [n in allowed_numbers(f) for n in stated] + _share_statements(think, f)
+    return sum(verdicts) / len(verdicts) if verdicts else 1.0
 
 
 def _units(text: str, language: str) -> list[str]:

@@ -60,3 +60,26 @@ def test_trl_reward_functions_read_the_rollout_text_and_the_facts_column():
 def test_echoing_the_instruction_counts_as_repetition():
     echo = ZH_RIGHT.replace("说话人提到“开心”，语气轻快，面部也在微笑。", "说话人说了什么，语音和面部表情如何支持这个判断。")
     assert scores(echo, ZH)["repetition"] < 0.8 <= scores(ZH_RIGHT, ZH)["repetition"]
+
+
+def test_a_share_phrase_must_state_that_modalitys_own_share():
+    """Seen on the Kokoro demo: "语音（占判断的 高度）" and "面部表情（占判断的 第一…）" passed every check."""
+    no_number = ZH_RIGHT.replace("说话人提到", "语音（占判断的 高度）支持这个判断。说话人提到")
+    assert scores(no_number, ZH)["numbers"] < 1.0
+    other = {m: v for m, v in ZH["shares"].items() if m != "text"}
+    wrong_owner = max(other, key=lambda m: abs(other[m] - ZH["shares"]["text"]))
+    swapped = ZH_RIGHT.replace("文本（占判断的 60%）", f"{ {'audio': '语音', 'vision': '面部'}[wrong_owner]}（占判断的 60%）")
+    assert scores(swapped, ZH)["numbers"] < 1.0  # 60 % is text's share, not this modality's
+    en_no_number = RIGHT.replace("and the face smiles.", "and the face, much of the decision, smiles.")
+    assert scores(en_no_number, EN)["numbers"] < 1.0
+    assert scores(RIGHT, EN)["numbers"] == scores(ZH_RIGHT, ZH)["numbers"] == 1.0
+
+
+def test_a_half_written_character_is_in_no_language():
+    assert scores(ZH_RIGHT.replace("开心", "开\ufffd"), ZH)["language"] == 0.0
+
+
+def test_a_confidence_without_its_number_fails_numbers():
+    vague = ZH_RIGHT.replace("说话人提到", "语音（置信度：语音的准确率）一般。说话人提到")
+    assert scores(vague, ZH)["numbers"] < 1.0
+    assert scores(RIGHT.replace("and the face smiles.", "and the face smiles with confidence."), EN)["numbers"] < 1.0
