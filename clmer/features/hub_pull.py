@@ -60,7 +60,7 @@ def clean_stale_partials(store: ModelStore) -> list[Path]:
 def pull(store: ModelStore, name: str, role: str) -> Path:
     """Download `name` into the store (resumable) and record where it came from."""
     clean_stale_partials(store)
-    target = store.path_for(name)
+    target = store.target_for(name)
     partial = target.with_name(f".{target.name}.partial")
     partial.mkdir(parents=True, exist_ok=True)
     kind = DEFAULT_KIND.get(role, "transformers")

@@ -83,6 +83,24 @@ def dir_name(name: str) -> str:
     return name.replace("/", "--")
 
 
+class InvalidModelNameError(ValueError):
+    """A name that would not be one plain folder inside the store (`.`, `..`, empty, hidden, a separator)."""
+
+
+def checked_dir_name(name: str) -> str:
+    """The store folder for a name a writer will create or replace, or InvalidModelNameError: `clmer models
+    add .` once replaced the whole store, and `..` the folder above it."""
+    d = dir_name(name)
+    why = ("is empty" if not name.strip() else
+           "is '.' or '..'" if d.strip() in (".", "..") else
+           "starts with '.' (the store's own folders do)" if d.startswith(".") else
+           "has a backslash, NUL or control character" if any(c == "\\" or ord(c) < 32 for c in d) else
+           "is over 255 bytes" if len(os.fsencode(d)) > 255 else "")
+    if why:
+        raise InvalidModelNameError(f"model name {name!r} {why}: give a plain name such as 'my-whisper' or 'org/model'")
+    return d
+
+
 def offline_env() -> None:
     """Switch every hub client we use to offline before any model loads."""
     for key, value in {
@@ -110,6 +128,10 @@ class ModelStore:
 
     def path_for(self, name: str) -> Path:
         return self.root / dir_name(name)
+
+    def target_for(self, name: str) -> Path:
+        """Where a writer puts `name`: one plain folder inside the store, or InvalidModelNameError."""
+        return self.root / checked_dir_name(name)
 
     def read_meta(self, path: Path) -> dict:
         meta = path / META_FILE
@@ -161,7 +183,7 @@ class ModelStore:
 
     def add(self, name: str, source: Path, role: str, revision: str | None = None) -> Path:
         """Copy a model directory the user already has into the store under `name`."""
-        target = self.path_for(name)
+        target = self.target_for(name)
         tmp = target.with_name(target.name + f".partial-{os.getpid()}")
         shutil.rmtree(tmp, ignore_errors=True)
         shutil.copytree(source, tmp)

@@ -78,7 +78,7 @@ def import_model(store: ModelStore, role: str, force: bool = False) -> dict:
         raise PackageMissingError(f"the {'demo' if role in DEMO_MODULES else 'small profile'}'s {role} model needs "
                                   f"{', '.join(missing)}: {INSTALL_HINT}")
     digest = content_hash(module)
-    target = store.path_for(module.NAME)
+    target = store.target_for(module.NAME)
     current = store.read_meta(target) if target.is_dir() else {}
     if not force and current.get("content_hash") == digest:
         return current | {"status": "kept"}
