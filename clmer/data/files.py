@@ -46,6 +46,27 @@ class Entry:
     mtime_ns: int
 
 
+NOT_UTF8 = "file whose name is not UTF-8"
+
+
+def readable_name(rel: str) -> tuple[str, str | None]:
+    """(a name that can be printed and written, a note on what it was) for a listed path. A name that is
+    not UTF-8 (GBK "视频" from an archive made on Chinese Windows: Python holds its bytes as surrogates)
+    cannot go into a CSV, a log line or a file name; it is shown with its bytes escaped, plus how it reads
+    in GB18030 when it does. Valid names come back unchanged, with no note."""
+    try:
+        rel.encode("utf-8")
+        return rel, None
+    except UnicodeEncodeError:
+        raw = rel.encode("utf-8", "surrogateescape")
+    shown = raw.decode("utf-8", "backslashreplace")
+    try:
+        note = f"reads as GB18030 {raw.decode('gb18030')!r}"
+    except UnicodeDecodeError:
+        note = "not GB18030 either"
+    return shown, note
+
+
 def kind_of(mode: int) -> str:
     return next((name for test, name in _KINDS if test(mode)), "other")
 

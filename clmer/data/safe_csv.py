@@ -32,7 +32,8 @@ def needs_quote(value: str) -> bool:
     first = value[0]
     if first == _QUOTE or unicodedata.category(first) in ("Cc", "Cf", "Zl", "Zp"):
         return True
-    folded = unicodedata.normalize("NFKC", value[:64]).lstrip()
+    # the whole leading run of blanks: 70 spaces (or 66 ideographic ones) then `=` is still a formula
+    folded = unicodedata.normalize("NFKC", value.lstrip()[:8]).lstrip()
     return folded.startswith(_FORMULA)
 
 

@@ -74,10 +74,12 @@ def output_stem(drop: str, rel: str, taken: dict[str, str]) -> str:
     parts = rel.split("/")
     parts[-1] = parts[-1].rsplit(".", 1)[0] if "." in parts[-1].lstrip(".") else parts[-1]
     plain = "__".join(parts)
-    if all(_SAFE_PART.fullmatch(p) for p in parts) and len(plain) <= 100 and taken.get(plain, owner) == owner:
+    # lengths in bytes: a file name holds 255 of them, and a Chinese character takes three
+    if all(_SAFE_PART.fullmatch(p) for p in parts) and len(plain.encode()) <= 100 and taken.get(plain, owner) == owner:
         return plain
     base = re.sub(r"[^\w.-]+", "_", plain).strip("._") or "clip"
-    return f"{base[:80]}-{hashlib.sha256(owner.encode()).hexdigest()[:8]}"
+    base = base.encode()[:80].decode("utf-8", "ignore")
+    return f"{base}-{hashlib.sha256(owner.encode('utf-8', 'surrogateescape')).hexdigest()[:8]}"
 
 
 def plan(drop: str, out_dir: str | Path, settings, rescore: bool = False) -> Plan:
@@ -129,6 +131,9 @@ def _stage(source, f: DropFile, staging: Path, exts: set[str], max_bytes: int, h
     if f.kind == files.UNREADABLE_FOLDER:
         return Planned(drop, rel, None, None, f"{rel}/: a folder that cannot be listed (permission denied or it "
                                               "vanished); any videos in it were not scored")
+    if f.kind.startswith(files.NOT_UTF8):
+        return Planned(drop, rel, None, None, f"refused: {rel} is a {f.kind}; rename it to UTF-8 (e.g. `convmv -f gbk "
+                                              "-t utf-8`, or unzip with `-O GBK`) and drop it again")
     name = rel.rsplit("/", 1)[-1]
     suffix = ("." + name.rsplit(".", 1)[-1].lower()) if "." in name else ""
     if suffix not in exts:

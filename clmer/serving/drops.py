@@ -47,6 +47,13 @@ def _is_partial(rel: str) -> bool:
     return rel.lower().endswith(PARTIAL_SUFFIXES)
 
 
+def _listed(e: files.Entry) -> DropFile:
+    """A name that is not UTF-8 is listed under its escaped form and never opened (its row says why),
+    so the listing, the CSV and the logs only ever hold text that encodes."""
+    shown, note = files.readable_name(e.rel)
+    return DropFile(shown, e.size, f"{e.mtime_ns}", e.kind if note is None else f"{files.NOT_UTF8} ({note})")
+
+
 class LocalDrop:
     """A folder (recursive), or a single file as a one-file drop of its folder.
 
@@ -75,8 +82,7 @@ class LocalDrop:
             entries = [files.Entry(self.only, files.kind_of(st.st_mode), st.st_size, st.st_mtime_ns)]
         else:
             entries = files.walk(self.root, self._skip)
-        return [DropFile(e.rel, e.size, f"{e.mtime_ns}", e.kind) for e in entries
-                if not _is_hidden(e.rel) and not _is_partial(e.rel)]
+        return [_listed(e) for e in entries if not _is_hidden(e.rel) and not _is_partial(e.rel)]
 
     def _skip(self, rel: str, is_dir: bool) -> bool:
         if not is_dir:

@@ -30,3 +30,54 @@ def test_row4_a_plain_org_name_still_goes_in(tmp_path):
     (source / "config.json").write_text("{}")
     path = ModelStore(tmp_path / "models").add("org/model", source, "text")
     assert path == tmp_path / "models" / "org--model" and (path / "config.json").exists()
+
+
+# Rows 3, 9: names from the drop that could not be written out whole. The drop helpers need no model.
+from tests.code.test_hostile_drops import by_rel, clip, run, settings, table  # noqa: E402,F401
+
+GBK_VIDEO = "视频".encode("gbk") + b".mp4"  # how unzip writes a name from an archive made on Chinese Windows
+
+
+def test_row3_a_name_that_is_not_utf8_is_a_readable_failed_row_and_the_drop_goes_on(tmp_path, clip, settings):
+    import os
+    import shutil
+
+    from clmer.serving.drops import LocalDrop, listing_digest
+
+    drop, out = tmp_path / "drop", tmp_path / "out"
+    drop.mkdir()
+    shutil.copy(clip, drop / "good.mp4")
+    with open(os.path.join(os.fsencode(drop), GBK_VIDEO), "wb") as fh:
+        fh.write(clip.read_bytes())
+    listed = LocalDrop(drop).list()
+    assert len(listing_digest(listed)) == 16 and len(listed) == 2  # the watcher's listing no longer raises
+    result = run(drop, out, settings)
+    items = by_rel(result["plan"])
+    bad = next(rel for rel in items if rel != "good.mp4")
+    assert bad == GBK_VIDEO.decode("utf-8", "backslashreplace") and bad.startswith("\\xca\\xd3") and "视频.mp4" in items[bad].error and "UTF-8" in items[bad].error
+    assert items["good.mp4"].error is None  # planned for scoring (the stand-in scorer then fails it alone)
+    rows = table(out).set_index("file")
+    assert set(rows.index) == {"good.mp4", bad} and "视频.mp4" in rows.loc[bad, "error"]
+
+
+def test_row9_a_long_chinese_name_gets_its_outputs(tmp_path, clip, settings):
+    import shutil
+
+    from clmer.serving.drop_scoring import output_stem
+
+    name = ("这是一个很长的中文文件名" * 7)[:83] + ".mp4"  # 83 Chinese characters, 253 bytes: a legal name
+    assert len(name.encode()) == 253
+    stem = output_stem("drop", name, {})
+    assert len((stem + ".reasoning.txt").encode()) <= 255
+    drop, out = tmp_path / "drop", tmp_path / "out"
+    drop.mkdir()
+    shutil.copy(clip, drop / name)
+    run(drop, out, settings)
+    assert list(table(out)["file"]) == [name]
+
+
+def test_row10_formula_quoting_sees_past_any_run_of_blanks():
+    from clmer.data.safe_csv import needs_quote
+
+    assert needs_quote(" " * 70 + "=HYPERLINK(1)") and needs_quote("\u3000" * 66 + "=1+1")
+    assert needs_quote("\t" * 100 + "@x") and not needs_quote(" " * 70 + "plain")
