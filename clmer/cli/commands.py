@@ -12,7 +12,8 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from clmer.cli.common import app, command_overrides, console, profile_option, run_folder, settings
+from clmer.cli.common import (app, command_overrides, console, err_console, one_line, plain, profile_option,
+                              run_folder, settings)
 from clmer.cli.errors import UserError, need_corpus, need_path
 from clmer.config import redact_uri
 from clmer.names import REPORTS_DIR
@@ -159,7 +160,7 @@ def extract(
     console.print(f"{s['clips']} clip(s): {s['ok']} ok, {s['partial']} partial, {s['failed']} failed, "
                   f"{s['cached']} entirely from the store; {s['seconds']:.1f} s")
     for _, row in frame[frame["status"] == "failed"].iterrows():
-        console.print(f"  [red]failed[/] {row['clip']}: {row['error']}")
+        console.print(f"  [red]failed[/] {plain(row['clip'])}: {plain(row['error'])}")
     console.print(f"features: {path}  store: {store}")
     if len(frame) and (frame["status"] == "failed").all():
         raise typer.Exit(1)
@@ -304,11 +305,11 @@ def explain(
     job = ClipJob(clip=clip.name, path=str(clip), transcript=transcript, language=language)
     rec = next(scorer.score([job], [ClipName(str(clip), Path(clip).stem)]))  # one pass; its key frames kept
     if rec.explanation is None:
-        console.print(f"[red]{rec.status}[/]: {rec.error}")
+        console.print(f"[red]{rec.status}[/]: {plain(rec.error)}")
         raise typer.Exit(1)
     json_path, html_path = write_clip_files(rec, out, html=True, blur=cfg.scoring.blur_faces, reasoning_text=False)
     p = rec.prediction
-    console.print(f"{clip.name}: {p.polarity} ({p.confidence:.2f}); shares " +
+    console.print(f"{plain(clip.name)}: {p.polarity} ({p.confidence:.2f}); shares " +
                   ", ".join(f"{m} {v:.0%}" for m, v in rec.shares.items()))
     console.print(f"json: {json_path}\nhtml: {html_path}")
 
@@ -318,7 +319,7 @@ def _score_progress():
     """Files done / total and the file at hand: a live bar on a terminal, one line per finished file
     otherwise (logs, CI), like `extract`."""
     if not console.is_terminal:
-        yield lambda done, total, rel, what: console.print(f"[{done}/{total}] {rel}", markup=False) \
+        yield lambda done, total, rel, what: console.print(f"[{done}/{total}] {one_line(rel)}", markup=False) \
             if what == "done" else None
         return
     from rich.progress import Progress
@@ -327,7 +328,7 @@ def _score_progress():
         task = bar.add_task("scoring", total=None)
 
         def update(done: int, total: int, rel: str, what: str) -> None:
-            bar.update(task, total=total, completed=done, description=f"{done}/{total} {what} {rel}")
+            bar.update(task, total=total, completed=done, description=f"{done}/{total} {what} {plain(rel)}")
 
         yield update
 
@@ -356,6 +357,11 @@ def score(
     console.print(f"results: {summary['combined_results']}")
     if summary.get("drift"):  # the clips scored now against the model's reference profile
         console.print(f"drift check: {summary['drift']['reason']} ({summary['drift']['paths']['html']})", markup=False)
+    counts = summary["status_counts"]
+    if summary["scored"] and not (counts.get("ok") or counts.get("partial")):  # as `clmer extract` does
+        err_console.print(f"no file of {summary['scored']} could be scored: see the error column of "
+                          f"{summary['combined_results']}", markup=False)
+        raise typer.Exit(1)
 
 
 @app.command()

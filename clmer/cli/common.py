@@ -16,6 +16,25 @@ app = typer.Typer(
     rich_markup_mode=None,  # plain click help: flags without a '<bool>' type column
 )
 console = Console(soft_wrap=True)
+
+
+def plain(text: object) -> str:
+    """A name or an error from outside (a file name, a transcript) as inert text for `console.print`:
+    control characters escaped (no terminal escape sequence runs) and rich markup escaped (`[/]x.mp4`
+    once crashed `clmer extract`)."""
+    from rich.markup import escape
+
+    from clmer.data.safe_csv import escape_field
+
+    return escape(escape_field(text))
+
+
+def one_line(text: object) -> str:
+    """`plain` for a print with markup off: control characters escaped, brackets kept as typed."""
+    from clmer.data.safe_csv import escape_field
+
+    return escape_field(text)
+
 err_console = Console(stderr=True, soft_wrap=True)
 _state: dict = {"config": None, "debug": False}
 

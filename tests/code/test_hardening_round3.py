@@ -81,3 +81,15 @@ def test_row10_formula_quoting_sees_past_any_run_of_blanks():
 
     assert needs_quote(" " * 70 + "=HYPERLINK(1)") and needs_quote("\u3000" * 66 + "=1+1")
     assert needs_quote("\t" * 100 + "@x") and not needs_quote(" " * 70 + "plain")
+
+
+def test_names_print_as_inert_text():
+    """Row 12: a clip named like rich markup or carrying a terminal escape prints as itself."""
+    from rich.console import Console
+
+    from clmer.cli.common import plain
+
+    out = Console(record=True, width=200, force_terminal=True)
+    out.print(f"failed {plain('[/]x[bold]y.mp4')}: {plain('bad' + chr(27) + '[2J')}")
+    text = out.export_text()
+    assert "[/]x[bold]y.mp4" in text and "bad\\u001b[2J" in text

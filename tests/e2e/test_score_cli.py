@@ -45,3 +45,22 @@ def test_score_shows_progress_and_stamps_every_row(trained_demo, tmp_path, monke
         assert doc["model"]["uri"] == str(trained_demo["model_dir"]) and doc["model"]["version"] == "local"
         page = (out / "Test_Supplements" / "video_emotion_results" / f"{stem}.html").read_text()
         assert stamps[rel] in page
+
+
+def test_a_drop_where_nothing_scores_exits_non_zero_and_prints_names_as_plain_text(trained_demo, tmp_path,
+                                                                                   monkeypatch):
+    s = trained_demo["settings"]
+    for key, value in {"CLMER_HOME": str(s.paths.home), "CLMER_MODEL_STORE": str(s.paths.model_store),
+                       "CLMER_FEATURE_STORE": str(s.paths.feature_store)}.items():
+        monkeypatch.setenv(key, value)
+    drop = tmp_path / "drop"
+    (drop / "[").mkdir(parents=True)
+    hostile = "[/]bad\x1b[31m.mp4"  # folder '[', file ']bad…': rich markup that crashed the printer, and an escape
+    (drop / hostile).write_bytes(b"not a video at all" * 10)
+    result = CliRunner().invoke(app, ["score", str(drop), "--model", str(trained_demo["model_dir"]),
+                                      "--out", str(tmp_path / "out")])
+    assert result.exit_code == 1, result.output  # a user (or a script) is told that nothing was scored
+    assert "[1/1] [/]bad\\u001b[31m.mp4" in result.output  # the name as typed, its escape made visible
+    assert "\x1b" not in result.output and "no file of 1 could be scored" in result.output
+    table = pd.read_csv(tmp_path / "out" / "Test_Results" / "combined_results.csv")
+    assert list(table["status"]) == ["failed"]  # and the failed row is still written
