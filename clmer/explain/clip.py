@@ -1,14 +1,17 @@
 """Per-clip explanations: what decided, and where in the clip.
 
-* modality shares: the faithful attribution, exact Shapley values over the three modalities
-  normalised to shares of the decision (`modality_shares`); the policy's fusion weights are shown
-  beside them as what they are (`fusion_weights`: how the vectors were mixed, not what mattered);
-* key words: integrated gradients over the token embeddings, summed per word (jieba words for
-  Chinese, whitespace words for English; never sub-tokens);
-* key audio spans and key frames: occlusion that removes the items from the model's input (their
-  attention, their part of the modality's mean and their share of the utterance-level values), so
-  a span's score is everything it contributed; frames are chosen among every sampled frame (two per
-  second on clips up to a minute);
+One scale throughout: the log-odds of the predicted class (a probability at .99 hardly moves; its
+log-odds do).
+* modality shares: exact Shapley values over the three modalities (`shapley`, signed), their
+  positive parts normalised to shares of the decision (`modality_shares`); a modality that spoke
+  against the decision gets 0, and when none supported it `attribution.supported` is false. The
+  policy's fusion weights are shown beside them as what they are (`fusion_weights`);
+* items (clmer/explain/items.py): words by integrated gradients, audio windows and frames by
+  occlusion; each item's `share` is its part of its modality's share, so a modality's items add up
+  to it (`item_attributions` holds every item; `top_words`, `audio_spans`, `key_frames` the few a
+  report shows, function words left out of the shown words only);
+* faithfulness per clip (clmer/explain/faithfulness.py): removing / keeping only the top items
+  against random ones, and the modalities whose explanation is no better than random;
 * prosody in words (small profile): pitch level and range, loudness and speaking rate as z-scores
   against the training set; facial-expression probabilities per key frame;
 * decision path: features -> per-modality vectors and their own verdicts -> policy logits and
@@ -17,7 +20,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,13 +27,16 @@ import numpy as np
 import torch
 
 from clmer.data.labels import CLASSES
-from clmer.model.attribution import explain_batch, shares_from_shapley
+from clmer.explain.faithfulness import erasure_check, flagged
+from clmer.explain.items import (audio_windows, ig_gap, integrated_gradients, is_word, occlusion, to_shares,
+                                 words_from_tokens)
+from clmer.explain.stopwords import is_stop_word
+from clmer.model.attribution import explain_batch, shares_from_shapley, supported
 from clmer.model.dataset import ClipFeatures, collate
 from clmer.model.fusion import MODALITIES, FusionModel
 
 SCHEMA_VERSION = "2.0"
-IG_STEPS = 32
-AUDIO_WINDOW_S, AUDIO_STRIDE_S = 1.0, 0.5
+SHOWN = {"words": 8, "audio": 3, "frames": 3}
 
 
 @dataclass
@@ -60,90 +65,60 @@ def without_items(batch: dict, m: str, idx) -> dict:
     return out
 
 
-def integrated_gradients(model: FusionModel, batch: dict, target: int, steps: int = IG_STEPS) -> np.ndarray:
-    """Attribution per token (T,) for the target class, along a straight path from the mean token
-    (the training mean: "an average word") to the clip's tokens; the modality's mean follows the path."""
-    x = batch["text"][0]
-    base = model.encoders["text"].seq_norm.mean.expand_as(x)
-    alphas = torch.linspace(1.0 / steps, 1.0, steps).view(-1, 1, 1)
-    path = (base + alphas * (x - base)).requires_grad_(True)  # (steps, T, d)
-    rest = {k: v.expand(steps, *v.shape[1:]) for k, v in batch.items() if k != "text"}
-    prob = torch.softmax(model({**rest, "text": path})["logits"], -1)[:, target].sum()
-    (grad,) = torch.autograd.grad(prob, path)
-    return ((x - base) * grad.mean(0)).sum(-1).detach().numpy()
+def word_items(model: FusionModel, batch: dict, clip: ClipFeatures, info: ClipInfo, target: int) -> tuple[list, dict]:
+    """Every word of the transcript with its raw IG score, and IG's completeness on this clip."""
+    if not clip.present[0] or not clip.tokens:
+        return [], {}
+    special = clip.special or [0] * len(clip.tokens)
+    scores = integrated_gradients(model, batch, target, special)
+    gap = ig_gap(model, batch, target, special)
+    words = [w for w in words_from_tokens(info.transcript, info.language, clip.offsets, special, scores)
+             if is_word(w["word"]) and w["tokens"]]
+    total = float(np.sum(scores))  # special tokens sit on the baseline: their attribution is exactly 0
+    completeness = {"sum": round(total, 6), "gap": round(gap, 6),
+                    "relative_error": round(abs(total - gap) / abs(gap), 6) if abs(gap) > 1e-6 else None}
+    return words, completeness
 
 
-def word_spans(text: str, language: str | None) -> list[tuple[str, int, int]]:
-    """(word, start, end) character spans: jieba words for Chinese, word/punctuation runs otherwise."""
-    if language == "zh" or re.search(r"[\u4e00-\u9fff]", text or ""):
-        import jieba
-
-        from clmer.config import PathsConfig
-
-        jieba.setLogLevel(60)
-        if jieba.dt.tmp_dir is None:  # its dictionary cache: under CLMER's home, not in /tmp
-            jieba.dt.tmp_dir = str(Path(PathsConfig().home) / "cache")
-            Path(jieba.dt.tmp_dir).mkdir(parents=True, exist_ok=True)
-        return [(w, s, e) for w, s, e in jieba.tokenize(text) if w.strip()]
-    return [(m.group(), m.start(), m.end()) for m in re.finditer(r"[\w'-]+|[^\w\s]", text or "")]
-
-
-def words_from_tokens(text: str, language: str | None, offsets: list, special: list, scores: np.ndarray) -> list[dict]:
-    """Sum token attributions into the words whose characters they cover."""
-    words = word_spans(text, language)
-    totals = np.zeros(len(words))
-    for (start, end), sp, score in zip(offsets, special, scores):
-        if sp or end <= start:
-            continue
-        for i, (_, ws, we) in enumerate(words):
-            if start < we and end > ws:
-                totals[i] += score
-                break
-    return [{"word": w, "start_char": s, "end_char": e, "score": round(float(t), 6)}
-            for (w, s, e), t in zip(words, totals)]
-
-
-def occlusion_drops(model: FusionModel, batch: dict, m: str, index_sets: list[np.ndarray], target: int) -> np.ndarray:
-    """Drop in the target probability when each set of items of modality m is removed."""
-    full = target_prob(model, batch, target)
-    return np.asarray([full - target_prob(model, without_items(batch, m, idx), target) for idx in index_sets])
-
-
-def audio_windows(times: np.ndarray) -> tuple[list[np.ndarray], float]:
-    """1 s windows every 0.5 s over the audio items, and the item rate."""
-    rate = 1.0 / float(np.median(np.diff(times))) if len(times) > 1 else 10.0
-    win, stride = max(1, int(AUDIO_WINDOW_S * rate)), max(1, int(AUDIO_STRIDE_S * rate))
-    starts = list(range(0, max(1, len(times) - win + 1), stride))
-    return [np.arange(s, min(len(times), s + win)) for s in starts], rate
-
-
-def audio_spans(model, batch, clip: ClipFeatures, target: int, top: int = 3) -> list[dict]:
+def audio_items(model: FusionModel, batch: dict, clip: ClipFeatures, target: int) -> tuple[list, list]:
+    """Back-to-back audio windows with their occlusion scores, and their item-index sets."""
     times = clip.times.get("audio", np.zeros(0))
     if not clip.present[1] or len(times) == 0:
-        return []
+        return [], []
     windows, rate = audio_windows(times)
-    drops = occlusion_drops(model, batch, "audio", windows, target)
-    order = np.argsort(-drops)[:top]
-    return [{"start": round(float(times[windows[i][0]]), 2), "end": round(float(times[windows[i][-1]] + 1.0 / rate), 2),
-             "score": round(float(drops[i]), 6)} for i in order]
+    drops = occlusion(model, batch, "audio", windows, len(times), target)
+    items = [{"start": round(float(times[w[0]]), 2), "end": round(float(times[w[-1]] + 1.0 / rate), 2),
+              "score": float(d)} for w, d in zip(windows, drops)]
+    return items, windows
 
 
-def key_frames(model, batch, clip: ClipFeatures, target: int, attn: np.ndarray, top: int = 3) -> list[dict]:
+def frame_items(model: FusionModel, batch: dict, clip: ClipFeatures, target: int, attn: np.ndarray) -> list:
+    """Every sampled frame with its occlusion score, attention, expression cues and face box."""
     times = clip.times.get("vision", np.zeros(0))
     if not clip.present[2] or len(times) == 0:
         return []
-    drops = occlusion_drops(model, batch, "vision", [np.array([i]) for i in range(len(times))], target)
+    drops = occlusion(model, batch, "vision", [np.array([i]) for i in range(len(times))], len(times), target)
     cue = clip.cues.get("vision", {})
     labels, scores, boxes = cue.get("labels", []), cue.get("scores", np.zeros((0, 0))), cue.get("boxes")
     out = []
-    for i in np.argsort(-drops)[:top]:
+    for i, d in enumerate(drops):
         cues = {lb: round(float(scores[i, j]), 4) for j, lb in enumerate(labels)} if len(scores) > i else {}
-        frame = {"index": int(i), "time": round(float(times[i]), 2), "score": round(float(drops[i]), 6),
-                 "attention": round(float(attn[i]), 4), "cues": cues}
+        frame = {"index": int(i), "time": round(float(times[i]), 2), "score": float(d),
+                 "attention": round(float(attn[i]), 4) if i < len(attn) else 0.0, "cues": cues}
         if boxes is not None and len(boxes) > i and boxes[i][0] >= 0:
             frame["face_box"] = [int(v) for v in boxes[i]]
         out.append(frame)
     return out
+
+
+def with_shares(items: list[dict], share: float) -> list[dict]:
+    """Items with `share` (their part of the modality's share) and rounded raw scores."""
+    shares = to_shares(np.array([it["score"] for it in items]), share) if items else []
+    return [{**it, "score": round(float(it["score"]), 6), "share": round(float(sh), 6)} for it, sh in zip(items, shares)]
+
+
+def top(items: list[dict], n: int) -> list[dict]:
+    return sorted(items, key=lambda it: -it["score"])[:n]
 
 
 def prosody(clip: ClipFeatures, stats: dict | None) -> dict:
@@ -181,16 +156,28 @@ def explain_clip(model: FusionModel, dims: dict, clip: ClipFeatures, info: ClipI
         probs = torch.softmax(out["logits"], -1)[0].numpy()
         unimodal = torch.softmax(model.classifier(out["h"]), -1)[0].numpy()
     target = int(probs.argmax())
-    shap = explain_batch(model, batch)
-    present = clip.present.astype(bool)
+    shap = explain_batch(model, batch, scale="logodds")
+    phi, present = shap["shapley"][0], shap["present"][0].astype(bool)
+    shares = dict(zip(MODALITIES, shares_from_shapley(phi, present)))
     weights = out["weights"][0].numpy()
-    words = []
-    if present[0] and clip.tokens:
-        special = clip.special or [0] * len(clip.tokens)
-        scores = integrated_gradients(model, batch, target)
-        words = words_from_tokens(info.transcript, info.language, clip.offsets, special, scores)
-        # punctuation is never a key word (IG gives it small scores that would crowd out words in short clips)
-        words = sorted((w for w in words if re.search(r"\w", w["word"])), key=lambda w: -w["score"])[:8]
+    words, completeness = word_items(model, batch, clip, info, target)
+    spans, windows = audio_items(model, batch, clip, target)
+    frames = frame_items(model, batch, clip, target, out["attn"]["vision"][0].numpy())
+    words, spans, frames = (with_shares(words, shares["text"]), with_shares(spans, shares["audio"]),
+                            with_shares(frames, shares["vision"]))
+    rng = np.random.default_rng(0)  # the same clip gets the same random baseline every time
+    n_items = {m: int(batch[f"{m}_mask"].shape[1]) for m in MODALITIES}
+    checks = {
+        "text": erasure_check(model, batch, "text", [np.array(w["tokens"]) for w in words], n_items["text"],
+                              np.array([w["score"] for w in words]), target, rng) if words else None,
+        "audio": erasure_check(model, batch, "audio", windows, n_items["audio"],
+                               np.array([x["score"] for x in spans]), target, rng) if spans else None,
+        "vision": erasure_check(model, batch, "vision", [np.array([i]) for i in range(len(frames))], n_items["vision"],
+                                np.array([f["score"] for f in frames]), target, rng) if frames else None,
+    }
+    for w in words:
+        w.pop("tokens")
+        w["stop_word"] = is_stop_word(w["word"])
     audio_cues = clip.cues.get("audio", {})
     a_scores = np.asarray(audio_cues.get("scores", np.zeros((0, 0))))
     emotion_cues = (audio_cues.get("kind") != "prosody" and present[1] and a_scores.size > 0)
@@ -202,19 +189,31 @@ def explain_clip(model: FusionModel, dims: dict, clip: ClipFeatures, info: ClipI
             "probabilities": {c: round(float(p), 6) for c, p in zip(CLASSES, probs)},
             "regression": round(float(out["reg"][0]), 6),
         },
-        "present": {m: bool(p) for m, p in zip(MODALITIES, present)},
-        "modality_shares": {m: round(float(s), 6) for m, s in zip(MODALITIES, shares_from_shapley(shap["shapley"][0], present))},
-        "shapley": {m: round(float(v), 6) for m, v in zip(MODALITIES, shap["shapley"][0])},
+        "present": {m: bool(p) for m, p in zip(MODALITIES, clip.present.astype(bool))},
+        "modality_shares": {m: round(float(v), 6) for m, v in shares.items()},
+        "shapley": {m: round(float(v), 6) for m, v in zip(MODALITIES, phi)},
+        "attribution": {
+            "scale": "log-odds of the predicted class",
+            "supported": supported(phi, present),
+            "prior": round(float(shap["p_target"][0] - phi.sum()), 6),
+            "text_completeness": completeness,
+            # a share that no single item carries: no item moved the decision its way (e.g. audio whose support is
+            # in the utterance-level voice measures, not in any one moment)
+            "unplaced": {m: round(max(0.0, float(shares[m]) - sum(it["share"] for it in items)), 6)
+                         for m, items in (("text", words), ("audio", spans), ("vision", frames))},
+        },
         "fusion_weights": {m: round(float(w), 6) for m, w in zip(MODALITIES, weights)},
-        "top_words": words,
-        "audio_spans": audio_spans(model, batch, clip, target),
+        "top_words": top([w for w in words if not w["stop_word"]], SHOWN["words"]),
+        "audio_spans": top(spans, SHOWN["audio"]),
         "audio_cues": ({lb: round(float(a_scores.reshape(-1)[j]), 4) for j, lb in enumerate(audio_cues.get("labels", []))}
                        if emotion_cues else {}),
         "prosody": prosody(clip, (cue_stats or {}).get("audio")),
-        "key_frames": key_frames(model, batch, clip, target, out["attn"]["vision"][0].numpy()),
+        "key_frames": top(frames, SHOWN["frames"]),
+        "item_attributions": {"text": words, "audio": spans, "vision": frames},
+        "faithfulness": {**checks, "flagged": flagged(checks, shares)},
         "decision_path": {
             "features": {m: {"items": int(batch[f"{m}_mask"][0].sum()), "dim": int(dims[m][0]), "present": bool(p)}
-                         for m, p in zip(MODALITIES, present)},
+                         for m, p in zip(MODALITIES, clip.present.astype(bool))},
             "modality_verdicts": {m: {c: round(float(v), 6) for c, v in zip(CLASSES, unimodal[i])}
                                   for i, m in enumerate(MODALITIES) if present[i]},
             "policy_logits": {m: round(float(v), 6) for m, v in zip(MODALITIES, out["mu"][0].numpy())},

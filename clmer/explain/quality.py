@@ -1,11 +1,11 @@
 """Section 3 of `clmer benchmark --ablations`: are the explanations faithful, and by how much?
 
 * Deletion / AOPC: remove the k audio spans (or key frames) the explanation ranks highest, k = 1..3,
-  and measure the fall of the explained class's probability; the same for k random spans (frames).
+  and measure the fall of the explained class's log-odds (the scale the explanations use); the same for k random spans (frames).
   AOPC is the mean fall over k. A faithful ranking beats random by a wide margin (goal: 2x).
 * Pathway check: removing every item of a modality equals removing the modality (max |difference|).
-* Integrated gradients completeness: sum of token attributions vs p(x) - p(baseline), as a
-  relative error.
+* Integrated gradients completeness: sum of token attributions vs the log-odds gap between the clip
+  and the baseline, as a relative error.
 * Carrier recovery on single-modality variant clips: the top Shapley share vs the top fusion weight.
 """
 
@@ -14,7 +14,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from clmer.explain.clip import (audio_windows, integrated_gradients, occlusion_drops, target_prob, without_items)
+from clmer.explain.clip import without_items
+from clmer.explain.items import audio_windows, ig_gap, integrated_gradients, log_odds, occlusion
 from clmer.model.attribution import faithfulness_report
 from clmer.model.dataset import FeatureSet, collate
 from clmer.model.fusion import MODALITIES
@@ -27,13 +28,14 @@ def _deletion(model, batch, m: str, units: list[np.ndarray], target: int, rng) -
     """(AOPC of the ranked units, AOPC of random units) for one clip and modality."""
     if len(units) < 2:
         return None
-    full = target_prob(model, batch, target)
-    order = np.argsort(-occlusion_drops(model, batch, m, units, target))
+    full = _target_odds(model, batch, target)
+    n = int(batch[f"{m}_mask"].shape[1])
+    order = np.argsort(-occlusion(model, batch, m, units, n, target))
     ks = range(1, min(K, len(units) - 1) + 1)
 
     def fall(chosen) -> float:
         idx = np.unique(np.concatenate([units[i] for i in chosen]))
-        return full - target_prob(model, without_items(batch, m, idx), target)
+        return full - _target_odds(model, without_items(batch, m, idx), target)
 
     ranked = np.mean([fall(order[:k]) for k in ks])
     random = np.mean([fall(rng.choice(len(units), k, replace=False)) for k in ks for _ in range(RANDOM_DRAWS)])
@@ -51,11 +53,14 @@ def _pathway_gap(model, batch, m: int) -> float:
     return float((occluded - removed).abs().max())
 
 
+def _target_odds(model, batch, target: int) -> float:
+    with torch.no_grad():
+        return float(log_odds(model(batch)["logits"], target)[0])
+
+
 def _ig_completeness(model, batch, target: int) -> float | None:
-    scores = integrated_gradients(model, batch, target, steps=64)
-    base = dict(batch)
-    base["text"] = model.encoders["text"].seq_norm.mean.expand_as(batch["text"]).clone()
-    gap = target_prob(model, batch, target) - target_prob(model, base, target)
+    scores = integrated_gradients(model, batch, target)
+    gap = ig_gap(model, batch, target)
     if abs(gap) < 1e-3:
         return None
     return float(abs(scores.sum() - gap) / abs(gap))

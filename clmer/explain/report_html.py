@@ -171,7 +171,7 @@ def _transcript(doc: dict) -> str:
     text = str(doc.get("transcript") or "")
     if not text:
         return _empty("no transcript")
-    words = doc.get("top_words") or []
+    words = (doc.get("item_attributions") or {}).get("text") or doc.get("top_words") or []
     top = max([abs(_num(w.get("score"))) for w in words] + [1e-9])
     parts, pos = [], 0
     for start, end, word in _word_spans(text, words):
@@ -185,9 +185,63 @@ def _top_words(doc: dict) -> str:
     words = doc.get("top_words") or []
     if not words:
         return _empty("no key words (no text, or no attribution)")
-    rows = "".join(f'<tr><td>{_esc(w.get("word"))}</td><td class="num">{_fmt(w.get("score"), 4)}</td>'
+    rows = "".join(f'<tr><td>{_esc(w.get("word"))}</td><td class="num">{_pct(w.get("share"))}</td>'
+                   f'<td class="num">{_fmt(w.get("score"), 4)}</td>'
                    f'<td class="num">{_esc(w.get("start_char"))}–{_esc(w.get("end_char"))}</td></tr>' for w in words)
-    return f'<table id="top-words"><tr><th>word</th><th>score</th><th>chars</th></tr>{rows}</table>'
+    return ('<table id="top-words"><tr><th>word</th><th>share of the decision</th><th>score (log-odds)</th>'
+            f'<th>chars</th></tr>{rows}</table><p class="muted">Function words ("the", "was") are not listed here; '
+            "the JSON keeps every word's attribution.</p>")
+
+
+def _pct(share) -> str:
+    """A share of the decision as a whole percentage ("31 %"), or n/a."""
+    if share is None or not np.isfinite(_num(share, float("nan"))):
+        return "n/a"
+    return f"{100 * _num(share):.0f} %"
+
+
+_UNITS = {"text": ("word", "words"), "audio": ("audio span", "audio spans"), "vision": ("frame", "frames")}
+
+
+def _support_note(doc: dict) -> str:
+    attribution = doc.get("attribution") or {}
+    notes = []
+    if attribution.get("supported") is False:
+        notes.append("No modality moved the decision towards the predicted class: it is what the model answers "
+                     "with no input at all, and every modality pulled away from it (see the signed values).")
+    for m, left in (attribution.get("unplaced") or {}).items():
+        if _num(left) >= 0.005:
+            what = "the clip's overall voice measures" if m == "audio" else "the modality as a whole"
+            notes.append(f"{_pct(left)} of the decision ({_esc(m)}) lies in {what}, not in any single "
+                         f"{_UNITS.get(m, (m, m))[0]}.")
+    return "".join(f'<p class="muted support-note">{n}</p>' for n in notes)
+
+
+def _faithfulness(doc: dict) -> str:
+    """Plain sentences: what removing the top items does to the prediction, against random items."""
+    faith = doc.get("faithfulness") or {}
+    polarity = _esc((doc.get("prediction") or {}).get("polarity", "predicted"))
+    lines = []
+    for m in MODALITIES:
+        c = faith.get(m)
+        if not isinstance(c, dict):
+            continue
+        k = int(_num(c.get("k"), 0))
+        unit = _UNITS[m][0] if k == 1 else _UNITS[m][1]
+        if c.get("better_than_random"):
+            verdict = "better than random"
+        elif m in (faith.get("flagged") or []):
+            verdict = "<b>no better than random for this clip</b>"
+        else:
+            verdict = "no better than random, but this modality has no share of the decision"
+        lines.append(f"<li>{_esc(m)}: removing the top {k} {unit} lowers the {polarity} probability from "
+                     f"{_fmt(c.get('p_full'))} to {_fmt(c.get('p_without_top'))} ({k} random {unit}: to "
+                     f"{_fmt(c.get('p_without_random'))}); keeping only them gives {_fmt(c.get('p_only_top'))}. "
+                     f"In log-odds: {_fmt(c.get('comprehensiveness'), 2)} vs {_fmt(c.get('random_comprehensiveness'), 2)}"
+                     f" for random: {verdict}.</li>")
+    if not lines:
+        return _empty("no faithfulness check (too few items)")
+    return f'<ul id="faithfulness">{"".join(lines)}</ul>'
 
 
 def _weights_line(doc: dict) -> str:
@@ -219,15 +273,21 @@ def _audio_section(doc: dict) -> str:
     if spans:
         times = [kf.get("time") for kf in doc.get("key_frames") or []]
         plot = audio_chart(spans, times) + (
-            "<figcaption>Key audio spans, ranked: how much the predicted class's probability drops when the "
-            "span is replaced by an average one (Δp, y axis). Above zero the span supported the prediction, "
-            "below it spoke against it.</figcaption>")
+            "<figcaption>Key audio spans, ranked: how much the predicted class's log-odds fall when the "
+            "span is removed from the model's input (y axis). Above zero the span supported the prediction, "
+            "below it spoke against it.</figcaption>" + _span_table(spans))
     else:
         plot = _empty("no audio track" if not has_audio else "no key audio spans")
     if doc.get("prosody"):
         return f'<figure id="plot-audio">{plot}</figure><h3>Prosody</h3>{_prosody(doc["prosody"])}'
     return (f'<figure id="plot-audio">{plot}</figure>'
             f"<h3>emotion2vec cues</h3>{_audio_cues(cues)}")
+
+
+def _span_table(spans: list[dict]) -> str:
+    rows = "".join(f'<tr><td class="num">{_fmt(sp.get("start"), 2)}–{_fmt(sp.get("end"), 2)} s</td>'
+                   f'<td class="num">{_pct(sp.get("share"))}</td></tr>' for sp in spans)
+    return f'<table id="audio-spans"><tr><th>span</th><th>share of the decision</th></tr>{rows}</table>'
 
 
 def _frame_card(kf: dict, thumb: Thumbnail | None, blur: bool) -> str:
@@ -247,7 +307,8 @@ def _frame_card(kf: dict, thumb: Thumbnail | None, blur: bool) -> str:
         image = _svg(160, 90, f"key frame {raw_index} (no image)",
                      [_rect(0, 0, 160, 90, "#eee"), _text(80, 50, "no image", "middle", 12, "#777")])
     return (f'<figure class="frame">{image}<figcaption>frame {index} at {_fmt(kf.get("time"), 2)} s<br>'
-            f'score {_fmt(kf.get("score"), 4)}, attention {_fmt(kf.get("attention"))}<br>'
+            f'{_pct(kf.get("share"))} of the decision (log-odds {_fmt(kf.get("score"), 4)}), '
+            f'attention {_fmt(kf.get("attention"))}<br>'
             f"top cue: {_esc(cue)}<br><span class=\"muted\">{_esc(privacy)}</span></figcaption></figure>")
 
 
@@ -258,8 +319,8 @@ def _frames_section(doc: dict, thumbs: dict[int, Thumbnail], blur: bool) -> str:
         return f'<figure id="plot-frames">{_empty("no video track" if not has_video else "no frames")}</figure>'
     cards = "".join(_frame_card(kf, thumbs.get(int(_num(kf.get("index"), -1))), blur) for kf in frames)
     return (f'<figure id="plot-frames"><div class="strip">{cards}</div><figcaption>Key frames, most decisive '
-            "first (score: drop in the predicted class's probability when the frame is replaced by an average "
-            "one).</figcaption></figure>")
+            "first (log-odds: how far the predicted class's log-odds fall when the frame is removed from the "
+            "model's input).</figcaption></figure>")
 
 
 def _decision_path(doc: dict) -> str:
@@ -323,12 +384,14 @@ def _page(doc: dict, thumbs: dict[int, Thumbnail], blur: bool) -> str:
         _profile_warning(doc), _warnings(doc), _header(doc),
         "<h2>Modality shares</h2>",
         f'<figure id="plot-shares">{shares_chart(doc)}<figcaption>Left: each modality\'s share of the decision '
-        "(its Shapley value for the predicted class, normalised over the modalities that support it). Right: the "
-        "exact Shapley values. The policy's fusion weights (how the modality vectors were mixed, which is not the "
-        f"same as what mattered): {_weights_line(doc)}</figcaption></figure>",
+        "(its Shapley value for the predicted class's log-odds, normalised over the modalities that support it; "
+        "a modality that spoke against the decision gets 0). Right: the exact, signed Shapley values. The "
+        "policy's fusion weights (how the modality vectors were mixed, which is not the same as what mattered): "
+        f"{_weights_line(doc)}</figcaption></figure>{_support_note(doc)}",
         "<h2>Audio timeline</h2>", _audio_section(doc),
         "<h2>Key frames</h2>", _frames_section(doc, thumbs, blur),
         "<h2>Key words</h2>", _top_words(doc),
+        "<h2>Is this explanation faithful?</h2>", _faithfulness(doc),
         "<h2>Decision path</h2>", _decision_path(doc),
         "<h2>Reasoning</h2>", _reasoning(doc),
     ]

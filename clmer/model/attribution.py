@@ -1,8 +1,10 @@
 """Modality attributions and their faithfulness checks.
 
 * Exact Shapley values over the three modalities: the value of a subset S is the probability of
-  the explained class when only S is present (the policy re-weights what is left; the empty set
-  is the classifier's answer to a zero fused vector). Three players -> 8 subsets, computed exactly.
+  the explained class when only S is present, or (scale="logodds", what reports show) its
+  log-odds, log p / (1 - p), which still moves when p is .99 (the policy re-weights what is left;
+  the empty set is the classifier's answer to a zero fused vector). Three players -> 8 subsets,
+  computed exactly.
 * Rank agreement between the policy's weights and the Shapley values.
 * Deletion test: remove one modality at a time; a faithful attribution ranks first the modality
   whose removal hurts the explained class most.
@@ -24,8 +26,8 @@ SUBSETS = [tuple(s) for r in range(N + 1) for s in itertools.combinations(range(
 
 
 @torch.no_grad()
-def subset_probs(model: FusionModel, batch: dict) -> dict[tuple, torch.Tensor]:
-    """Class probabilities (B, C) for every subset of modalities (intersected with what is present)."""
+def subset_logits(model: FusionModel, batch: dict) -> dict[tuple, torch.Tensor]:
+    """Class logits (B, C) for every subset of modalities (intersected with what is present)."""
     model.eval()
     h, _, stats = model.encode(batch)
     available = model.effective_present(batch, batch["present"])
@@ -35,21 +37,36 @@ def subset_probs(model: FusionModel, batch: dict) -> dict[tuple, torch.Tensor]:
         keep[:, list(s)] = True
         present = available & keep
         w = model.policy.weights(model.policy_mean(h, present, stats), present)
-        out[s] = torch.softmax(model.heads(h, w)["logits"], -1)
+        out[s] = model.heads(h, w)["logits"]
     return out
+
+
+def subset_probs(model: FusionModel, batch: dict) -> dict[tuple, torch.Tensor]:
+    """Class probabilities (B, C) for every subset of modalities."""
+    return {s: torch.softmax(v, -1) for s, v in subset_logits(model, batch).items()}
+
+
+def class_log_odds(logits: torch.Tensor) -> torch.Tensor:
+    """log p_c - log(1 - p_c) for every class c (B, C), stably from the logits."""
+    c = logits.shape[-1]
+    eye = torch.eye(c, dtype=torch.bool, device=logits.device)
+    others = logits.unsqueeze(-2).expand(*logits.shape[:-1], c, c).masked_fill(eye, float("-inf"))
+    return logits - torch.logsumexp(others, dim=-1)
 
 
 def shares_from_shapley(phi: np.ndarray, present: np.ndarray) -> np.ndarray:
     """What users see as "how much each modality contributed": the positive Shapley values (support for
-    the explained class) normalised to sum to 1 over the present modalities. Where nothing supports it,
-    the magnitudes are normalised instead. Absent modalities get 0."""
-    phi = np.where(present, phi, 0.0)
-    pos = np.clip(phi, 0.0, None)
-    base = pos if pos.sum() > 1e-12 else np.abs(phi)
-    total = base.sum()
-    if total <= 1e-12:
-        return np.where(present, 1.0 / max(int(present.sum()), 1), 0.0)
-    return base / total
+    the explained class) normalised to sum to 1. A modality that spoke against the decision gets 0 (its
+    signed value stays in `shapley`); when none supported it, every share is 0 and `supported` says so,
+    instead of presenting the least-opposed modality as the largest contributor. Absent modalities get 0."""
+    pos = np.clip(np.where(present, phi, 0.0), 0.0, None)
+    total = pos.sum()
+    return pos / total if total > 1e-12 else np.zeros_like(pos, dtype=float)
+
+
+def supported(phi: np.ndarray, present: np.ndarray) -> bool:
+    """Did any present modality move the decision towards the explained class?"""
+    return bool(np.clip(np.where(present, phi, 0.0), 0.0, None).sum() > 1e-12)
 
 
 def shapley_from_values(values: dict[tuple, np.ndarray], present: np.ndarray) -> np.ndarray:
@@ -70,14 +87,16 @@ def shapley_from_values(values: dict[tuple, np.ndarray], present: np.ndarray) ->
 
 
 @torch.no_grad()
-def explain_batch(model: FusionModel, batch: dict, target: torch.Tensor | None = None) -> dict[str, np.ndarray]:
-    """Shapley values, single-removal drops and weights for the target class (default: predicted)."""
-    probs = subset_probs(model, batch)
+def explain_batch(model: FusionModel, batch: dict, target: torch.Tensor | None = None,
+                  scale: str = "prob") -> dict[str, np.ndarray]:
+    """Shapley values, single-removal drops and weights for the target class (default: predicted), on the
+    probability scale or (scale="logodds") the target's log-odds."""
+    logits = subset_logits(model, batch)
     present = model.effective_present(batch, batch["present"]).cpu().numpy()
-    full = probs[tuple(range(N))]
-    target = full.argmax(-1) if target is None else target
+    target = logits[tuple(range(N))].argmax(-1) if target is None else target
     idx = target.view(-1, 1)
-    values = {s: p.gather(1, idx).squeeze(1).cpu().numpy() for s, p in probs.items()}
+    to_value = class_log_odds if scale == "logodds" else (lambda v: torch.softmax(v, -1))
+    values = {s: to_value(v).gather(1, idx).squeeze(1).cpu().numpy() for s, v in logits.items()}
     phi = shapley_from_values(values, present)
     full_v = values[tuple(range(N))]
     drops = np.stack([full_v - values[tuple(x for x in range(N) if x != m)] for m in range(N)], 1)
