@@ -27,6 +27,10 @@ class FusionConfig(_Section):
     fusion_mode: Literal["policy", "concat"] = Field(
         "policy", description="'policy': per-clip modality weights (what RLVR trains) times the modality vectors; "
         "'concat': an MLP over the concatenated vectors (the early-fusion baseline of the ablation).")
+    fusion_combine: Literal["hidden", "logits"] = Field(
+        "hidden", description="What the weights combine (fusion_mode='policy'): 'hidden' = the classifier reads "
+        "sum_m w_m h_m; 'logits' = the fused class logits are sum_m w_m l_m over each modality's own logits l_m "
+        "(the shared classifier on h_m alone), so w_m l_m is an exact additive attribution of the decision.")
 
 
 class TrainConfig(_Section):

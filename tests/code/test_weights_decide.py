@@ -1,0 +1,70 @@
+"""Issue 27: modality weights that name the modality that decided. Logit fusion makes w_m l_m the
+decision's exact additive decomposition; the RL data, advantages and rewards are checked on
+hand-made tensors."""
+
+import pytest
+import torch
+
+from clmer.config import FusionConfig
+from clmer.model.fusion import FusionModel
+
+DIMS = {"text": (6, 0), "audio": (5, 7), "vision": (4, 0)}
+
+
+def fake_batch(b=8, seed=0, present=None, y=None):
+    g = torch.Generator().manual_seed(seed)
+    batch = {}
+    for m, (ds, dg) in DIMS.items():
+        batch[m] = torch.randn(b, 5, ds, generator=g)
+        batch[f"{m}_mask"] = torch.ones(b, 5, dtype=torch.bool)
+        batch[f"{m}_count"] = torch.full((b,), 5.0)
+        batch[f"{m}_extra"] = torch.randn(b, dg, generator=g)
+    batch["present"] = torch.ones(b, 3, dtype=torch.bool) if present is None else present
+    batch["y"] = torch.randint(0, 3, (b,), generator=g) if y is None else y
+    return batch
+
+
+def small_model(combine="logits", seed=0):
+    torch.manual_seed(seed)
+    model = FusionModel(DIMS, FusionConfig(d_model=16, pool_hidden=8, policy_hidden=16, fusion_combine=combine))
+    model.fit_normalizers(fake_batch(32, seed=5))
+    return model.eval()
+
+
+def test_logit_fusion_is_the_weighted_sum_of_the_unimodal_logits():
+    model = small_model("logits")
+    present = torch.tensor([[1, 1, 1]] * 4 + [[1, 0, 1]] * 2 + [[0, 1, 0]] * 2, dtype=torch.bool)
+    batch = fake_batch(8, seed=1, present=present)
+    with torch.no_grad():
+        out = model(batch)
+        unimodal = model.classifier(out["h"])  # (B, 3, C): each modality's own logits
+        expected = (out["weights"].unsqueeze(-1) * unimodal).sum(1)
+        assert torch.allclose(out["logits"], expected, atol=1e-6)
+        # The contributions are the decomposition: they sum to the logits, and an absent modality adds 0.
+        parts = model.logit_contributions(out["h"], out["weights"])
+        assert torch.allclose(parts.sum(1), out["logits"], atol=1e-6)
+        assert torch.all(parts[4:6, 1] == 0) and torch.all(parts[6:, [0, 2]] == 0)
+        # Sampled weightings (G, B, 3) broadcast over the same vectors, as RL scores them.
+        w = torch.softmax(torch.randn(5, 8, 3), -1) * present
+        w = w / w.sum(-1, keepdim=True)
+        grouped = model.heads(out["h"], w)["logits"]
+        assert grouped.shape == (5, 8, 3)
+        assert torch.allclose(grouped[3], (w[3].unsqueeze(-1) * unimodal).sum(1), atol=1e-6)
+
+
+def test_hidden_fusion_is_not_the_weighted_sum_of_logits():
+    # The default fusion classifies the weighted vector; the classifier is not linear, so the same
+    # identity fails there (otherwise the new setting would change nothing).
+    model = small_model("hidden")
+    batch = fake_batch(8, seed=1)
+    with torch.no_grad():
+        out = model(batch)
+        expected = (out["weights"].unsqueeze(-1) * model.classifier(out["h"])).sum(1)
+        assert not torch.allclose(out["logits"], expected, atol=1e-3)
+        assert torch.allclose(out["logits"], model.classifier(out["fused"]), atol=1e-6)
+
+
+def test_fusion_combine_is_a_checked_setting():
+    with pytest.raises(ValueError):
+        FusionConfig(fusion_combine="product")
+    assert FusionConfig.model_fields["fusion_combine"].description
