@@ -68,3 +68,61 @@ def test_fusion_combine_is_a_checked_setting():
     with pytest.raises(ValueError):
         FusionConfig(fusion_combine="product")
     assert FusionConfig.model_fields["fusion_combine"].description
+
+
+# --- RL data and advantages ---------------------------------------------------------------------
+
+def test_advantages_are_centred_not_divided_by_the_group_std():
+    from clmer.model.rlvr import group_advantages
+
+    r = torch.tensor([[0.500, 1.0], [0.501, 0.0], [0.499, 1.0], [0.500, 0.0]])  # (G=4, B=2)
+    a = group_advantages(r)
+    assert torch.allclose(a, r - r.mean(0), atol=1e-7)
+    assert a[:, 0].abs().max() < 2e-3  # likelihood noise stays noise-sized (GRPO's std made it +-1.4)
+    assert group_advantages(r, "std")[:, 0].abs().max() > 1.0
+    with pytest.raises(ValueError):
+        group_advantages(r, "max")
+
+
+def test_log_odds_reward_on_hand_made_logits():
+    from clmer.model.rewards import log_odds
+
+    logits = torch.log(torch.tensor([[0.5, 0.25, 0.25], [0.5, 0.25, 0.25], [0.9, 0.05, 0.05]]))
+    y = torch.tensor([0, 1, 0])
+    lo = log_odds(logits, y)
+    assert lo.tolist() == pytest.approx([0.0, float(torch.log(torch.tensor(1 / 3))), float(torch.log(torch.tensor(9.0)))],
+                                        abs=1e-5)
+    # Saturated: probability cannot tell 1 - 1e-9 from 1 - 1e-12; log-odds can, and the clip bounds it.
+    sat = torch.tensor([[30.0, 0.0, 0.0], [40.0, 0.0, 0.0], [-40.0, 0.0, 0.0]])
+    raw = log_odds(sat, torch.tensor([0, 0, 0]))
+    assert raw[1] > raw[0] + 9 and torch.isfinite(raw).all()
+    assert log_odds(sat, torch.tensor([0, 0, 0]), clip=5.0).tolist() == pytest.approx([5.0, 5.0, -5.0])
+    grouped = log_odds(logits.expand(4, -1, -1), y)  # (G, B, C) samples against (B,) labels
+    assert grouped.shape == (4, 3) and torch.allclose(grouped[2], lo)
+
+
+def test_training_swaps_are_blind_to_the_label_and_evaluation_swaps_are_not():
+    from clmer.model.corruption import corrupt_batch
+
+    swap = {"text": ("swap",), "audio": ("swap",), "vision": ("swap",)}
+    batch = fake_batch(12, seed=4, y=torch.tensor([0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2]))
+    same = {"any": 0, "other_label": 0}
+    for partners in same:
+        for seed in range(5):
+            out, _ = corrupt_batch(batch, torch.Generator().manual_seed(seed), 1.0, modality=0, kinds=swap,
+                                   partners=partners)
+            for i in range(12):
+                donor = next(j for j in range(12) if torch.equal(out["text"][i], batch["text"][j]))
+                assert donor != i
+                same[partners] += int(batch["y"][donor] == batch["y"][i])
+    assert same["other_label"] == 0
+    assert same["any"] > 0  # 3 of the 11 other clips share the label: about 16 of 60 swaps
+    with pytest.raises(ValueError):
+        corrupt_batch(batch, torch.Generator(), 1.0, partners="same_label")
+
+
+def test_policy_stage_defaults_mix_clean_clips_and_drop_the_entropy_bonus():
+    from clmer.config import TrainConfig
+
+    cfg = TrainConfig()
+    assert 0.3 <= cfg.corrupt_fraction <= 0.7 and cfg.entropy_bonus == 0.0 and cfg.advantage_scale == "none"
