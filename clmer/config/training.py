@@ -98,8 +98,9 @@ class TrainConfig(_Section):
     reward_reliability: float = Field(
         1.0, ge=0, description="Weight of the reliability reward: a corrupted modality gets no more than its fair weight.")
     reward_faithfulness: float = Field(
-        0.5, ge=0, description="Weight of the faithfulness reward (the top weight is on the modality whose "
-        "removal hurts the gold class most).")
+        0.5, ge=0, description="Weight of the faithful-weight reward: 1 when the top sampled weight is on the "
+        "modality whose removal lowers the predicted class's log-odds most, measured on the calibration clips "
+        "(which the heads never fitted); 0 turns it off (and skips the removal passes).")
     checkpoint_every: int = Field(5, ge=1, description="Save a resumable checkpoint every n epochs.")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="Device for the fusion model.")
 

@@ -126,3 +126,99 @@ def test_policy_stage_defaults_mix_clean_clips_and_drop_the_entropy_bonus():
 
     cfg = TrainConfig()
     assert 0.3 <= cfg.corrupt_fraction <= 0.7 and cfg.entropy_bonus == 0.0 and cfg.advantage_scale == "none"
+
+
+# --- faithful-weight reward ---------------------------------------------------------------------
+
+class FirstThree(torch.nn.Module):
+    """A classifier whose logits are the vector's first three numbers: each modality's verdict is
+    written by hand."""
+
+    def forward(self, h):
+        return h[..., :3]
+
+
+def hand_made_model():
+    model = FusionModel(DIMS, FusionConfig(d_model=8, pool_hidden=8, policy_hidden=8, fusion_combine="logits"))
+    model.classifier = FirstThree()
+    with torch.no_grad():  # the policy's mean is 0 everywhere: equal weights over what is present
+        model.policy.net[-1].weight.zero_()
+        model.policy.net[-1].bias.zero_()
+    return model.eval()
+
+
+def test_faithful_weight_reward_names_the_modality_that_decided():
+    from clmer.model.rewards import faithfulness_reward
+    from clmer.model.rlvr import removal_drops
+
+    model = hand_made_model()
+    verdicts = torch.tensor([
+        [[4.0, 0, 0], [0, 0, 0], [0, 0, 0.5]],     # text alone says negative: text decided
+        [[0.3, 0, 0], [0, 5.0, 0], [0, 0, 0.3]],   # audio alone says neutral: audio decided
+        [[0, 0, 1.0], [0, 0, 1.0], [0, 0, 3.0]],   # all positive, vision most: vision decided
+        [[2.0, 0, 0], [0, 0, 0], [0, 0, 0]],       # vision absent (its verdict would look decisive)
+    ])
+    verdicts[3, 2] = torch.tensor([0, 0, 9.0])
+    h = torch.zeros(4, 3, 8)
+    h[..., :3] = verdicts
+    present = torch.tensor([[1, 1, 1], [1, 1, 1], [1, 1, 1], [1, 1, 0]], dtype=torch.bool)
+    drops = removal_drops(model, h, torch.zeros(4, 3, 2), present)
+    assert drops.argmax(-1).tolist() == [0, 1, 2, 0]
+    assert drops[3, 2] == float("-inf")
+    # The reward is 1 exactly where the top sampled weight falls on that modality.
+    w = torch.tensor([[[0.6, 0.2, 0.2], [0.2, 0.6, 0.2], [0.2, 0.2, 0.6], [0.6, 0.4, 0.0]],
+                      [[0.2, 0.6, 0.2], [0.6, 0.2, 0.2], [0.6, 0.2, 0.2], [0.4, 0.6, 0.0]]])  # (G=2, B=4, 3)
+    assert faithfulness_reward(w, drops, present).tolist() == [[1, 1, 1, 1], [0, 0, 0, 0]]
+
+
+def test_faithful_weight_reward_explains_the_predicted_class_not_the_gold_one():
+    from clmer.model.rlvr import removal_drops
+
+    # Text says negative, audio positive, vision weakly negative: the model predicts negative, and text
+    # decided it. Against the gold label (positive) the "most important" modality would be audio.
+    model = hand_made_model()
+    h = torch.zeros(1, 3, 8)
+    h[0, :, :3] = torch.tensor([[3.0, 0, 0], [0, 0, 2.0], [0.5, 0, 0]])
+    present = torch.ones(1, 3, dtype=torch.bool)
+    stats = torch.zeros(1, 3, 2)
+    assert removal_drops(model, h, stats, present).argmax(-1).item() == 0
+    assert removal_drops(model, h, stats, present, target=torch.tensor([2])).argmax(-1).item() == 1
+
+
+def test_rewards_are_computed_only_on_calibration_clips(tmp_path, monkeypatch):
+    """Every batch the RL step scores holds calibration clips only: no reward on a clip the heads fitted."""
+    from clmer.config import load_settings
+    from clmer.model import policy_stage, rlvr, train
+    from tests.helpers import synthetic_feature_set
+
+    data = synthetic_feature_set(72)
+    valid = synthetic_feature_set(24, seed=1, mode="valid")
+    s = load_settings(None, {"paths": {"runs": str(tmp_path)},
+                             "train": {"warmup_epochs": 3, "rl_epochs": 2, "patience": 3, "batch_size": 16,
+                                       "device": "cpu", "policy_stage": "rlvr", "reward_faithfulness": 1.0},
+                             "fusion": {"d_model": 16, "pool_hidden": 8, "policy_hidden": 16,
+                                        "fusion_combine": "logits"}})
+    seen, scored = {}, []
+    real_stage, real_step = policy_stage.run_policy_stage, rlvr.PolicyTrainer.step
+
+    def spy_stage(model, calib_set, *args, **kwargs):
+        seen["calib"] = calib_set
+        return real_stage(model, calib_set, *args, **kwargs)
+
+    def spy_step(self, batch):
+        scored.append(batch["text"].clone())
+        return real_step(self, batch)
+
+    monkeypatch.setattr(policy_stage, "run_policy_stage", spy_stage)
+    monkeypatch.setattr(rlvr.PolicyTrainer, "step", spy_step)
+    result = train.train(data, valid, s, tmp_path / "run")
+    calib = seen["calib"].batch(list(range(len(seen["calib"]))), "cpu")["text"]
+    fit_clips = set(result.fit_clips)
+    fit = data.subset(data.frame["clip"].isin(fit_clips).to_numpy())
+    fitted = fit.batch(list(range(len(fit))), "cpu")["text"]
+    assert scored and set(result.calib_clips).isdisjoint(fit_clips)
+    for batch_text in scored:
+        for row in batch_text:
+            assert any(torch.equal(row, c) for c in calib)  # a calibration clip ...
+            assert not any(torch.equal(row, f) for f in fitted)  # ... and never one the heads fitted
+    assert any(r.get("train_reward_faithfulness", 0) > 0 for r in result.history if r["stage"] == "rlvr")
