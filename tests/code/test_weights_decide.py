@@ -222,3 +222,32 @@ def test_rewards_are_computed_only_on_calibration_clips(tmp_path, monkeypatch):
             assert any(torch.equal(row, c) for c in calib)  # a calibration clip ...
             assert not any(torch.equal(row, f) for f in fitted)  # ... and never one the heads fitted
     assert any(r.get("train_reward_faithfulness", 0) > 0 for r in result.history if r["stage"] == "rlvr")
+
+
+# --- the ablation -------------------------------------------------------------------------------
+
+def test_ablation_runs_the_named_variants_with_the_carrier_columns(tmp_path):
+    from clmer.config import load_settings
+    from clmer.model import ablation
+    from tests.helpers import synthetic_feature_set
+
+    train_set = synthetic_feature_set(60)
+    test = synthetic_feature_set(18, seed=2, mode="test")
+    test.frame["variant"] = ["text", "audio", "vision"] * 6  # made-up carriers: the columns must be filled
+    s = load_settings(None, {"paths": {"runs": str(tmp_path)},
+                             "train": {"warmup_epochs": 2, "rl_epochs": 1, "patience": 2, "batch_size": 16,
+                                       "device": "cpu"},
+                             "fusion": {"d_model": 16, "pool_hidden": 8, "policy_hidden": 16}})
+    names = ["warm-up only", "late fusion", "RLVR + faithful-weight reward, logit fusion"]
+    splits = {"train": train_set, "valid": synthetic_feature_set(18, seed=1, mode="valid"), "test": test}
+    rows = ablation.run_seed(splits, s, 0, tmp_path / "abl", names=names)
+    assert [r["variant"] for r in rows] == names
+    rl = rows[-1]
+    for column in ("clean_war", "clean_uar", "corrupted_war", "carrier_by_weight", "carrier_by_share",
+                   "carrier_by_share_correct", "carrier_clip_war", "audio_carrier_war"):
+        assert 0.0 <= rl[column] <= 1.0, column
+    assert "carrier_by_weight" not in rows[1]  # late fusion has no weights
+    with pytest.raises(ValueError, match="unknown ablation variant"):
+        ablation.run_seed(splits, s, 0, tmp_path / "abl", names=["RLVR++"])
+    with pytest.raises(ValueError, match="warm-up only"):
+        ablation.run_seed(splits, s, 0, tmp_path / "abl", names=["late fusion"])
