@@ -27,6 +27,10 @@ class FusionConfig(_Section):
     fusion_mode: Literal["policy", "concat"] = Field(
         "policy", description="'policy': per-clip modality weights (what RLVR trains) times the modality vectors; "
         "'concat': an MLP over the concatenated vectors (the early-fusion baseline of the ablation).")
+    fusion_combine: Literal["hidden", "logits"] = Field(
+        "hidden", description="What the weights combine (fusion_mode='policy'): 'hidden' = the classifier reads "
+        "sum_m w_m h_m; 'logits' = the fused class logits are sum_m w_m l_m over each modality's own logits l_m "
+        "(the shared classifier on h_m alone), so w_m l_m is an exact additive attribution of the decision.")
 
 
 class TrainConfig(_Section):
@@ -69,24 +73,34 @@ class TrainConfig(_Section):
     calibration_fraction: float = Field(
         0.25, ge=0, lt=1, description="Share of the training split's videos held out from the warm-up for the "
         "policy stage, so its rewards come from clips the heads never fitted.")
-    corrupt_fraction: float = Field(1.0, ge=0, le=1, description="Share of policy-stage clips with one modality "
-                                    "corrupted on purpose (swap, noise, flat, garbled, frozen).")
+    corrupt_fraction: float = Field(0.5, ge=0, le=1, description="Share of policy-stage clips with one modality "
+                                    "corrupted on purpose (swap with any other clip, noise, flat, garbled, frozen); "
+                                    "the rest stay clean, so the policy also learns what to trust when nothing is wrong.")
     rl_epochs: int = Field(40, ge=0, description="Policy-stage epochs over the calibration clips.")
     rl_lr: float = Field(3e-3, gt=0, description="Learning rate of the policy during RL.")
     gate_lr: float = Field(1e-3, gt=0, description="Learning rate of the policy in the supervised-gate baseline.")
-    group_size: int = Field(16, ge=2, description="G: weightings sampled per clip; advantages are normalised within it.")
+    group_size: int = Field(16, ge=2, description="G: weightings sampled per clip; advantages are taken within it.")
+    advantage_scale: Literal["none", "std"] = Field(
+        "none", description="Group advantages: 'none' = r - mean(r) over the clip's G samples (Dr-GRPO: a group "
+        "whose rewards differ by noise keeps a noise-sized advantage); 'std' = also divided by the group's std "
+        "(GRPO: turns 1e-3 differences into +-1).")
     clip_eps: float = Field(0.2, gt=0, description="PPO-style clipping of the policy ratio.")
     kl_beta: float = Field(0.02, ge=0, description="Weight of the KL to the warm-up policy (exact, between the two Gaussian policies).")
-    entropy_bonus: float = Field(0.05, ge=0, description="Bonus on the entropy of the weights, so the policy cannot "
-                                 "collapse onto one modality.")
+    entropy_bonus: float = Field(0.0, ge=0, description="Bonus on the entropy of the deterministic weights (RLVR and "
+                                 "the gate). Off by default: it pulls every clip's weights towards uniform, so they "
+                                 "cannot name the one modality that decided.")
     rl_inner_steps: int = Field(2, ge=1, description="Policy updates per sampled group (ratio != 1 after the first).")
     reward_accuracy: float = Field(1.0, ge=0, description="Weight of the accuracy reward (gold class predicted).")
-    reward_likelihood: float = Field(1.0, ge=0, description="Weight of the gold-class probability reward.")
+    reward_likelihood: float = Field(1.0, ge=0, description="Weight of the gold-class log-odds reward.")
+    reward_log_odds_clip: float = Field(
+        5.0, gt=0, description="Log-odds rewards (log p - log(1 - p)) are clipped to +-this, so one saturated clip "
+        "(p = 1e-9 or 1 - 1e-9) cannot outweigh a batch.")
     reward_reliability: float = Field(
         1.0, ge=0, description="Weight of the reliability reward: a corrupted modality gets no more than its fair weight.")
     reward_faithfulness: float = Field(
-        0.5, ge=0, description="Weight of the faithfulness reward (the top weight is on the modality whose "
-        "removal hurts the gold class most).")
+        0.5, ge=0, description="Weight of the faithful-weight reward: 1 when the top sampled weight is on the "
+        "modality whose removal lowers the predicted class's log-odds most, measured on the calibration clips "
+        "(which the heads never fitted); 0 turns it off (and skips the removal passes).")
     checkpoint_every: int = Field(5, ge=1, description="Save a resumable checkpoint every n epochs.")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="Device for the fusion model.")
 

@@ -1,6 +1,6 @@
 """Section 1 of `clmer benchmark --ablations`: does the policy stage earn its place?
 
-Same data, same seed, five systems:
+Same data, same seed, these systems:
 
     warm-up only      the supervised model on every training clip (no policy stage)
     late fusion       the same model's three single-modality verdicts, averaged
@@ -8,10 +8,16 @@ Same data, same seed, five systems:
     supervised gate   warm-up on the fit clips, then the policy trained by gradient on the
                       calibration clips with the same corruptions (the honest baseline for RLVR)
     RLVR              warm-up on the fit clips, then GRPO with verifiable rewards on the same
+                      (accuracy, log-odds, reliability); "+ faithful-weight reward" adds the check
+                      that the top weight is the modality whose removal moves the prediction most;
+                      "(issue-23 recipe)" is the previous RL setup
+    ..., logit fusion the same with fusion_combine="logits" (weights times each modality's logits)
 
-Each is scored on the test split: clean WAR/UAR; WAR/UAR with each modality corrupted in every clip;
-on single-modality variant clips, how often the top fusion weight and the top Shapley share fall on
-the carrier; weight-Shapley agreement (top-1, Spearman).
+Each is scored on the test split (or, to choose a default, on the validation split): clean WAR/UAR;
+WAR/UAR with each modality corrupted in every clip; on single-modality variant clips, how often the
+top fusion weight and the top Shapley share fall on the carrier (the share also counted only on the
+clips the model gets right, explaining the predicted class), their accuracy, the audio carriers'
+accuracy; weight-Shapley agreement (top-1, Spearman).
 """
 
 from __future__ import annotations
@@ -27,12 +33,25 @@ from clmer.model.evaluate import late_fusion_probs, under_corruption
 from clmer.model.metrics import classification
 from clmer.model.train import predict, train, train_device
 
+LOGITS = {"fusion_combine": "logits"}
 VARIANTS: dict[str, dict] = {
-    "warm-up only": {"train": {"policy_stage": "none"}},
+    "warm-up only": {"train": {"policy_stage": "none"}, "fusion": {"fusion_combine": "hidden"}},
     "late fusion": {"train": {"policy_stage": "none"}},  # evaluated from the warm-up-only model
     "early fusion (concat)": {"train": {"policy_stage": "none"}, "fusion": {"fusion_mode": "concat"}},
-    "supervised gate": {"train": {"policy_stage": "gate"}},
-    "RLVR": {"train": {"policy_stage": "rlvr"}},
+    "supervised gate": {"train": {"policy_stage": "gate"}, "fusion": {"fusion_combine": "hidden"}},
+    # The recipe before issue 27: every calibration clip corrupted, GRPO's std-scaled advantages, an
+    # entropy bonus (its swaps also took a partner of another label, which is no longer an option).
+    "RLVR (issue-23 recipe)": {"train": {"policy_stage": "rlvr", "corrupt_fraction": 1.0, "advantage_scale": "std",
+                                         "entropy_bonus": 0.05, "reward_faithfulness": 0.5},
+                               "fusion": {"fusion_combine": "hidden"}},
+    "RLVR": {"train": {"policy_stage": "rlvr", "reward_faithfulness": 0.0}, "fusion": {"fusion_combine": "hidden"}},
+    "RLVR + faithful-weight reward": {"train": {"policy_stage": "rlvr", "reward_faithfulness": 1.0},
+                                      "fusion": {"fusion_combine": "hidden"}},
+    "warm-up only, logit fusion": {"train": {"policy_stage": "none"}, "fusion": LOGITS},
+    "supervised gate, logit fusion": {"train": {"policy_stage": "gate"}, "fusion": LOGITS},
+    "RLVR, logit fusion": {"train": {"policy_stage": "rlvr", "reward_faithfulness": 0.0}, "fusion": LOGITS},
+    "RLVR + faithful-weight reward, logit fusion": {"train": {"policy_stage": "rlvr", "reward_faithfulness": 1.0},
+                                                    "fusion": LOGITS},
 }
 
 
@@ -64,6 +83,10 @@ def score_model(model, test: FeatureSet, device: str, probs: np.ndarray | None =
         faith = faithfulness_report(model, test, device)
         row |= {"carrier_by_weight": faith.get("variant_top_weight_is_carrier", float("nan")),
                 "carrier_by_share": faith.get("variant_top_share_is_carrier", float("nan")),
+                "carrier_by_share_correct": faith.get("variant_correct_top_share_is_carrier", float("nan")),
+                "carrier_by_weight_correct": faith.get("variant_correct_top_weight_is_carrier", float("nan")),
+                "carrier_clip_war": faith.get("variant_accuracy", float("nan")),
+                "audio_carrier_war": faith.get("audio_carrier_accuracy", float("nan")),
                 "weight_shapley_top1": faith["weight_shapley_top1_agreement"],
                 "weight_shapley_spearman": faith["weight_shapley_spearman"]}
     return row
@@ -79,11 +102,19 @@ def late_fusion_row(model, test: FeatureSet, device: str) -> dict:
         under_corruption(model, test, device, combine=late_fusion_batch_probs))
 
 
-def run_seed(splits: dict[str, FeatureSet], settings: Settings, seed: int, out_dir: Path, log=None) -> list[dict]:
-    """Every variant trained and scored once with `seed`; one row per variant."""
+def run_seed(splits: dict[str, FeatureSet], settings: Settings, seed: int, out_dir: Path, log=None,
+             names: list[str] | None = None) -> list[dict]:
+    """Every variant (or those in `names`) trained and scored once with `seed`; one row per variant."""
+    unknown = sorted(set(names or ()) - set(VARIANTS))
+    if unknown:
+        raise ValueError(f"unknown ablation variant(s) {unknown}; known: {list(VARIANTS)}")
+    if names and "late fusion" in names and "warm-up only" not in names:
+        raise ValueError("the 'late fusion' variant is read from the 'warm-up only' model: ask for both")
     device = train_device(settings.train.device)
     rows, warmup_model = [], None
     for name, overrides in VARIANTS.items():
+        if names and name not in names:
+            continue
         if name == "late fusion":
             rows.append({"variant": name, "seed": seed} | late_fusion_row(warmup_model, splits["test"], device))
             continue

@@ -158,6 +158,21 @@ def faithfulness_report(model: FusionModel, data: FeatureSet, device: str = "cpu
         report["variant_top_weight_is_carrier"] = _share([top(r["weights"], r) == c for c, r in var])
         report["variant_top_share_is_carrier"] = _share(
             [top(shares_from_shapley(r["shapley"], r["present"]), r) == c for c, r in var])
+        # On the variant clips the model gets right, explaining what it predicted (which is then the
+        # gold class): a share that names the carrier of a wrong answer would credit the explanation
+        # for a decision the model did not make.
+        y = data.frame["class_index"].to_numpy()
+        right = [(carriers[v], r) for v, r, g in zip(data.frame["variant"], rows, y)
+                 if v in carriers and r["present"].sum() >= 2 and int(r["target"]) == int(g)]
+        report["variant_clips_correct"] = len(right)
+        report["variant_accuracy"] = _share([int(r["target"]) == int(g) for v, r, g in zip(data.frame["variant"], rows, y)
+                                             if v in carriers and r["present"].sum() >= 2])
+        report["variant_correct_top_share_is_carrier"] = _share(
+            [top(shares_from_shapley(r["shapley"], r["present"]), r) == c for c, r in right])
+        report["variant_correct_top_weight_is_carrier"] = _share([top(r["weights"], r) == c for c, r in right])
+        for name, c in carriers.items():
+            report[f"{name}_carrier_accuracy"] = _share(
+                [int(r["target"]) == int(g) for v, r, g in zip(data.frame["variant"], rows, y) if v == name])
     return report
 
 

@@ -8,8 +8,10 @@ evaluation reports accuracy with each modality corrupted in every test clip.
 
 Kinds (all on stored features, so a policy stage costs no re-extraction):
 
-* swap    the modality comes from another clip with a different label (conflicting evidence:
-          a dubbed or mismatched track);
+* swap    the modality comes from another clip (a dubbed or mismatched track); in evaluation a clip
+          with a different label (conflicting evidence), in training any other clip, since a partner
+          chosen by label teaches the policy to demote whichever modality disagrees with the rest,
+          which on a clip where one modality alone carries the label is the carrier;
 * noise   items and extras replaced by Gaussian noise at the batch's feature scale (music, static);
 * flat    every item set to the batch's mean item (silence, a blank or black frame);
 * garble  half of the text tokens replaced by tokens of other clips (a bad transcription);
@@ -25,12 +27,12 @@ from clmer.names import MODALITIES
 KINDS = {"text": ("swap", "garble"), "audio": ("swap", "noise", "flat"), "vision": ("swap", "noise", "frozen")}
 
 
-def _partner(batch: dict, i: int, m: int, gen: torch.Generator) -> int | None:
-    """Another clip with the modality present, preferably with a different label."""
+def _partner(batch: dict, i: int, m: int, gen: torch.Generator, other_label: bool = True) -> int | None:
+    """Another clip with the modality present; with `other_label`, preferably one with a different label."""
     present = batch["present"][:, m].clone().cpu()
     present[i] = False
     candidates = torch.nonzero(present).flatten()
-    if "y" in batch:
+    if other_label and "y" in batch:
         y = batch["y"].cpu()
         other = candidates[y[candidates] != y[i]]
         candidates = other if len(other) else candidates
@@ -47,13 +49,15 @@ def _stats(batch: dict, name: str) -> tuple[torch.Tensor, torch.Tensor]:
     return items.mean(0), items.std(0).clamp_min(1e-4)
 
 
-def corrupt_one(batch: dict, source: dict, i: int, m: int, kind: str, gen: torch.Generator) -> bool:
+def corrupt_one(batch: dict, source: dict, i: int, m: int, kind: str, gen: torch.Generator,
+                other_label: bool = True) -> bool:
     """Corrupt modality m of clip i of `batch` in place, taking partners and statistics from the
-    untouched `source`; False when it cannot be done (no partner clip)."""
+    untouched `source` (with `other_label`, a partner of another label where there is one); False when
+    it cannot be done (no partner clip)."""
     name = MODALITIES[m]
     seq, mask = batch[name], batch[f"{name}_mask"]
     if kind in ("swap", "frozen", "garble"):
-        j = _partner(source, i, m, gen)
+        j = _partner(source, i, m, gen, other_label)
         if j is None:
             return False
         if kind == "swap":
@@ -81,11 +85,16 @@ def corrupt_one(batch: dict, source: dict, i: int, m: int, kind: str, gen: torch
 
 
 def corrupt_batch(batch: dict, gen: torch.Generator, fraction: float, modality: int | None = None,
-                  kinds: dict[str, tuple[str, ...]] | None = None) -> tuple[dict, torch.Tensor]:
+                  kinds: dict[str, tuple[str, ...]] | None = None,
+                  partners: str = "other_label") -> tuple[dict, torch.Tensor]:
     """A copy of the batch where a `fraction` of the clips (with at least two modalities) have one
     modality corrupted. Returns (batch, corrupted): corrupted[i] is the modality index, or -1.
 
-    `modality` fixes which modality is corrupted (evaluation); otherwise one is drawn per clip."""
+    `modality` fixes which modality is corrupted (evaluation); otherwise one is drawn per clip.
+    `partners`: 'other_label' (evaluation: a swapped-in modality contradicts the clip) or 'any'
+    (training: the partner is any other clip, blind to the label)."""
+    if partners not in ("other_label", "any"):
+        raise ValueError(f"partners must be 'other_label' or 'any', not {partners!r}")
     kinds = kinds or KINDS
     out = {k: (v.clone() if torch.is_tensor(v) else v) for k, v in batch.items()}
     b = len(out["present"])
@@ -98,6 +107,6 @@ def corrupt_batch(batch: dict, gen: torch.Generator, fraction: float, modality: 
         m = modality if modality is not None else present[int(torch.randint(len(present), (1,), generator=gen))]
         options = kinds[MODALITIES[m]]
         kind = options[int(torch.randint(len(options), (1,), generator=gen))]
-        if corrupt_one(out, batch, i, m, kind, gen):
+        if corrupt_one(out, batch, i, m, kind, gen, partners == "other_label"):
             corrupted[i] = m
     return out, corrupted.to(out["present"].device)

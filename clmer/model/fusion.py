@@ -13,6 +13,8 @@ The policy outputs a Gaussian over three logits; weights are the masked softmax 
 over the modalities present in the clip (an absent modality gets weight 0: masked, not zero-filled).
 Deterministic use takes the mean; RL samples from it (`clmer.model.rlvr`). `fusion_mode="concat"`
 replaces the weighted sum by an MLP over the concatenated vectors (the early-fusion baseline).
+`fusion_combine="logits"` weights the modalities' own class logits instead of their vectors
+(logits = sum_m w_m l_m), so the weights are the decision's exact additive decomposition.
 """
 
 from __future__ import annotations
@@ -204,7 +206,16 @@ class FusionModel(nn.Module):
             fused = self.concat_head(torch.cat([(h * present.unsqueeze(-1)).flatten(-2), present], dim=-1))
         else:
             fused = torch.einsum("...m,...md->...d", w, h)
-        return {"fused": fused, "logits": self.classifier(fused), "reg": torch.tanh(self.regressor(fused).squeeze(-1))}
+        if self.concat_head is None and self.cfg.fusion_combine == "logits":
+            logits = self.logit_contributions(h, w).sum(-2)
+        else:
+            logits = self.classifier(fused)
+        return {"fused": fused, "logits": logits, "reg": torch.tanh(self.regressor(fused).squeeze(-1))}
+
+    def logit_contributions(self, h: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        """(..., 3, C): w_m l_m, each modality's own class logits scaled by its weight. Under
+        fusion_combine='logits' they sum to the fused logits exactly (an absent modality adds 0)."""
+        return w.unsqueeze(-1) * self.classifier(h)
 
     def forward(self, batch: dict, present: torch.Tensor | None = None, z: torch.Tensor | None = None) -> dict:
         """Deterministic pass (policy mean) unless logits `z` are given; `present` overrides presence."""

@@ -2,13 +2,15 @@
 ourselves, or the model's own deletion test. No learned judge.
 
 * accuracy:     the prediction under the sampled weights is the gold class (0/1);
-* likelihood:   the gold-class probability under the sampled weights (dense: it tells two correct
-                weightings apart, so a group's advantages are not all zero);
+* likelihood:   the gold class's log-odds log p - log(1 - p) under the sampled weights, clipped
+                (dense: it tells two correct weightings apart; in probability it saturates, so on
+                clips where the modalities agree every weighting earned the same 0.99);
 * reliability:  on a clip where we corrupted modality c, the weight on c is no more than its fair
                 share 1 / (modalities present). Known true or false, because we did the corrupting;
-* faithfulness: the top-weighted modality is the one whose removal lowers the gold-class
-                probability most, removal meaning what the evaluation means by it: the modality
-                is absent and the policy re-weights the rest.
+* faithfulness: the top-weighted modality is the one whose removal lowers the predicted class's
+                log-odds most (the modality that decided), removal meaning what the evaluation
+                means by it: the modality is absent and the policy re-weights the rest. Measured
+                on calibration clips, which the heads never fitted.
 """
 
 from __future__ import annotations
@@ -27,6 +29,17 @@ def likelihood_reward(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return probs.gather(-1, y.expand(probs.shape[:-1]).unsqueeze(-1)).squeeze(-1)
 
 
+def log_odds(logits: torch.Tensor, target: torch.Tensor, clip: float | None = None) -> torch.Tensor:
+    """(..., B, C) logits, (B,) class -> (..., B) log p(target) - log(1 - p(target)), computed from
+    log-probabilities (stable where p is within 1e-9 of 0 or 1), clipped to +-clip if given."""
+    logp = torch.log_softmax(logits, -1)
+    idx = target.expand(logp.shape[:-1]).unsqueeze(-1)
+    own = logp.gather(-1, idx).squeeze(-1)
+    rest = torch.logsumexp(logp.scatter(-1, idx, float("-inf")), -1)
+    out = own - rest
+    return out.clamp(-clip, clip) if clip is not None else out
+
+
 def reliability_reward(weights: torch.Tensor, corrupted: torch.Tensor, present: torch.Tensor,
                        tol: float = 1e-6) -> torch.Tensor:
     """1 where the corrupted modality's weight is at most its fair share, 0 where above; 0 on clean clips.
@@ -42,7 +55,8 @@ def reliability_reward(weights: torch.Tensor, corrupted: torch.Tensor, present: 
 def faithfulness_reward(weights: torch.Tensor, drops: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
     """1 where the top-weighted modality has the largest removal drop (ties count as faithful).
 
-    weights (..., B, 3); drops (B, 3) = p(gold | all) - p(gold | all but m), -inf for absent ones.
+    weights (..., B, 3); drops (B, 3) = how much removing m lowers the explained class (`removal_drops`),
+    -inf for absent ones.
     A clip with a single modality is trivially faithful."""
     present = present.bool()
     w = weights.masked_fill(~present, float("-inf"))

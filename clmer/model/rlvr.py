@@ -1,20 +1,23 @@
 """GRPO-style reinforcement learning with verifiable rewards on the modality policy.
 
 For each clip, G weightings are sampled from the policy; each earns the verifiable rewards of
-`clmer.model.rewards`. Advantages are normalised within the clip's group, the policy ratio is
-clipped as in PPO, a KL to the warm-up policy (exact, between the two Gaussians) keeps it close to
-what supervision taught, and an entropy bonus on the mean weights keeps it from collapsing onto one
-modality. Only the policy learns: encoders and heads are frozen, so a reward can only be earned by
-choosing better weights.
+`clmer.model.rewards`. Advantages are taken within the clip's group (r - mean(r), Dr-GRPO: no
+division by the group's std, which turned 1e-3 likelihood noise into +-1 advantages), the policy
+ratio is clipped as in PPO, and a KL to the warm-up policy (exact, between the two Gaussians) keeps
+it close to what supervision taught. An entropy bonus on the mean weights is available but off by
+default: it pulls the weights to uniform. Only the policy learns: encoders and heads are frozen, so
+a reward can only be earned by choosing better weights.
 
 It runs on the calibration clips, which the frozen heads never trained on (`clmer.model.train`),
-with one modality of some clips corrupted on purpose (`clmer.model.corruption`): on the clips the
-heads fit, every weighting is right and the accuracy reward says nothing.
+clean and with one modality of about half of them corrupted on purpose (`clmer.model.corruption`,
+swap partners blind to the label): on the clips the heads fit, every weighting is right and the
+accuracy reward says nothing.
 """
 
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import dataclass
 
 import torch
@@ -22,14 +25,18 @@ import torch
 from clmer.config import TrainConfig
 from clmer.model.corruption import corrupt_batch
 from clmer.model.fusion import FusionModel
-from clmer.model.rewards import accuracy_reward, faithfulness_reward, likelihood_reward, reliability_reward
+from clmer.model.rewards import accuracy_reward, faithfulness_reward, log_odds, reliability_reward
 
 
-def group_advantages(rewards: torch.Tensor, eps: float = 1e-4) -> torch.Tensor:
-    """(G, B) rewards -> advantages normalised over the G samples of each clip (0 where all agree)."""
-    mean = rewards.mean(0, keepdim=True)
-    std = rewards.std(0, unbiased=False, keepdim=True)
-    return (rewards - mean) / (std + eps)
+def group_advantages(rewards: torch.Tensor, scale: str = "none", eps: float = 1e-4) -> torch.Tensor:
+    """(G, B) rewards -> advantages over the G samples of each clip (0 where all agree): r - mean(r),
+    divided by the group's std only with scale='std'."""
+    centred = rewards - rewards.mean(0, keepdim=True)
+    if scale == "none":
+        return centred
+    if scale != "std":
+        raise ValueError(f"advantage scale must be 'none' or 'std', not {scale!r}")
+    return centred / (rewards.std(0, unbiased=False, keepdim=True) + eps)
 
 
 def kl_k3(logp: torch.Tensor, logp_ref: torch.Tensor) -> torch.Tensor:
@@ -70,20 +77,30 @@ class GroupRewards:
 
 @torch.no_grad()
 def removal_drops(model: FusionModel, h: torch.Tensor, stats: torch.Tensor, present: torch.Tensor,
-                  y: torch.Tensor) -> torch.Tensor:
-    """(B, 3): p(gold | present) - p(gold | present minus m), the policy re-weighting what is left (the
-    evaluation's semantics); -inf for modalities not present."""
-    def p_gold(keep: torch.Tensor) -> torch.Tensor:
+                  target: torch.Tensor | None = None) -> torch.Tensor:
+    """(B, 3): how much removing modality m lowers the log-odds of the explained class (`target`, by
+    default the class the deterministic policy predicts with everything present), the policy
+    re-weighting what is left (the evaluation's semantics); -inf for modalities not present. Log-odds,
+    not probability: where the modalities agree p is ~.99 with or without any one of them, and the
+    differences in probability are noise."""
+    def logits_with(keep: torch.Tensor) -> torch.Tensor:
         w = model.policy.weights(model.policy_mean(h, keep, stats), keep)
-        p = likelihood_reward(model.heads(h, w)["logits"], y)
-        return torch.where(keep.any(-1), p, torch.full_like(p, 1.0 / model.cfg.n_classes))
+        return model.heads(h, w)["logits"]
 
-    full = p_gold(present)
+    full_logits = logits_with(present)
+    target = full_logits.argmax(-1) if target is None else target
+
+    def value(logits: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+        v = log_odds(logits, target)
+        chance = math.log(1.0 / (model.cfg.n_classes - 1))  # nothing left: every class equally likely
+        return torch.where(keep.any(-1), v, torch.full_like(v, chance))
+
+    full = value(full_logits, present)
     drops = []
     for m in range(3):
         keep = present.clone()
         keep[:, m] = False
-        drops.append(full - p_gold(keep))
+        drops.append(full - value(logits_with(keep), keep))
     return torch.stack(drops, -1).masked_fill(~present.bool(), float("-inf"))
 
 
@@ -93,9 +110,10 @@ def score_samples(model: FusionModel, h: torch.Tensor, stats: torch.Tensor, pres
     """Rewards for sampled logits z (G, B, 3), with modality vectors h (B, 3, D) fixed."""
     w = model.policy.weights(z, present)
     logits = model.heads(h, w)["logits"]
-    acc, lik = accuracy_reward(logits, y), likelihood_reward(logits, y)
+    acc, lik = accuracy_reward(logits, y), log_odds(logits, y, cfg.reward_log_odds_clip)
     rel = reliability_reward(w, corrupted, present)
-    faith = faithfulness_reward(w, removal_drops(model, h, stats, present, y), present)
+    faith = (faithfulness_reward(w, removal_drops(model, h, stats, present), present) if cfg.reward_faithfulness > 0
+             else torch.zeros_like(acc))
     total = (cfg.reward_accuracy * acc + cfg.reward_likelihood * lik + cfg.reward_reliability * rel
              + cfg.reward_faithfulness * faith)
     return GroupRewards(z, acc, lik, rel, faith, total)
@@ -114,14 +132,14 @@ class PolicyTrainer:
     def step(self, batch: dict) -> dict:
         model, cfg = self.model, self.cfg
         model.eval()  # dropout off: rewards must be a function of the weights alone
-        batch, corrupted = corrupt_batch(batch, self.gen, cfg.corrupt_fraction)
+        batch, corrupted = corrupt_batch(batch, self.gen, cfg.corrupt_fraction, partners="any")
         with torch.no_grad():
             h, _, item_stats = model.encode(batch)
             present = model.effective_present(batch, batch["present"])
             mu_old = model.policy_mean(h, present, item_stats)
             z = model.policy.sample(mu_old, cfg.group_size)
             rewards = score_samples(model, h, item_stats, present, batch["y"], z, corrupted, cfg)
-            adv = group_advantages(rewards.total)
+            adv = group_advantages(rewards.total, cfg.advantage_scale)
             logp_old = model.policy.log_prob(z, mu_old, present)
             mu_ref = model.policy_mean(h, present, item_stats, self.ref)
         stats = {}

@@ -26,7 +26,7 @@ class GateTrainer:
     def step(self, batch: dict) -> dict:
         model, cfg = self.model, self.cfg
         model.eval()  # frozen encoders and heads, no dropout: only the weights change the prediction
-        batch, corrupted = corrupt_batch(batch, self.gen, cfg.corrupt_fraction)
+        batch, corrupted = corrupt_batch(batch, self.gen, cfg.corrupt_fraction, partners="any")
         with torch.no_grad():
             h, _, stats = model.encode(batch)
             present = model.effective_present(batch, batch["present"])

@@ -8,7 +8,7 @@ import torch
 from clmer.config import FusionConfig, TrainConfig
 from clmer.model.corruption import corrupt_batch
 from clmer.model.fusion import FusionModel, masked_softmax
-from clmer.model.rewards import accuracy_reward, faithfulness_reward, likelihood_reward, reliability_reward
+from clmer.model.rewards import accuracy_reward, faithfulness_reward, likelihood_reward, log_odds, reliability_reward
 from clmer.model.rlvr import PolicyTrainer, clipped_objective, group_advantages, kl_k3, removal_drops
 
 DIMS = {"text": (6, 0), "audio": (5, 7), "vision": (4, 0)}
@@ -74,18 +74,19 @@ def test_removal_uses_the_evaluations_semantics():
     batch = fake_batch(6, seed=2)
     with torch.no_grad():
         h, _, stats = model.encode(batch)
-        drops = removal_drops(model, h, stats, batch["present"], batch["y"])
-        for m in range(3):  # p(gold | all) - p(gold | modality m absent, policy re-weighting the rest)
+        drops = removal_drops(model, h, stats, batch["present"])
+        predicted = model(batch)["logits"].argmax(-1)
+        for m in range(3):  # log-odds of the predicted class: all - modality m absent, the policy re-weighting the rest
             present = batch["present"].clone()
             present[:, m] = False
-            full = likelihood_reward(model(batch)["logits"], batch["y"])
-            without = likelihood_reward(model(batch, present=present)["logits"], batch["y"])
+            full = log_odds(model(batch)["logits"], predicted)
+            without = log_odds(model(batch, present=present)["logits"], predicted)
             assert torch.allclose(drops[:, m], full - without, atol=1e-5)
 
 
-def test_group_advantages_are_normalised_per_clip():
+def test_group_advantages_are_normalised_per_clip_when_asked():
     r = torch.tensor([[1.0, 0.0, 2.0], [0.0, 0.0, 2.0], [1.0, 0.0, 2.0], [0.0, 0.0, 2.0]])  # (G=4, B=3)
-    a = group_advantages(r)
+    a = group_advantages(r, "std")
     assert torch.allclose(a.mean(0), torch.zeros(3), atol=1e-6)
     assert torch.allclose(a[:, 0].std(unbiased=False), torch.tensor(1.0), atol=1e-3)
     assert torch.all(a[:, 1] == 0) and torch.all(a[:, 2] == 0)  # no signal when every sample agrees
@@ -132,7 +133,8 @@ def test_corruption_changes_only_the_corrupted_modality_of_the_marked_clips():
 def test_swap_takes_the_modality_of_a_clip_with_another_label():
     batch = fake_batch(10, seed=4)
     out, corrupted = corrupt_batch(batch, torch.Generator().manual_seed(2), 1.0, modality=0,
-                                   kinds={"text": ("swap",), "audio": ("swap",), "vision": ("swap",)})
+                                   kinds={"text": ("swap",), "audio": ("swap",), "vision": ("swap",)},
+                                   partners="other_label")  # evaluation's swaps: conflicting evidence
     for i in range(10):
         donors = [j for j in range(10) if torch.equal(out["text"][i], batch["text"][j])]
         assert donors and all(batch["y"][j] != batch["y"][i] for j in donors)
