@@ -118,3 +118,23 @@ def test_row7_a_truncated_record_json_is_quarantined_and_the_index_still_builds(
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert store.rebuild_index()["key"].tolist() == [keys[1]]  # the next run is quiet
+
+
+def test_row11_a_truncated_processed_log_is_rebuilt_from_the_outputs(tmp_path, clip, settings):
+    import shutil
+
+    drop, out = tmp_path / "drop", tmp_path / "out"
+    drop.mkdir()
+    for name in ("clip.mp4", "clip.mkv", "b.mp4"):  # clip.mkv's output name is the hashed one
+        shutil.copy(clip, drop / name)
+    run(drop, out, settings)
+    stems = table(out).set_index("file")["video_id"].to_dict()
+    marker = out / "Test_Results" / ".clmer_processed.json"
+    whole = marker.read_bytes()
+    marker.write_bytes(whole[: len(whole) // 2])  # a copy cut short
+    with pytest.warns(RuntimeWarning, match=r"\.clmer_processed\.json is unreadable .*rebuilt from .*combined_results"):
+        again = run(drop, out, settings)
+    assert sorted(i.rel for i in again["plan"].todo) == sorted(stems)  # hashes lost: scored again, not skipped
+    assert table(out).set_index("file")["video_id"].to_dict() == stems and len(table(out)) == 3
+    assert (out / "Test_Results" / ".clmer_processed.json.broken").read_bytes() == whole[: len(whole) // 2]
+    assert sorted(run(drop, out, settings)["plan"].skipped) == sorted(stems)  # the marker is whole again
