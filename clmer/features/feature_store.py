@@ -13,7 +13,9 @@ written after the arrays: a record exists once its JSON does, so a crash or a co
 never leaves a torn record. The JSON also holds the sha256 of its arrays file and its own key: a
 record truncated or overwritten later (a full disk, a careless copy, another clip's arrays) is
 caught when read (`CorruptRecordError`), and extraction writes it anew. The Parquet index is
-derived from the JSON files and can always be rebuilt.
+derived from the JSON files and can always be rebuilt; a record JSON that does not parse (a
+truncated copy) is moved aside to `quarantine/<its path>` with a warning naming it, so one bad file
+never stops the index, and extraction writes that record anew.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import hashlib
 import io
 import json
 import os
+import warnings
 from pathlib import Path
 from typing import Iterable
 
@@ -34,6 +37,7 @@ from clmer.names import utc_now
 
 INDEX_COLUMNS = ["key", "sha256", "extractor", "model", "revision", "config_hash", "record", "n_items", "dim",
                  "status", "error", "created_at"]
+QUARANTINE = "quarantine"  # unreadable record JSONs are moved here, under the store root, not deleted
 _HASH_CHUNK = 4 * 1024 * 1024
 
 
@@ -81,6 +85,11 @@ class LocalBackend:
             return []
         return sorted(str(p.relative_to(self.root)) for p in base.rglob(f"*{suffix}") if p.is_file() and not p.name.startswith("."))
 
+    def move(self, rel: str, dest: str) -> None:
+        target = self.root / dest
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(self.root / rel, target)
+
 
 class S3Backend:
     """s3://bucket/prefix through boto3 (credentials from the environment or the AWS profile).
@@ -121,6 +130,11 @@ class S3Backend:
 
     def write(self, rel: str, data: bytes) -> None:
         self.client.put_object(Bucket=self.bucket, Key=self._key(rel), Body=data)
+
+    def move(self, rel: str, dest: str) -> None:
+        self.client.copy_object(Bucket=self.bucket, Key=self._key(dest),
+                                CopySource={"Bucket": self.bucket, "Key": self._key(rel)})
+        self.client.delete_object(Bucket=self.bucket, Key=self._key(rel))
 
     def list(self, prefix: str, suffix: str = "") -> Iterable[str]:
         paginator = self.client.get_paginator("list_objects_v2")
@@ -206,12 +220,26 @@ class FeatureStore:
 
     def rebuild_index(self) -> pd.DataFrame:
         """Derive index.parquet from the record JSONs (the source of truth) and write it atomically."""
-        rows = [json.loads(self.backend.read(rel))["index"] for rel in self.backend.list("records", ".json")]
+        rows = [row for rel in list(self.backend.list("records", ".json")) if (row := self._index_row(rel))]
         frame = pd.DataFrame(rows, columns=INDEX_COLUMNS)
         buf = io.BytesIO()
         frame.to_parquet(buf, index=False)
         self.backend.write("index.parquet", buf.getvalue())
         return frame
+
+    def _index_row(self, rel: str) -> dict | None:
+        """The record's index row; None for a JSON that does not parse, which is moved to quarantine/."""
+        try:
+            row = json.loads(self.backend.read(rel))["index"]
+            if not isinstance(row, dict):
+                raise TypeError("index is not an object")
+            return row
+        except (ValueError, KeyError, TypeError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+            dest = f"{QUARANTINE}/{rel}"
+            self.backend.move(rel, dest)
+            warnings.warn(f"feature store {self}: record {rel} is unreadable ({exc.__class__.__name__}: {exc}); "
+                          f"moved to {dest}, and extraction writes it anew", RuntimeWarning, stacklevel=3)
+            return None
 
     def index(self) -> pd.DataFrame:
         if not self.backend.exists("index.parquet"):

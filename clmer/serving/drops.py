@@ -15,13 +15,14 @@ import hashlib
 import json
 import os
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Iterable
 
 from clmer import atomic
 from clmer.data import files
-from clmer.names import OUTPUT_DIRS, RESULTS_DIR, utc_now
+from clmer.names import COMBINED_CSV, OUTPUT_DIRS, RESULTS_DIR, utc_now
 
 MARKER = ".clmer_processed.json"
 
@@ -166,12 +167,45 @@ class ProcessedLog:
     model).
 
     Written atomically and last, after every output of a run is in place: a crash before it means
-    the next run redoes (and rewrites identically) what was not committed.
+    the next run redoes (and rewrites identically) what was not committed. A log that does not parse
+    (a truncated copy, a full disk) is rebuilt from the combined results table, with a warning naming
+    it: the files keep their output names, but their content hashes are lost, so they are scored again
+    (and their outputs rewritten in place) rather than every later run failing on it.
     """
 
     def __init__(self, out_dir: str | Path):
-        self.path = Path(out_dir) / RESULTS_DIR / MARKER
-        self.entries: dict[str, dict] = json.loads(self.path.read_text(encoding="utf-8")) if self.path.exists() else {}
+        self.out_dir = Path(out_dir)
+        self.path = self.out_dir / RESULTS_DIR / MARKER
+        self.entries: dict[str, dict] = self._read() if self.path.exists() else {}
+
+    def _read(self) -> dict[str, dict]:
+        raw = self.path.read_bytes()
+        try:
+            entries = json.loads(raw)
+            if isinstance(entries, dict) and all(isinstance(e, dict) for e in entries.values()):
+                return entries
+            reason = "not an object of entries"
+        except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
+            reason = f"{exc.__class__.__name__}: {exc}"
+        kept = self.path.with_name(self.path.name + ".broken")
+        atomic.write_bytes(kept, raw)  # copied, not moved: a concurrent publish may be replacing it
+        entries = self._from_outputs()
+        warnings.warn(f"{self.path} is unreadable ({reason}); rebuilt from {COMBINED_CSV} ({len(entries)} files, kept "
+                      f"under their output names, scored again since their content hashes were lost); the broken "
+                      f"copy is {kept}", RuntimeWarning, stacklevel=3)
+        return entries
+
+    def _from_outputs(self) -> dict[str, dict]:
+        from clmer.data import safe_csv
+
+        table = self.out_dir / COMBINED_CSV
+        if not table.exists():
+            return {}
+        rows = safe_csv.read_csv(table)
+        return {self.key(r["drop"], r["file"]): {
+            "sha256": None, "stamp": None, "status": r["status"], "model_version": r["model_version"],
+            "stem": r["video_id"] or None, "owner": f"{r['drop'].rstrip('/')}|{r['file']}", "scored_at": r["scored_at"]}
+            for r in rows.to_dict("records") if r.get("drop") and r.get("file")}
 
     def key(self, drop_uri: str, rel: str) -> str:
         return f"{drop_uri.rstrip('/')}/{rel}"

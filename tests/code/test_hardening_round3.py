@@ -93,3 +93,48 @@ def test_names_print_as_inert_text():
     out.print(f"failed {plain('[/]x[bold]y.mp4')}: {plain('bad' + chr(27) + '[2J')}")
     text = out.export_text()
     assert "[/]x[bold]y.mp4" in text and "bad\\u001b[2J" in text
+
+
+@pytest.mark.parametrize("where", ["local", "s3"])
+def test_row7_a_truncated_record_json_is_quarantined_and_the_index_still_builds(tmp_path, where, request):
+    from tests.code.test_feature_store import IDENT, _record
+
+    from clmer.features.feature_store import QUARANTINE, FeatureStore, record_key
+
+    if where == "s3":
+        request.getfixturevalue("moto_s3")
+    store = FeatureStore(tmp_path / "fs" if where == "local" else "s3://clmer-test/row7")
+    keys = [record_key(f"{i:02x}" * 32, IDENT) for i in (1, 2)]
+    for i, key in enumerate(keys, 1):
+        store.put(key, f"{i:02x}" * 32, IDENT, _record(i))
+    bad = FeatureStore._paths(keys[0])[1]
+    store.backend.write(bad, store.backend.read(bad)[:40])  # a copy cut short
+    with pytest.warns(RuntimeWarning, match=f"record {bad} is unreadable.*moved to {QUARANTINE}/{bad}"):
+        index = store.rebuild_index()
+    assert index["key"].tolist() == [keys[1]] and store.index()["key"].tolist() == [keys[1]]
+    assert not store.has(keys[0]) and store.backend.exists(f"{QUARANTINE}/{bad}")  # extraction writes it anew
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert store.rebuild_index()["key"].tolist() == [keys[1]]  # the next run is quiet
+
+
+def test_row11_a_truncated_processed_log_is_rebuilt_from_the_outputs(tmp_path, clip, settings):
+    import shutil
+
+    drop, out = tmp_path / "drop", tmp_path / "out"
+    drop.mkdir()
+    for name in ("clip.mp4", "clip.mkv", "b.mp4"):  # clip.mkv's output name is the hashed one
+        shutil.copy(clip, drop / name)
+    run(drop, out, settings)
+    stems = table(out).set_index("file")["video_id"].to_dict()
+    marker = out / "Test_Results" / ".clmer_processed.json"
+    whole = marker.read_bytes()
+    marker.write_bytes(whole[: len(whole) // 2])  # a copy cut short
+    with pytest.warns(RuntimeWarning, match=r"\.clmer_processed\.json is unreadable .*rebuilt from .*combined_results"):
+        again = run(drop, out, settings)
+    assert sorted(i.rel for i in again["plan"].todo) == sorted(stems)  # hashes lost: scored again, not skipped
+    assert table(out).set_index("file")["video_id"].to_dict() == stems and len(table(out)) == 3
+    assert (out / "Test_Results" / ".clmer_processed.json.broken").read_bytes() == whole[: len(whole) // 2]
+    assert sorted(run(drop, out, settings)["plan"].skipped) == sorted(stems)  # the marker is whole again
