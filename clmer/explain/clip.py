@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from clmer.data.labels import CLASSES
+from clmer.explain.cues import mark_agreement
 from clmer.explain.faithfulness import erasure_check, flagged
 from clmer.explain.items import (audio_windows, ig_gap, integrated_gradients, is_word, occlusion, to_shares,
                                  words_from_tokens)
@@ -175,6 +176,8 @@ def explain_clip(model: FusionModel, dims: dict, clip: ClipFeatures, info: ClipI
         "vision": erasure_check(model, batch, "vision", [np.array([i]) for i in range(len(frames))], n_items["vision"],
                                 np.array([f["score"] for f in frames]), target, rng) if frames else None,
     }
+    verdicts = {m: {c: round(float(v), 6) for c, v in zip(CLASSES, unimodal[i])}
+                for i, m in enumerate(MODALITIES) if present[i]}
     for w in words:
         w.pop("tokens")
         w["stop_word"] = is_stop_word(w["word"])
@@ -208,14 +211,13 @@ def explain_clip(model: FusionModel, dims: dict, clip: ClipFeatures, info: ClipI
         "audio_cues": ({lb: round(float(a_scores.reshape(-1)[j]), 4) for j, lb in enumerate(audio_cues.get("labels", []))}
                        if emotion_cues else {}),
         "prosody": prosody(clip, (cue_stats or {}).get("audio")),
-        "key_frames": top(frames, SHOWN["frames"]),
+        "key_frames": mark_agreement(top(frames, SHOWN["frames"]), verdicts.get("vision")),
         "item_attributions": {"text": words, "audio": spans, "vision": frames},
         "faithfulness": {**checks, "flagged": flagged(checks, shares)},
         "decision_path": {
             "features": {m: {"items": int(batch[f"{m}_mask"][0].sum()), "dim": int(dims[m][0]), "present": bool(p)}
                          for m, p in zip(MODALITIES, clip.present.astype(bool))},
-            "modality_verdicts": {m: {c: round(float(v), 6) for c, v in zip(CLASSES, unimodal[i])}
-                                  for i, m in enumerate(MODALITIES) if present[i]},
+            "modality_verdicts": verdicts,
             "policy_logits": {m: round(float(v), 6) for m, v in zip(MODALITIES, out["mu"][0].numpy())},
             "weights": {m: round(float(w), 6) for m, w in zip(MODALITIES, weights)},
             "fused_norm": round(float(out["fused"][0].norm()), 6),

@@ -290,7 +290,18 @@ def _span_table(spans: list[dict]) -> str:
     return f'<table id="audio-spans"><tr><th>span</th><th>share of the decision</th></tr>{rows}</table>'
 
 
-def _frame_card(kf: dict, thumb: Thumbnail | None, blur: bool) -> str:
+def _cue_note(kf: dict, doc: dict) -> str:
+    """Says so when the frame's expression label and the vision pathway's own verdict disagree."""
+    if kf.get("cue_agrees") is not False:
+        return ""
+    verdict = ((doc.get("decision_path") or {}).get("modality_verdicts") or {}).get("vision") or {}
+    own = max(verdict, key=lambda c: _num(verdict[c])) if verdict else "n/a"
+    return (f'<br><span class="cue-note">the expression label reads {_esc(kf.get("cue_polarity"))}, the vision '
+            f"pathway's own verdict is {_esc(own)} {_fmt(verdict.get(own))}: the model reads the whole frame's "
+            "embedding, not this label</span>")
+
+
+def _frame_card(kf: dict, thumb: Thumbnail | None, blur: bool, doc: dict | None = None) -> str:
     cues = kf.get("cues") or {}
     best = max(cues.items(), key=lambda kv: _num(kv[1]), default=None)
     cue = f"{best[0]} ({_fmt(best[1])})" if best else "no expression cues"
@@ -309,7 +320,8 @@ def _frame_card(kf: dict, thumb: Thumbnail | None, blur: bool) -> str:
     return (f'<figure class="frame">{image}<figcaption>frame {index} at {_fmt(kf.get("time"), 2)} s<br>'
             f'{_pct(kf.get("share"))} of the decision (log-odds {_fmt(kf.get("score"), 4)}), '
             f'attention {_fmt(kf.get("attention"))}<br>'
-            f"top cue: {_esc(cue)}<br><span class=\"muted\">{_esc(privacy)}</span></figcaption></figure>")
+            f"top cue: {_esc(cue)}{_cue_note(kf, doc or {})}<br><span class=\"muted\">{_esc(privacy)}</span>"
+            "</figcaption></figure>")
 
 
 def _frames_section(doc: dict, thumbs: dict[int, Thumbnail], blur: bool) -> str:
@@ -317,7 +329,7 @@ def _frames_section(doc: dict, thumbs: dict[int, Thumbnail], blur: bool) -> str:
     if not frames:
         has_video = (doc.get("present") or {}).get("vision", True)
         return f'<figure id="plot-frames">{_empty("no video track" if not has_video else "no frames")}</figure>'
-    cards = "".join(_frame_card(kf, thumbs.get(int(_num(kf.get("index"), -1))), blur) for kf in frames)
+    cards = "".join(_frame_card(kf, thumbs.get(int(_num(kf.get("index"), -1))), blur, doc) for kf in frames)
     return (f'<figure id="plot-frames"><div class="strip">{cards}</div><figcaption>Key frames, most decisive '
             "first (log-odds: how far the predicted class's log-odds fall when the frame is removed from the "
             "model's input).</figcaption></figure>")

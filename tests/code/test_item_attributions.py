@@ -163,3 +163,20 @@ def test_the_report_shows_the_record_s_shares_and_its_faithfulness_in_words(expl
     assert ("no better than random for this clip" in page) == bool(doc["faithfulness"]["flagged"])
     unsupported = {**doc, "attribution": {**doc["attribution"], "supported": False}}
     assert "No modality moved the decision towards the predicted class" in render_html(unsupported)
+
+
+def test_a_face_label_that_disagrees_with_the_vision_verdict_is_said():
+    from clmer.explain.cues import mark_agreement
+    from clmer.explain.report_html import render_html
+
+    frames = [{"index": 0, "time": 1.0, "score": 0.3, "share": 0.2, "cues": {"neutral": 0.91, "sad": 0.05}},
+              {"index": 1, "time": 2.0, "score": 0.1, "share": 0.1, "cues": {"sad": 0.8, "neutral": 0.1}},
+              {"index": 2, "time": 3.0, "score": 0.1, "share": 0.1, "cues": {"a cat": 0.8}}]
+    marked = mark_agreement(frames, {"negative": 0.99, "neutral": 0.01, "positive": 0.0})
+    assert [(f["cue_polarity"], f["cue_agrees"]) for f in marked] == [("neutral", False), ("negative", True), (None, None)]
+    model, clip = _model(0), _clip(10)
+    doc = explain_clip(model, DIMS, clip, ClipInfo("v/1", "v1.mp4", "en", TEXT))
+    doc["decision_path"]["modality_verdicts"]["vision"] = {"negative": 0.99, "neutral": 0.01, "positive": 0.0}
+    doc["key_frames"] = marked
+    page = render_html(doc)
+    assert page.count("the expression label reads neutral, the vision pathway's own verdict is negative") == 1

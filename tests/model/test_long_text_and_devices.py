@@ -23,7 +23,8 @@ def test_train_with_one_compute_type_score_with_another(trained_demo):
 
 
 def test_a_2000_character_transcript_is_encoded_whole_and_its_end_can_be_key_words(trained_demo):
-    from clmer.explain.clip import ClipInfo, explain_clip, integrated_gradients, words_from_tokens
+    from clmer.explain.clip import ClipInfo, explain_clip
+    from clmer.explain.items import integrated_gradients, words_from_tokens
     from clmer.features.encoders import get_extractor
     from clmer.model.train import load_model
 
