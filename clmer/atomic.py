@@ -9,17 +9,24 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 
 def write_bytes(path: str | Path, data: bytes, mode: int = 0o644) -> Path:
+    return write_chunks(path, [data], mode)
+
+
+def write_chunks(path: str | Path, chunks: Iterable[bytes], mode: int = 0o644) -> Path:
+    """`write_bytes` for content that arrives in pieces (a download): never all of it in memory. An
+    exception from `chunks` leaves no file and no temp file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         os.chmod(tmp, mode)  # mkstemp makes 0600; outputs are meant to be read by others
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+            for chunk in chunks:
+                fh.write(chunk)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)

@@ -5,42 +5,21 @@ retrain the champion gate's decision with both models' numbers and links into ML
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.states import Completed, State
 
 from clmer.config import Settings, redact_uri
-from clmer.names import REPORTS_DIR
+from clmer.serving.drop_summary import drop_summary_markdown
 
 RESULT_COLUMNS = ["file", "status", "polarity", "confidence", "language", "model_version", "error"]
 
 
 def drop_artifacts(summary: dict, chunks: list[dict], out: str) -> None:
-    counts = summary["status_counts"]
-    reports = Path(out) / REPORTS_DIR
-    lines = [f"# {_drop_title(summary)}", "", f"Drop: `{summary['drop']}`", "",
-             f"{summary['scored']} file(s) scored now, {summary['skipped']} scored before (same content).", "",
-             "| status | files |", "|---|---|"] + [f"| {k} | {v} |" for k, v in sorted(counts.items())]
-    lines += ["", f"* results table: [{summary['combined_results']}]({Path(summary['combined_results']).resolve().as_uri()})",
-              f"* per-clip reports (JSON + HTML): [{reports}]({reports.resolve().as_uri()})"]
-    failed = [r for c in chunks for r in c["predictions"] if r.get("status") == "failed"]
-    if failed:
-        lines += ["", "## Failed files", ""] + [f"* `{r['file']}`: {r.get('error')}" for r in failed[:50]]
-    create_markdown_artifact("\n".join(lines), key="score-drop-summary", description="what this drop run did")
+    create_markdown_artifact(drop_summary_markdown(summary, chunks, out), key="score-drop-summary",
+                             description="what this drop run did")
     rows = [{c: _cell(r.get(c)) for c in RESULT_COLUMNS} for c_ in chunks for r in c_["predictions"]]
     if rows:
         create_table_artifact(rows, key="score-drop-results", description="one row per file scored in this run")
-
-
-def _drop_title(summary: dict) -> str:
-    """The verdict first: an operator scanning artifacts wants to know whether anything failed."""
-    scored, failed = summary["scored"], summary["status_counts"].get("failed", 0)
-    if not scored:
-        return f"Nothing new: {summary['skipped']} file(s) scored before"
-    if failed:
-        return f"{failed} of {scored} file(s) failed"
-    return f"All {scored} file(s) scored"
 
 
 def _cell(value):

@@ -161,3 +161,8 @@ def _hostile(put, good_clip: Path) -> None:
                        ("full-width +", "＋plus.mp4"), ("full-width -", "－minus.mp4"), ("full-width @", "＠at.mp4"),
                        ("leading quote then =", "'=q.mp4"), ("newline and tab in the name", "new\nline\tname.mp4")]:
         put(kind, name, None, copy)
+    # Issue 30 row 6: names that are markdown links and HTML to the Prefect artifact; scored like any file.
+    for kind, name in [("markdown javascript: link as the name", "[win](javascript:alert(1)).mp4"),
+                       ("HTML image tag as the name", "<img src=x onerror=alert(1)>.mp4"),
+                       ("backticks in the name", "a`b``c.mp4")]:
+        put(kind, name, None, copy)

@@ -7,6 +7,7 @@ do), no script, nothing fetched.
 
 from __future__ import annotations
 
+from clmer.data.safe_markdown import md_code
 from clmer.explain import fonts
 from clmer.explain.charts import INK, RULE, esc, fmt, line, num, rect, svg, text
 from clmer.explain.report_html import CSS
@@ -53,8 +54,8 @@ def table_rows(report: dict) -> list[dict]:
 def markdown(report: dict, links: dict[str, str] | None = None) -> str:
     """The Prefect markdown artifact: the verdict first, then what moved, per analysis."""
     model = report.get("model") or {}
-    lines = [f"# {headline(report)}", "", f"Drop `{report['drop']}`, scored by model {model.get('version', '?')} "
-             f"(`{model.get('uri', '')}`): {report['n_clips']} usable clip(s), {report['n_failed']} failed; "
+    lines = [f"# {headline(report)}", "", f"Drop {md_code(report['drop'])}, scored by model {model.get('version', '?')} "
+             f"({md_code(model.get('uri', ''))}): {report['n_clips']} usable clip(s), {report['n_failed']} failed; "
              f"languages {_languages(report['languages'])}.", "", f"**{report.get('reason', '')}**"]
     if report.get("streak"):
         lines += ["", f"'drift' verdicts in a row for this model version: {report['streak']}."]

@@ -141,8 +141,11 @@ def _stage(source, f: DropFile, staging: Path, exts: set[str], max_bytes: int, h
     if f.kind != "file":  # never opened: a FIFO would block, a device could stream forever
         why = "links are not followed" if f.kind == "symbolic link" else "only regular files are read"
         return Planned(drop, rel, None, None, f"refused: {rel} is a {f.kind}, not a regular file ({why})")
+    if f.size > max_bytes:  # as listed: an S3 object this size is never downloaded
+        return Planned(drop, rel, None, None, f"{rel}: {f.size} bytes, over the {max_bytes}-byte limit "
+                                              "(limits.max_file_bytes); not read")
     try:
-        path, root = source.local_path(f, staging)
+        path, root = source.local_path(f, staging, max_bytes)
         fd = files.open_input(path, root)
     except files.RefusedInput as exc:
         return Planned(drop, rel, None, None, exc.reason if exc.reason.startswith("refused") else f"refused: {exc.reason}")

@@ -25,6 +25,7 @@ from clmer.data import files
 from clmer.names import COMBINED_CSV, OUTPUT_DIRS, RESULTS_DIR, utc_now
 
 MARKER = ".clmer_processed.json"
+DOWNLOAD_CHUNK = 1024 * 1024  # S3 objects are streamed to staging in pieces this size
 
 
 @dataclass(frozen=True)
@@ -95,7 +96,7 @@ class LocalDrop:
         return path.name in OUTPUT_DIRS and (path.parent in self.exclude or any(
             (path.parent / RESULTS_DIR / name).exists() for name in (MARKER, ".publish.lock")))
 
-    def local_path(self, f: DropFile, staging: Path) -> tuple[Path, Path]:
+    def local_path(self, f: DropFile, staging: Path, max_bytes: int | None = None) -> tuple[Path, Path]:
         """(the file's path, the root it must be opened under without following links)."""
         return self.root / f.rel, self.root
 
@@ -122,14 +123,29 @@ class S3Drop:
                     out.append(DropFile(rel, int(obj["Size"]), obj.get("ETag", "").strip('"')))
         return sorted(out, key=lambda f: f.rel)
 
-    def local_path(self, f: DropFile, staging: Path) -> tuple[Path, Path]:
+    def local_path(self, f: DropFile, staging: Path, max_bytes: int | None = None) -> tuple[Path, Path]:
+        """The object streamed to a file in `staging` (never whole in memory); one that grows past
+        `max_bytes` while it downloads (replaced since it was listed) is refused, and nothing is kept."""
         files.canonical_parts(f.rel)
         suffix = PurePosixPath(f.rel).suffix.lower()
         name = hashlib.sha256(f"{f.rel}\0{f.stamp}".encode()).hexdigest()[:32] + suffix
         dest = staging / name
         if not dest.exists():
-            atomic.write_bytes(dest, self.backend.read(f.rel))
+            atomic.write_chunks(dest, self._chunks(f, max_bytes))
         return dest, staging
+
+    def _chunks(self, f: DropFile, max_bytes: int | None) -> Iterable[bytes]:
+        body = self.backend.client.get_object(Bucket=self.backend.bucket, Key=self.backend._key(f.rel))["Body"]
+        seen = 0
+        try:
+            for chunk in body.iter_chunks(DOWNLOAD_CHUNK):
+                seen += len(chunk)
+                if max_bytes is not None and seen > max_bytes:
+                    raise files.RefusedInput(f.rel, f"refused: {f.rel} grew past the {max_bytes}-byte limit while "
+                                                    f"downloading (listed as {f.size} bytes); not scored")
+                yield chunk
+        finally:
+            body.close()
 
 
 def drop_source(location: str | Path, exclude: Iterable[str | Path] = ()):

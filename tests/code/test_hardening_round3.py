@@ -138,3 +138,31 @@ def test_row11_a_truncated_processed_log_is_rebuilt_from_the_outputs(tmp_path, c
     assert table(out).set_index("file")["video_id"].to_dict() == stems and len(table(out)) == 3
     assert (out / "Test_Results" / ".clmer_processed.json.broken").read_bytes() == whole[: len(whole) // 2]
     assert sorted(run(drop, out, settings)["plan"].skipped) == sorted(stems)  # the marker is whole again
+
+
+HOSTILE_MD_NAMES = ["[win](javascript:alert(1)).mp4", "<img src=https://evil.example/b.gif>.mp4", "a`b``c.mp4",
+                    "![x](https://evil.example/p.png).mp4", "# head\n* [l](https://evil.example).mp4",
+                    "<https://evil.example>.mp4", "a|b|c.mp4"]
+
+
+def test_row6_names_and_errors_are_inert_in_the_drop_summary_markdown(tmp_path):
+    from markdown_it import MarkdownIt
+
+    from clmer.serving.drop_summary import drop_summary_markdown
+
+    failed = [{"file": n, "status": "failed", "error": f"{n}: not decodable <script>x</script>"} for n in HOSTILE_MD_NAMES]
+    summary = {"drop": "/in/[d](javascript:x)", "scored": len(failed) + 1, "skipped": 0,
+               "status_counts": {"ok": 1, "failed": len(failed)},
+               "combined_results": str(tmp_path / "Test_Results" / "combined_results.csv")}
+    text = drop_summary_markdown(summary, [{"predictions": failed + [{"file": "ok.mp4", "status": "ok"}]}], tmp_path)
+    md = MarkdownIt("commonmark", {"html": True}).enable("table")  # raw HTML on, and every URL scheme: the worst UI
+    md.validateLink = lambda url: True
+    html = md.render(text)
+    hrefs = __import__("re").findall(r'href="([^"]*)"', html)
+    assert len(hrefs) == 2 and all(h.startswith("file://") for h in hrefs), hrefs  # only our own two links
+    assert "<img" not in html and "<script" not in html and html.count("<h1>") == 1 and "<h2>" in html
+    items = html.split("<h2>Failed files</h2>")[1].count("<li>")
+    assert items == len(HOSTILE_MD_NAMES)  # a line break in a name does not start another item
+    for name in HOSTILE_MD_NAMES:  # each name is still there to read, as typed (its line break escaped)
+        shown = name.replace("\n", "\\n").replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+        assert f"<code>{shown}</code>" in html, name

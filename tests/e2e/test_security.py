@@ -151,3 +151,52 @@ def test_credentials_never_reach_outputs_logs_or_mlflow(trained_demo, moto_s3, t
         for path in tmp_path.rglob("*"):
             if path.is_file():
                 assert value.encode() not in path.read_bytes(), path
+
+
+def test_row5_s3_object_over_the_size_limit_is_never_downloaded_and_downloads_stream(moto_s3, tmp_path):
+    """Issue 30 row 5: an object over max_file_bytes was read whole into memory before its size was
+    checked. Now the listing's size refuses it unread, and what is downloaded streams to staging."""
+    import tracemalloc
+
+    import boto3
+
+    from clmer.config import load_settings
+    from clmer.data.files import RefusedInput
+    from clmer.serving.drops import DropFile, S3Drop
+    from tests.code.test_hostile_drops import by_rel, run
+    from tests.helpers import small_video
+
+    clip = small_video(tmp_path / "good.mp4", seconds=1.0)
+    s3 = boto3.client("s3")
+    big = os.urandom(8 * 1024 * 1024)
+    s3.put_object(Bucket="clmer-test", Key="row5/big.mp4", Body=big)
+    s3.upload_file(str(clip), "clmer-test", "row5/small.mp4")
+    settings = load_settings()
+    settings.limits.max_file_bytes = 2 * 1024 * 1024
+    fetched = []
+    session = boto3._get_default_session()
+
+    def seen(params, **kw):
+        fetched.append(params["Key"])
+
+    session.events.register("provide-client-params.s3.GetObject", seen)
+    try:
+        items = by_rel(run("s3://clmer-test/row5", tmp_path / "out", settings)["plan"])
+    finally:
+        session.events.unregister("provide-client-params.s3.GetObject", seen)
+    assert fetched == ["row5/small.mp4"] and items["small.mp4"].error is None
+    assert items["big.mp4"].error == (f"big.mp4: {len(big)} bytes, over the {2 * 1024 * 1024}-byte limit "
+                                      "(limits.max_file_bytes); not read")
+
+    drop, staging = S3Drop("s3://clmer-test/row5"), tmp_path / "staging"
+    etag = s3.head_object(Bucket="clmer-test", Key="row5/big.mp4")["ETag"].strip('"')
+    with pytest.raises(RefusedInput, match="grew past the 2097152-byte limit while downloading"):
+        drop.local_path(DropFile("big.mp4", 100, etag), staging, 2 * 1024 * 1024)  # replaced since it was listed
+    assert not staging.exists() or not any(staging.iterdir())  # no partial copy left
+    tracemalloc.start()
+    try:
+        path, _ = drop.local_path(DropFile("big.mp4", len(big), etag), staging)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert path.read_bytes() == big and peak < len(big) // 2, peak  # streamed, never whole in memory
