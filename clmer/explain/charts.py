@@ -131,8 +131,10 @@ def shares_chart(doc: dict) -> str:
 
 
 def audio_chart(spans: list[dict], frame_times: list[float]) -> str:
-    """Key audio spans on a time axis; bar height is the span's score on a labelled y scale (drop in
-    the predicted class's probability), above zero when it supported the prediction, below when not."""
+    """Audio spans on a time axis (every 1 s window when given, so the chart is the clip's attribution
+    curve); bar height is the span's score on a labelled y scale (fall in the predicted class's
+    log-odds when the span is removed), above zero when it supported the prediction, below when not.
+    The three highest are numbered."""
     width, left, right, top_pad, plot_h = 660, 56, 20, 14, 110
     scores = [num(s.get("score")) for s in spans]
     hi, lo = max(scores + [0.0]), min(scores + [0.0])
@@ -151,14 +153,18 @@ def audio_chart(spans: list[dict], frame_times: list[float]) -> str:
         if v:
             body.append(line(left, y_of(v), width - right, y_of(v), "#e4e4e4"))
     body.append(f'<text x="12" y="{top_pad + plot_h / 2:.1f}" font-size="10" fill="{INK}" text-anchor="middle" '
-                f'transform="rotate(-90 12 {top_pad + plot_h / 2:.1f})">Δp (predicted class)</text>')
-    for rank, (s, score) in enumerate(zip(spans, scores), 1):
+                f'transform="rotate(-90 12 {top_pad + plot_h / 2:.1f})">Δ log-odds</text>')
+    rank_of = {i: r for r, i in enumerate(sorted(range(len(scores)), key=lambda i: -scores[i])[:3], 1)}
+    for i, (s, score) in enumerate(zip(spans, scores)):
+        rank = rank_of.get(i)
         start, end = num(s.get("start")), num(s.get("end"))
         x0, y0 = x_of(start), min(y_of(score), base)
+        share = f", {100 * num(s.get('share')):.0f} % of the decision" if s.get("share") is not None else ""
         body.append(rect(x0, y0, max(2.0, x_of(end) - x0), abs(y_of(score) - base), evidence_colour(score),
-                         f"#{rank}: {start:.2f}–{end:.2f} s, Δp {score:+.4f}"))
-        label_y = y_of(score) - 4 if score >= 0 else y_of(score) + 12
-        body.append(text(x0 + 2, label_y, f"#{rank}", size=10))
+                         f"{f'#{rank}: ' if rank else ''}{start:.2f}–{end:.2f} s, Δ log-odds {score:+.4f}{share}"))
+        if rank:
+            label_y = y_of(score) - 4 if score >= 0 else y_of(score) + 12
+            body.append(text(x0 + 2, label_y, f"#{rank}", size=10))
     body.append(line(left, base, width - right, base, INK))
     step, t = nice_step(duration), 0.0
     while t <= duration + 1e-9:

@@ -272,8 +272,9 @@ def _audio_section(doc: dict) -> str:
     has_audio = (doc.get("present") or {}).get("audio", True)
     if spans:
         times = [kf.get("time") for kf in doc.get("key_frames") or []]
-        plot = audio_chart(spans, times) + (
-            "<figcaption>Key audio spans, ranked: how much the predicted class's log-odds fall when the "
+        curve = (doc.get("item_attributions") or {}).get("audio") or spans
+        plot = audio_chart(curve, times) + (
+            "<figcaption>Every 1 s of audio, the three key spans numbered: how much the predicted class's log-odds fall when the "
             "span is removed from the model's input (y axis). Above zero the span supported the prediction, "
             "below it spoke against it.</figcaption>" + _span_table(spans))
     else:

@@ -335,7 +335,7 @@ def test_audio_timeline_has_a_y_scale():
     labels = re.findall(r'<text [^>]*text-anchor="end"[^>]*>([^<]+)</text>', figure)
     assert "0" in labels and "+0.1" in labels  # spans score 0.12, 0.05, -0.02: ticks round and cover them
     assert any(label.startswith("-") for label in labels)  # the span that spoke against sits below zero
-    assert "Δp (predicted class)" in figure
+    assert "Δ log-odds" in figure  # the scale the explanation is measured on (was Δp before log-odds)
 
 
 def test_scored_at_alias_and_run_id_in_page():
