@@ -32,6 +32,7 @@ from clmer.explain.charts import num as _num
 from clmer.explain.charts import rect as _rect
 from clmer.explain.charts import svg as _svg
 from clmer.explain.charts import text as _text
+from clmer.explain.report_attribution import cue_note, faithfulness, pct, support_note
 from clmer.explain.thumbnails import THUMB_PX, Thumbnail, make_thumbnail, make_thumbnails  # noqa: F401  (re-exported)
 
 # Marks the page as rendered once all three plots exist, so a browser test can tell the page's
@@ -185,63 +186,12 @@ def _top_words(doc: dict) -> str:
     words = doc.get("top_words") or []
     if not words:
         return _empty("no key words (no text, or no attribution)")
-    rows = "".join(f'<tr><td>{_esc(w.get("word"))}</td><td class="num">{_pct(w.get("share"))}</td>'
+    rows = "".join(f'<tr><td>{_esc(w.get("word"))}</td><td class="num">{pct(w.get("share"))}</td>'
                    f'<td class="num">{_fmt(w.get("score"), 4)}</td>'
                    f'<td class="num">{_esc(w.get("start_char"))}–{_esc(w.get("end_char"))}</td></tr>' for w in words)
     return ('<table id="top-words"><tr><th>word</th><th>share of the decision</th><th>score (log-odds)</th>'
             f'<th>chars</th></tr>{rows}</table><p class="muted">Function words ("the", "was") are not listed here; '
             "the JSON keeps every word's attribution.</p>")
-
-
-def _pct(share) -> str:
-    """A share of the decision as a whole percentage ("31 %"), or n/a."""
-    if share is None or not np.isfinite(_num(share, float("nan"))):
-        return "n/a"
-    return f"{100 * _num(share):.0f} %"
-
-
-_UNITS = {"text": ("word", "words"), "audio": ("audio span", "audio spans"), "vision": ("frame", "frames")}
-
-
-def _support_note(doc: dict) -> str:
-    attribution = doc.get("attribution") or {}
-    notes = []
-    if attribution.get("supported") is False:
-        notes.append("No modality moved the decision towards the predicted class: it is what the model answers "
-                     "with no input at all, and every modality pulled away from it (see the signed values).")
-    for m, left in (attribution.get("unplaced") or {}).items():
-        if _num(left) >= 0.005:
-            what = "the clip's overall voice measures" if m == "audio" else "the modality as a whole"
-            notes.append(f"{_pct(left)} of the decision ({_esc(m)}) lies in {what}, not in any single "
-                         f"{_UNITS.get(m, (m, m))[0]}.")
-    return "".join(f'<p class="muted support-note">{n}</p>' for n in notes)
-
-
-def _faithfulness(doc: dict) -> str:
-    """Plain sentences: what removing the top items does to the prediction, against random items."""
-    faith = doc.get("faithfulness") or {}
-    polarity = _esc((doc.get("prediction") or {}).get("polarity", "predicted"))
-    lines = []
-    for m in MODALITIES:
-        c = faith.get(m)
-        if not isinstance(c, dict):
-            continue
-        k = int(_num(c.get("k"), 0))
-        unit = _UNITS[m][0] if k == 1 else _UNITS[m][1]
-        if c.get("better_than_random"):
-            verdict = "better than random"
-        elif m in (faith.get("flagged") or []):
-            verdict = "<b>no better than random for this clip</b>"
-        else:
-            verdict = "no better than random, but this modality has no share of the decision"
-        lines.append(f"<li>{_esc(m)}: removing the top {k} {unit} lowers the {polarity} probability from "
-                     f"{_fmt(c.get('p_full'))} to {_fmt(c.get('p_without_top'))} ({k} random {unit}: to "
-                     f"{_fmt(c.get('p_without_random'))}); keeping only them gives {_fmt(c.get('p_only_top'))}. "
-                     f"In log-odds: {_fmt(c.get('comprehensiveness'), 2)} vs {_fmt(c.get('random_comprehensiveness'), 2)}"
-                     f" for random: {verdict}.</li>")
-    if not lines:
-        return _empty("no faithfulness check (too few items)")
-    return f'<ul id="faithfulness">{"".join(lines)}</ul>'
 
 
 def _weights_line(doc: dict) -> str:
@@ -287,19 +237,8 @@ def _audio_section(doc: dict) -> str:
 
 def _span_table(spans: list[dict]) -> str:
     rows = "".join(f'<tr><td class="num">{_fmt(sp.get("start"), 2)}–{_fmt(sp.get("end"), 2)} s</td>'
-                   f'<td class="num">{_pct(sp.get("share"))}</td></tr>' for sp in spans)
+                   f'<td class="num">{pct(sp.get("share"))}</td></tr>' for sp in spans)
     return f'<table id="audio-spans"><tr><th>span</th><th>share of the decision</th></tr>{rows}</table>'
-
-
-def _cue_note(kf: dict, doc: dict) -> str:
-    """Says so when the frame's expression label and the vision pathway's own verdict disagree."""
-    if kf.get("cue_agrees") is not False:
-        return ""
-    verdict = ((doc.get("decision_path") or {}).get("modality_verdicts") or {}).get("vision") or {}
-    own = max(verdict, key=lambda c: _num(verdict[c])) if verdict else "n/a"
-    return (f'<br><span class="cue-note">the expression label reads {_esc(kf.get("cue_polarity"))}, the vision '
-            f"pathway's own verdict is {_esc(own)} {_fmt(verdict.get(own))}: the model reads the whole frame's "
-            "embedding, not this label</span>")
 
 
 def _frame_card(kf: dict, thumb: Thumbnail | None, blur: bool, doc: dict | None = None) -> str:
@@ -319,9 +258,9 @@ def _frame_card(kf: dict, thumb: Thumbnail | None, blur: bool, doc: dict | None 
         image = _svg(160, 90, f"key frame {raw_index} (no image)",
                      [_rect(0, 0, 160, 90, "#eee"), _text(80, 50, "no image", "middle", 12, "#777")])
     return (f'<figure class="frame">{image}<figcaption>frame {index} at {_fmt(kf.get("time"), 2)} s<br>'
-            f'{_pct(kf.get("share"))} of the decision (log-odds {_fmt(kf.get("score"), 4)}), '
+            f'{pct(kf.get("share"))} of the decision (log-odds {_fmt(kf.get("score"), 4)}), '
             f'attention {_fmt(kf.get("attention"))}<br>'
-            f"top cue: {_esc(cue)}{_cue_note(kf, doc or {})}<br><span class=\"muted\">{_esc(privacy)}</span>"
+            f"top cue: {_esc(cue)}{cue_note(kf, doc or {})}<br><span class=\"muted\">{_esc(privacy)}</span>"
             "</figcaption></figure>")
 
 
@@ -400,11 +339,11 @@ def _page(doc: dict, thumbs: dict[int, Thumbnail], blur: bool) -> str:
         "(its Shapley value for the predicted class's log-odds, normalised over the modalities that support it; "
         "a modality that spoke against the decision gets 0). Right: the exact, signed Shapley values. The "
         "policy's fusion weights (how the modality vectors were mixed, which is not the same as what mattered): "
-        f"{_weights_line(doc)}</figcaption></figure>{_support_note(doc)}",
+        f"{_weights_line(doc)}</figcaption></figure>{support_note(doc)}",
         "<h2>Audio timeline</h2>", _audio_section(doc),
         "<h2>Key frames</h2>", _frames_section(doc, thumbs, blur),
         "<h2>Key words</h2>", _top_words(doc),
-        "<h2>Is this explanation faithful?</h2>", _faithfulness(doc),
+        "<h2>Is this explanation faithful?</h2>", faithfulness(doc),
         "<h2>Decision path</h2>", _decision_path(doc),
         "<h2>Reasoning</h2>", _reasoning(doc),
     ]
