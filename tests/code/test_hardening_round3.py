@@ -166,3 +166,17 @@ def test_row6_names_and_errors_are_inert_in_the_drop_summary_markdown(tmp_path):
     for name in HOSTILE_MD_NAMES:  # each name is still there to read, as typed (its line break escaped)
         shown = name.replace("\n", "\\n").replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
         assert f"<code>{shown}</code>" in html, name
+
+
+def test_friction_score_progress_off_a_terminal_says_elapsed_time_and_what_remains(capsys):
+    from clmer.cli.commands import _score_progress
+
+    with _score_progress() as progress:  # pytest's captured stdout is not a terminal
+        for done, rel in enumerate(["a.mp4", "day1/b.mp4", "c.mp4"], 1):
+            progress(done - 1, 3, rel, "extracted")  # only finished files make a line
+            progress(done, 3, rel, "done")
+    lines = capsys.readouterr().out.splitlines()
+    import re
+
+    assert [re.sub(r"\d+\.\d s", "T s", line) for line in lines] == [
+        "[1/3] a.mp4 (T s elapsed, 2 left)", "[2/3] day1/b.mp4 (T s elapsed, 1 left)", "[3/3] c.mp4 (T s elapsed, 0 left)"]
