@@ -180,3 +180,25 @@ def test_friction_score_progress_off_a_terminal_says_elapsed_time_and_what_remai
 
     assert [re.sub(r"\d+\.\d s", "T s", line) for line in lines] == [
         "[1/3] a.mp4 (T s elapsed, 2 left)", "[2/3] day1/b.mp4 (T s elapsed, 1 left)", "[3/3] c.mp4 (T s elapsed, 0 left)"]
+
+
+def test_friction_models_list_off_a_terminal_prints_full_values_and_has_tsv_and_json(tmp_path):
+    import json
+
+    from clmer.features.model_store import ModelStore
+
+    source = tmp_path / "src"
+    source.mkdir()
+    (source / "config.json").write_text("{}")
+    name, revision = "an-organisation/a-rather-long-model-name-v2", "0123456789abcdef0123456789abcdef01234567"
+    ModelStore(tmp_path / "models").add(name, source, "text", revision=revision)
+    env = {"CLMER_HOME": str(tmp_path / "home"), "CLMER_MODEL_STORE": str(tmp_path / "models")}
+    piped = _clmer(["models", "list"], tmp_path, **env)  # stdout is a pipe here
+    assert piped.returncode == 0, piped.stderr
+    header, row = piped.stdout.splitlines()
+    assert header.split("\t") == ["name", "role", "kind", "revision", "size_mb", "source", "licence"]
+    assert row.split("\t")[:4] == [name, "text", row.split("\t")[2], revision] and "local copy of src" in row
+    out = _clmer(["models", "list", "--format", "json"], tmp_path, **env)
+    assert [(m["name"], m["revision"], m["source"]) for m in json.loads(out.stdout)] == [(name, revision, "local copy of src")]
+    bad = _clmer(["models", "list", "--format", "xml"], tmp_path, **env)
+    assert bad.returncode != 0 and "--format" in bad.stderr
