@@ -202,3 +202,26 @@ def test_friction_models_list_off_a_terminal_prints_full_values_and_has_tsv_and_
     assert [(m["name"], m["revision"], m["source"]) for m in json.loads(out.stdout)] == [(name, revision, "local copy of src")]
     bad = _clmer(["models", "list", "--format", "xml"], tmp_path, **env)
     assert bad.returncode != 0 and "--format" in bad.stderr
+
+
+def test_friction_status_shows_why_the_watcher_died(tmp_path):
+    import sys
+
+    from clmer.ops import processes as proc
+
+    run_dir = tmp_path / "run"
+    code = "import sys; print('watching', flush=True); raise RuntimeError('drop folder /data/in: Permission denied')"
+    pid = proc.start("watcher", [sys.executable, "-c", code], {}, run_dir, tmp_path)
+    import time
+
+    deadline = time.monotonic() + 60
+    while proc.alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    config = tmp_path / "clmer.yaml"
+    config.write_text(f"serve:\n  run_dir: {run_dir}\n")
+    out = _clmer(["--config", str(config), "status"], tmp_path, CLMER_HOME=str(tmp_path / "home"))
+    assert out.returncode == 0, out.stdout + out.stderr
+    line = next(ln for ln in out.stdout.splitlines() if "died:" in ln)
+    assert "RuntimeError: drop folder /data/in: Permission denied" in line and str(run_dir / "watcher.log") in line
+    proc.stop(run_dir, "watcher", 5)  # stopped on purpose: no pid file, so no "died" line
+    assert "died:" not in _clmer(["--config", str(config), "status"], tmp_path, CLMER_HOME=str(tmp_path / "home")).stdout
