@@ -146,6 +146,8 @@ HOSTILE_MD_NAMES = ["[win](javascript:alert(1)).mp4", "<img src=https://evil.exa
 
 
 def test_row6_names_and_errors_are_inert_in_the_drop_summary_markdown(tmp_path):
+    import re
+
     from markdown_it import MarkdownIt
 
     from clmer.serving.drop_summary import drop_summary_markdown
@@ -158,7 +160,7 @@ def test_row6_names_and_errors_are_inert_in_the_drop_summary_markdown(tmp_path):
     md = MarkdownIt("commonmark", {"html": True}).enable("table")  # raw HTML on, and every URL scheme: the worst UI
     md.validateLink = lambda url: True
     html = md.render(text)
-    hrefs = __import__("re").findall(r'href="([^"]*)"', html)
+    hrefs = re.findall(r'href="([^"]*)"', html)
     assert len(hrefs) == 2 and all(h.startswith("file://") for h in hrefs), hrefs  # only our own two links
     assert "<img" not in html and "<script" not in html and html.count("<h1>") == 1 and "<h2>" in html
     items = html.split("<h2>Failed files</h2>")[1].count("<li>")
