@@ -314,13 +314,19 @@ def explain(
     console.print(f"json: {json_path}\nhtml: {html_path}")
 
 
+def progress_line(done: int, total: int, rel: str, elapsed_s: float) -> str:
+    """One finished file, for a log: `[2/5] day1/clip.mp4 (3.4 s elapsed, 3 left)`."""
+    return f"[{done}/{total}] {one_line(rel)} ({elapsed_s:.1f} s elapsed, {total - done} left)"
+
+
 @contextlib.contextmanager
 def _score_progress():
     """Files done / total and the file at hand: a live bar on a terminal, one line per finished file
     otherwise (logs, CI), like `extract`."""
     if not console.is_terminal:
-        yield lambda done, total, rel, what: console.print(f"[{done}/{total}] {one_line(rel)}", markup=False) \
-            if what == "done" else None
+        start = time.monotonic()
+        yield lambda done, total, rel, what: console.print(
+            progress_line(done, total, rel, time.monotonic() - start), markup=False) if what == "done" else None
         return
     from rich.progress import Progress
 

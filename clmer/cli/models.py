@@ -9,28 +9,48 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from clmer.cli.common import app, console, settings
+from clmer.cli.common import app, console, err_console, one_line, plain, settings
 
 models_app = typer.Typer(help="The local model store: list, pull (network), make-tiny.", no_args_is_help=True,
                         rich_markup_mode=None)
 app.add_typer(models_app, name="models")
 
 
+LIST_COLUMNS = ("name", "role", "kind", "revision", "size_mb", "source", "licence")
+LIST_FORMATS = ("auto", "table", "tsv", "json")
+
+
 @models_app.command("list")
-def models_list() -> None:
+def models_list(
+    fmt: str = typer.Option("auto", "--format", help="table | tsv | json; auto: a table on a terminal, else tsv "
+                            "(a piped table cut names, revisions and sources to ~8 characters)."),
+) -> None:
     """Show the models in the store: name, role, revision, size."""
+    import json
+
     from clmer.features.model_store import ModelStore
 
+    if fmt not in LIST_FORMATS:
+        raise typer.BadParameter(f"--format must be one of {', '.join(LIST_FORMATS)}, not {fmt!r}")
     cfg = settings()
     store = ModelStore(cfg.paths.resolved_model_store())
-    rows = store.list()
-    table = Table(title=f"model store {store.root}")
-    for col in ("name", "role", "kind", "revision", "size_mb", "source", "licence"):
-        table.add_column(col)
-    for r in rows:
-        table.add_row(r["name"], r["role"], r["kind"], r["revision"], str(r["size_mb"]), r["source"],
-                      r["licence"])
-    console.print(table if rows else f"the model store {store.root} is empty: `clmer models make-tiny` or `clmer models pull`")
+    rows = [{c: r[c] for c in LIST_COLUMNS} for r in store.list()]
+    fmt = ("table" if console.is_terminal else "tsv") if fmt == "auto" else fmt
+    if fmt == "json":
+        print(json.dumps(rows, ensure_ascii=False, indent=1))
+    elif fmt == "tsv":  # full values, one model a line; tabs and line breaks inside a value are escaped
+        for values in [LIST_COLUMNS] + [tuple(r.values()) for r in rows]:
+            print("\t".join(one_line(v) for v in values))
+    elif rows:
+        table = Table(title=f"model store {store.root}")
+        for col in LIST_COLUMNS:
+            table.add_column(col)
+        for r in rows:
+            table.add_row(*(plain(v) for v in r.values()))
+        console.print(table)
+    if not rows and fmt != "json":
+        err_console.print(f"the model store {store.root} is empty: `clmer models make-tiny` or `clmer models pull`",
+                          markup=False)
 
 
 @models_app.command("pull")

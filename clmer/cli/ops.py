@@ -6,7 +6,7 @@ from typing import Optional
 
 import typer
 
-from clmer.cli.common import app, config_path, console, settings
+from clmer.cli.common import app, config_path, console, one_line, settings
 
 
 @app.command()
@@ -58,6 +58,8 @@ def status() -> None:
     for name, svc in st["services"].items():
         where = f"pid {svc['pid']}" + (f", port {svc['port']}" if svc["port"] else "") if svc["running"] else "not running"
         console.print(f"{name:>15}: {where}")
+        if svc.get("last_error"):  # it died: say why, instead of a silent "not running"
+            console.print(f"{'':>15}  died: {one_line(svc['last_error'])}", markup=False, highlight=False)
     console.print(f"{'profile':>15}: {st.get('profile') or '-'}    logins: {'on' if st.get('auth') else 'off'}")
     if st.get("error"):
         console.print(f"{'error':>15}: {st['error']}")

@@ -9,6 +9,7 @@ server must never pass for ours.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -17,6 +18,9 @@ import urllib.request
 from pathlib import Path
 
 import psutil
+
+
+_EXCEPTION = re.compile(r"^[\w.]+(Error|Exception|Exit|Interrupt|Warning)\b.*")  # "ValueError: ..." in a log
 
 
 class ServiceError(RuntimeError):
@@ -131,6 +135,25 @@ def wait_healthy(url: str, pid: int, port: int, seconds: float, name: str, run_d
 def log_tail(run_dir: Path, name: str, chars: int = 2000) -> str:
     path = run_dir / f"{name}.log"
     return path.read_text(errors="replace")[-chars:] if path.exists() else "(no log)"
+
+
+def last_error(run_dir: Path, name: str) -> str | None:
+    """Why a service died: its log's last exception line (else its last line), when its pid file is
+    still there but the process is gone; `stop` removes the pid file, so a service stopped on purpose
+    has none. None when it runs, was stopped, or left no log."""
+    pid = read_pid(run_dir, name)
+    path = run_dir / f"{name}.log"
+    if pid is None or alive(pid) or not path.exists():
+        return None
+    lines = [line.strip() for line in log_tail(run_dir, name, 20_000).splitlines() if line.strip()]
+    if not lines:
+        return None
+    after = next((i for i in range(len(lines) - 1, -1, -1) if lines[i].startswith("Traceback")), None)
+    # the exception is the first line after the traceback's frames (indented "File ..." lines and code)
+    tail = [ln for ln in lines[after + 1:] if not ln.startswith(("File ", "^", "~"))] if after is not None else []
+    found = next((ln for ln in tail if _EXCEPTION.match(ln)), None) or lines[-1]
+    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(path.stat().st_mtime))
+    return f"{found[:300]} (at {when}; log: {path})"
 
 
 def stop(run_dir: Path, name: str, timeout: float) -> bool:

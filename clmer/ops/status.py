@@ -27,7 +27,8 @@ def status(settings: Settings) -> dict:
     services = {}
     for name in SERVERS + RUNNERS:
         pid = proc.running(run_dir, name)
-        services[name] = {"running": pid is not None, "pid": pid, "port": ports.get(name)}
+        services[name] = {"running": pid is not None, "pid": pid, "port": ports.get(name),
+                          "last_error": None if pid is not None else proc.last_error(run_dir, name)}
     state = json.loads((run_dir / STATE).read_text()) if (run_dir / STATE).exists() else {}
     out = {"services": services, "profile": state.get("profile"), "auth": state.get("auth"), "run_dir": str(run_dir)}
     try:

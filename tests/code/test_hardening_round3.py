@@ -146,6 +146,8 @@ HOSTILE_MD_NAMES = ["[win](javascript:alert(1)).mp4", "<img src=https://evil.exa
 
 
 def test_row6_names_and_errors_are_inert_in_the_drop_summary_markdown(tmp_path):
+    import re
+
     from markdown_it import MarkdownIt
 
     from clmer.serving.drop_summary import drop_summary_markdown
@@ -158,7 +160,7 @@ def test_row6_names_and_errors_are_inert_in_the_drop_summary_markdown(tmp_path):
     md = MarkdownIt("commonmark", {"html": True}).enable("table")  # raw HTML on, and every URL scheme: the worst UI
     md.validateLink = lambda url: True
     html = md.render(text)
-    hrefs = __import__("re").findall(r'href="([^"]*)"', html)
+    hrefs = re.findall(r'href="([^"]*)"', html)
     assert len(hrefs) == 2 and all(h.startswith("file://") for h in hrefs), hrefs  # only our own two links
     assert "<img" not in html and "<script" not in html and html.count("<h1>") == 1 and "<h2>" in html
     items = html.split("<h2>Failed files</h2>")[1].count("<li>")
@@ -166,3 +168,62 @@ def test_row6_names_and_errors_are_inert_in_the_drop_summary_markdown(tmp_path):
     for name in HOSTILE_MD_NAMES:  # each name is still there to read, as typed (its line break escaped)
         shown = name.replace("\n", "\\n").replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
         assert f"<code>{shown}</code>" in html, name
+
+
+def test_friction_score_progress_off_a_terminal_says_elapsed_time_and_what_remains(capsys):
+    from clmer.cli.commands import _score_progress
+
+    with _score_progress() as progress:  # pytest's captured stdout is not a terminal
+        for done, rel in enumerate(["a.mp4", "day1/b.mp4", "c.mp4"], 1):
+            progress(done - 1, 3, rel, "extracted")  # only finished files make a line
+            progress(done, 3, rel, "done")
+    lines = capsys.readouterr().out.splitlines()
+    import re
+
+    assert [re.sub(r"\d+\.\d s", "T s", line) for line in lines] == [
+        "[1/3] a.mp4 (T s elapsed, 2 left)", "[2/3] day1/b.mp4 (T s elapsed, 1 left)", "[3/3] c.mp4 (T s elapsed, 0 left)"]
+
+
+def test_friction_models_list_off_a_terminal_prints_full_values_and_has_tsv_and_json(tmp_path):
+    import json
+
+    from clmer.features.model_store import ModelStore
+
+    source = tmp_path / "src"
+    source.mkdir()
+    (source / "config.json").write_text("{}")
+    name, revision = "an-organisation/a-rather-long-model-name-v2", "0123456789abcdef0123456789abcdef01234567"
+    ModelStore(tmp_path / "models").add(name, source, "text", revision=revision)
+    env = {"CLMER_HOME": str(tmp_path / "home"), "CLMER_MODEL_STORE": str(tmp_path / "models")}
+    piped = _clmer(["models", "list"], tmp_path, **env)  # stdout is a pipe here
+    assert piped.returncode == 0, piped.stderr
+    header, row = piped.stdout.splitlines()
+    assert header.split("\t") == ["name", "role", "kind", "revision", "size_mb", "source", "licence"]
+    assert row.split("\t")[:4] == [name, "text", row.split("\t")[2], revision] and "local copy of src" in row
+    out = _clmer(["models", "list", "--format", "json"], tmp_path, **env)
+    assert [(m["name"], m["revision"], m["source"]) for m in json.loads(out.stdout)] == [(name, revision, "local copy of src")]
+    bad = _clmer(["models", "list", "--format", "xml"], tmp_path, **env)
+    assert bad.returncode != 0 and "--format" in bad.stderr
+
+
+def test_friction_status_shows_why_the_watcher_died(tmp_path):
+    import sys
+
+    from clmer.ops import processes as proc
+
+    run_dir = tmp_path / "run"
+    code = "import sys; print('watching', flush=True); raise RuntimeError('drop folder /data/in: Permission denied')"
+    pid = proc.start("watcher", [sys.executable, "-c", code], {}, run_dir, tmp_path)
+    import time
+
+    deadline = time.monotonic() + 60
+    while proc.alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    config = tmp_path / "clmer.yaml"
+    config.write_text(f"serve:\n  run_dir: {run_dir}\n")
+    out = _clmer(["--config", str(config), "status"], tmp_path, CLMER_HOME=str(tmp_path / "home"))
+    assert out.returncode == 0, out.stdout + out.stderr
+    line = next(ln for ln in out.stdout.splitlines() if "died:" in ln)
+    assert "RuntimeError: drop folder /data/in: Permission denied" in line and str(run_dir / "watcher.log") in line
+    proc.stop(run_dir, "watcher", 5)  # stopped on purpose: no pid file, so no "died" line
+    assert "died:" not in _clmer(["--config", str(config), "status"], tmp_path, CLMER_HOME=str(tmp_path / "home")).stdout

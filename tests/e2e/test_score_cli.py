@@ -4,6 +4,7 @@ report, readable report names for same-named clips, and the model named in every
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from datetime import datetime
 
@@ -31,7 +32,10 @@ def test_score_shows_progress_and_stamps_every_row(trained_demo, tmp_path, monke
     result = CliRunner().invoke(app, ["score", str(drop), "--model", str(trained_demo["model_dir"]), "--out", str(out)])
     assert result.exit_code == 0, result.output
     lines = [line for line in result.output.splitlines() if line.startswith("[")]
-    assert lines == ["[1/3] notes.txt", "[2/3] day1/clip.mp4", "[3/3] day2/clip.mp4"]  # done / total, the file
+    shown = [re.fullmatch(r"(\[\d/3\] \S+) \(\d+\.\d s elapsed, (\d) left\)", line) for line in lines]
+    assert all(shown), lines  # done / total, the file, the time so far and how many remain
+    assert [(m[1], m[2]) for m in shown] == [("[1/3] notes.txt", "2"), ("[2/3] day1/clip.mp4", "1"),
+                                             ("[3/3] day2/clip.mp4", "0")]
 
     table = pd.read_csv(out / "Test_Results" / "combined_results.csv")
     assert list(table.columns)[-1] == "scored_at"
