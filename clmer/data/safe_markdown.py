@@ -2,8 +2,10 @@
 
 A drop's file names reach the Prefect artifacts, which render markdown and the HTML inside it: a name
 like `[x](javascript:...).mp4` or `<img src=https://...>.mp4` became a live link or a beacon. Names go
-into code spans (nothing in one is a link or a tag) and other text has every markdown character
-backslash-escaped and `<`, `>`, `&` written as entities; line breaks and control characters are
+into code spans (nothing in one is a link or a tag) and other text has every character that can start
+markup written as a numeric character reference (`_` as `&#95;`): CommonMark never reads a reference as
+markup, and unlike backslash escapes every renderer shows it as the character (the Prefect UI showed
+`combined\_results\.csv` with its backslashes); line breaks and control characters are
 escaped first (`safe_csv.escape_field`), so one name stays on its line and its list item.
 """
 
@@ -13,16 +15,13 @@ import re
 
 from clmer.data.safe_csv import escape_field
 
-# Every ASCII punctuation character may be backslash-escaped in CommonMark; these can start markup
-# (emphasis, links, headings, lists, tables, autolinks and bare-URL links through ':' and '.').
-_MARKUP = re.compile(r"([\\`*_{}\[\]()#+\-.!|~:\"'=])")
-_ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
+# the characters that can start markup (emphasis, links, headings, lists, tables, autolinks, tags, entities)
+_MARKUP = set("\\`*_{}[]()#+-.!|~:\"'=&<>")
 
 
 def md_text(text: object) -> str:
     """`text` as plain words in markdown: no link, emphasis, tag or line break survives."""
-    escaped = _MARKUP.sub(r"\\\1", escape_field(text))
-    return "".join(_ENTITIES.get(ch, ch) for ch in escaped)
+    return "".join(f"&#{ord(ch)};" if ch in _MARKUP else ch for ch in escape_field(text))
 
 
 def md_code(text: object) -> str:
