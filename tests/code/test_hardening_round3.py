@@ -168,6 +168,9 @@ def test_row6_names_and_errors_are_inert_in_the_drop_summary_markdown(tmp_path):
     for name in HOSTILE_MD_NAMES:  # each name is still there to read, as typed (its line break escaped)
         shown = name.replace("\n", "\\n").replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
         assert f"<code>{shown}</code>" in html, name
+        assert f"<code>{shown}: not decodable &lt;script&gt;x&lt;/script&gt;</code>" in html, name  # its error too
+    # our own paths read as they are: the Prefect UI shows escapes literally (combined\\_results\\.csv)
+    assert f"<code>{tmp_path / 'Test_Results' / 'combined_results.csv'}</code>" in html
 
 
 def test_friction_score_progress_off_a_terminal_says_elapsed_time_and_what_remains(capsys):
