@@ -214,7 +214,7 @@ def moto_s3():
 
 @pytest.fixture(scope="session")
 def trained_demo(tiny_home, tmp_path_factory):
-    """A demo corpus (96 clips), its features and a fusion model trained on it: built once per session.
+    """A demo corpus (192 clips, no label noise), its features and a fusion model trained on it: built once per session.
 
     Returns a dict with corpus, features (parquet path), model_dir, work (the session folder) and
     settings. Training is shortened; tests check behaviour, not state-of-the-art accuracy.
@@ -227,7 +227,11 @@ def trained_demo(tiny_home, tmp_path_factory):
     settings = make_settings(tiny_home, work, train={"warmup_epochs": 40, "rl_epochs": 3, "patience": 12,
                                                      "text_source": "manifest"})
     corpus = work / "corpus"
-    make_demo_corpus(corpus, n=96, seed=11)
+    # The world without its label noise and disagreement clips, at 192 clips: with them (7 % and 25 %) a
+    # tiny-profile model on 96 clips sat on the majority line for some seeds (test WAR .333 at seed 0,
+    # .625/.5/.5 at seeds 1-3) and the audio-direction check flipped with the world's seed, so behaviour tests
+    # checked luck; clean at 192 clips seeds 0-2 give .542/.479/.417 against .333 on 48 test clips.
+    make_demo_corpus(corpus, n=192, seed=11, disagreement_fraction=0.0, label_noise=0.0)
     features = pipeline.extract(corpus, settings, work / "extract")
     model_dir = pipeline.train(corpus, features, settings, work / "train")
     return {"corpus": corpus, "features": features, "model_dir": model_dir, "work": work, "settings": settings}
