@@ -77,7 +77,12 @@ class Kokoro:
     """One ONNX session per process; `speak(text, language, voice)` -> float32 mono at 24 kHz."""
 
     def __init__(self, model_dir: str | Path, threads: int = 1, cache_dir: str | Path | None = None):
-        import onnxruntime as ort
+        import os
+
+        from clmer.config.base import _default_home
+        from clmer.scratch import import_onnxruntime
+
+        ort = import_onnxruntime(Path(os.environ.get("CLMER_HOME") or _default_home()) / "cache")
 
         self.dir = Path(model_dir)
         spec = json.loads((self.dir / "tts.json").read_text(encoding="utf-8"))
