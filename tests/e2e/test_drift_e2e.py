@@ -14,6 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from mlflow import MlflowClient
@@ -63,7 +64,10 @@ def stack(trained_demo, prefect_api, tmp_path_factory):
         labels = pd.read_csv(trained_demo["corpus"] / "label.csv", dtype={"clip_id": str})
         test = labels[labels["mode"] == "test"]  # clips the model never trained on
         zh = test[test["language"] == "zh"].head(8)
-        rest = test.drop(zh.index).head(8)
+        # the in-distribution drop is spread over the other test clips: eight consecutive ones are a few speakers'
+        # runs, not a sample of the training distribution (benchmarks/drift_false_alarms.py: 12.5 % alarms there)
+        rest = test.drop(zh.index)
+        rest = rest.iloc[np.linspace(0, len(rest) - 1, 8).round().astype(int)]
         assert len(zh) == len(rest) == 8
         drops = {"in": work / "drop_in", "shifted": work / "drop_shifted"}
         for name, rows in (("in", rest), ("shifted", zh)):
