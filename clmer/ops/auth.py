@@ -132,6 +132,20 @@ def resolve(settings: Settings, environ: dict | None = None) -> Auth:
     return Auth(True, secrets)
 
 
+from clmer.serving.signing import KEY_ENV as REGISTRY_KEY  # noqa: E402  (signs and verifies models: clients only)
+# What each server never needs: the Prefect server no MLflow account or registry key, the MLflow server no Prefect
+# login or pipeline account (the serve process creates the accounts as the admin); an operator's shell may export any.
+_NOT_FOR_SERVER = {"prefect-server": (WRITER_USER, WRITER_PASSWORD, ANALYST_USER, ANALYST_PASSWORD, ADMIN_PASSWORD,
+                                      FLASK_KEY, REGISTRY_KEY),
+                   "mlflow": (PREFECT_AUTH, PREFECT_SERVER_AUTH, WRITER_USER, WRITER_PASSWORD, ANALYST_PASSWORD,
+                              REGISTRY_KEY)}
+
+
+def server_env(env: dict, server: str) -> dict:
+    """`env` without the secrets that `server` ("prefect-server" or "mlflow") does not need; its own are added after."""
+    return {k: v for k, v in env.items() if k not in _NOT_FOR_SERVER[server]}
+
+
 def client_env_without_server_secrets(env: dict) -> dict:
     """A client's environment minus what only a server may hold (an operator's shell may export them)."""
     return {k: v for k, v in env.items() if k not in SERVER_ONLY}

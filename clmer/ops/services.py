@@ -142,9 +142,10 @@ def _start_servers(settings: Settings, env: dict, auth: auth_mod.Auth, run_dir: 
         proc.check_port_free(s.host, ports[name][0], name, ports[name][1])
     if "prefect-server" in need:
         proc.start("prefect-server", [_bin("prefect"), "server", "start", "--host", s.host, "--port", str(s.prefect_port)],
-                   _prefect_server_env(env) | auth.prefect_server_env(), run_dir, PROJECT)
+                   _prefect_server_env(auth_mod.server_env(env, "prefect-server")) | auth.prefect_server_env(),
+                   run_dir, PROJECT)
     if "mlflow" in need:
-        mlflow_env = env | {"MLFLOW_HOST": s.host, "MLFLOW_PORT": str(s.mlflow_port), "PYTHON": sys.executable,
+        mlflow_env = auth_mod.server_env(env, "mlflow") | {"MLFLOW_HOST": s.host, "MLFLOW_PORT": str(s.mlflow_port), "PYTHON": sys.executable,
                             "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}  # no job-runner pool: CLMER runs no MLflow jobs
         mlflow_env.setdefault("MLFLOW_BACKEND_STORE_URI", _project_path(s.mlflow_backend_store))
         mlflow_env.setdefault("MLFLOW_ARTIFACTS_DESTINATION", _project_path(s.mlflow_artifacts))

@@ -313,3 +313,15 @@ def test_recovery_crashes_orphans_and_resends_only_their_drops():
     out = recover(api, "pool")
     assert sorted(out["crashed"]) == ["a", "d"] and all("orphaned" in m for _, m in api.states.values())
     assert out["resent"] == ["/in/x"] and api.created == [("d1", {"drop": "/in/x"})]  # y completed later; z failed
+
+
+def test_each_server_gets_none_of_the_secrets_it_does_not_need():
+    """Issue 30 row 13: the Prefect server held the MLflow writer password, the MLflow server the Prefect login."""
+    from clmer.ops import auth
+
+    env = {k: f"value-of-{k}" for k in auth.KNOWN + (auth.PREFECT_SERVER_AUTH, auth.REGISTRY_KEY)} | {"PATH": "/bin"}
+    prefect = auth.server_env(env, "prefect-server")
+    assert not {auth.WRITER_PASSWORD, auth.ANALYST_PASSWORD, auth.ADMIN_PASSWORD, auth.FLASK_KEY, auth.REGISTRY_KEY} & set(prefect)
+    mlflow = auth.server_env(env, "mlflow")
+    assert not {auth.PREFECT_AUTH, auth.PREFECT_SERVER_AUTH, auth.WRITER_PASSWORD, auth.REGISTRY_KEY} & set(mlflow)
+    assert prefect["PATH"] == mlflow["PATH"] == "/bin"

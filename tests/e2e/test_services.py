@@ -228,6 +228,21 @@ def test_nightly_then_drops_scored_once_each(stack):
     assert {e["status"] for e in state.values()} == {"done"}
 
 
+def test_each_server_process_holds_only_its_own_secrets(stack):
+    """Issue 30 row 13, on the running stack: the Prefect server has no MLflow password, the MLflow server no
+    Prefect login (read from the processes' own environments)."""
+    from clmer.ops import processes
+
+    run = stack["work"] / "run"
+    for name, absent in (("prefect-server", (auth.WRITER_PASSWORD, auth.ADMIN_PASSWORD)),
+                         ("mlflow", (auth.PREFECT_AUTH, auth.WRITER_PASSWORD))):
+        pid = processes.running(run, name)
+        assert pid, name
+        environ = Path(f"/proc/{pid}/environ").read_bytes()
+        for key in absent:
+            assert SECRETS[key].encode() not in environ, (name, key)
+
+
 def test_analyst_reads_the_champion_but_cannot_move_it(stack):
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
