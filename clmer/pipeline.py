@@ -9,6 +9,9 @@ Each reads its corpus once (a caller that has read it may pass the `Corpus` inst
 
 from __future__ import annotations
 
+import logging
+import re
+import shutil
 import time
 from pathlib import Path
 from typing import Callable
@@ -243,27 +246,51 @@ def unchanged_result(version, settings: Settings) -> dict:
 
 
 def load_scorer(model: str, settings: Settings | None = None):
-    """A Scorer for a registry URI (models:/name@alias, models:/name/3, runs:/...) or a local model folder."""
+    """A Scorer for a registry URI (models:/name@alias, models:/name/3) or a local model folder.
+
+    A registered version is loaded from a copy whose files were checked against the digest signed at its
+    registration (`clmer.serving.signing`); other MLflow URIs (runs:/...) carry no such digest and are refused."""
     from clmer.serving.scoring import Scorer
 
-    if "://" in model or model.startswith("models:/"):
-        import mlflow
-
-        from clmer.serving.registry import resolve_model
-        from clmer.serving.tracking import configure
-
-        if settings is not None:
-            configure(settings)
-        scorer = mlflow.pyfunc.load_model(model).unwrap_python_model().scorer
-        if settings is not None:  # caller's paths and devices; the model keeps its encoders
-            scorer.settings = _with_model_encoders(scorer.doc, settings)
-            scorer.store = FeatureStore(scorer.settings.paths.feature_store)
-        source = resolve_model(model)
-        scorer.model_version, scorer.model_alias, scorer.mlflow_run_id = source["version"], source["alias"], source["run_id"]
-        scorer.model_uri = model
-        return scorer
+    if model.startswith("models:/"):
+        return _load_registered(model, settings)
+    if re.match(r"[A-Za-z][A-Za-z0-9+.-]+:/", model):  # runs:/, s3://, mlflow-artifacts:/ (not C:/ on Windows)
+        raise ValueError(f"{model}: only a registered version (models:/name@alias or models:/name/N) or a local "
+                         f"model folder can be scored; other URIs carry no signed digest of their files")
     path = Path(model)
     return Scorer(path / "model" if (path / "model" / "model.json").exists() else path, settings)
+
+
+def _load_registered(model: str, settings: Settings | None):
+    import tempfile
+    import weakref
+
+    import mlflow
+
+    from clmer.config import load_settings
+    from clmer.serving.registry import resolve_model
+    from clmer.serving.signing import verified_download
+    from clmer.serving.tracking import configure
+
+    checking = settings if settings is not None else load_settings()
+    if settings is not None:
+        configure(settings)
+    source = resolve_model(model)
+    name = model.removeprefix("models:/").split("@", 1)[0].rsplit("/", 1)[0]
+    dest = Path(tempfile.mkdtemp(prefix="clmer-model-"))
+    try:
+        local = verified_download(name, source["version"], checking, dest)
+        scorer = mlflow.pyfunc.load_model(str(local)).unwrap_python_model().scorer
+    except BaseException:
+        shutil.rmtree(dest, ignore_errors=True)
+        raise
+    weakref.finalize(scorer, shutil.rmtree, str(dest), True)  # the checked copy lives as long as its scorer
+    if settings is not None:  # caller's paths and devices; the model keeps its encoders
+        scorer.settings = _with_model_encoders(scorer.doc, settings)
+        scorer.store = FeatureStore(scorer.settings.paths.feature_store)
+    scorer.model_version, scorer.model_alias, scorer.mlflow_run_id = source["version"], source["alias"], source["run_id"]
+    scorer.model_uri = model
+    return scorer
 
 
 def _with_model_encoders(doc: dict, settings: Settings) -> Settings:
@@ -323,16 +350,22 @@ def reuse_registered_explainer(train_dir: str | Path, settings: Settings) -> Pat
 
     from clmer.explain.reasoning import ADAPTER_META
     from clmer.features.encoders import model_ref
+    from clmer.serving.signing import ModelIntegrityError, verified_download
     from clmer.serving.tracking import configure
 
     configure(settings)
     base = model_ref("explainer", settings)
+    name = settings.mlflow.model_name
     try:
-        mlflow.MlflowClient().get_model_version_by_alias(settings.mlflow.model_name, "champion")
+        champion = mlflow.MlflowClient().get_model_version_by_alias(name, "champion")
     except Exception:  # no registered model or no champion yet: nothing to reuse
         return None
     with tempfile.TemporaryDirectory() as tmp:
-        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=settings.mlflow.champion_uri, dst_path=tmp))
+        try:
+            local = verified_download(name, str(champion.version), settings, Path(tmp))
+        except ModelIntegrityError as exc:  # its adapter is not trusted either: train one
+            logging.getLogger(__name__).warning("not reusing the champion's explainer: %s", exc)
+            return None
         meta_file = next(local.rglob(ADAPTER_META), None)
         if meta_file is None:
             return None

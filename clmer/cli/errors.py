@@ -12,7 +12,8 @@ from pathlib import Path
 
 
 # the library's own errors whose message already names the thing and what to do
-_SELF_EXPLAINING = {"InvalidModelNameError", "AuthError", "ServiceError", "ModelMissingError", "CorpusError", "NothingExtractedError"}
+_SELF_EXPLAINING = {"InvalidModelNameError", "AuthError", "ServiceError", "ModelMissingError", "CorpusError", "NothingExtractedError",
+                    "ModelIntegrityError"}
 
 
 class UserError(Exception):

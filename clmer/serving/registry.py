@@ -51,14 +51,15 @@ def split_scores(model_dir: str | Path, corpus, settings: Settings, split: str =
     return {"war": m["war"], "uar": m["uar"], "n": int(ok.sum()), "split": split}
 
 
-def _version_model_dir(name: str, version: str, dest: Path) -> Path:
-    """Local folder with a registered version's fusion weights and model.json.
+def _version_model_dir(name: str, version: str, dest: Path, settings: Settings) -> Path:
+    """Local folder with a registered version's fusion weights and model.json, from files checked against
+    the version's signed digest.
 
     Downloads the version's files instead of loading the pyfunc: loading would build a Scorer under
     default settings (another model store than the caller's) just to find a folder."""
-    import mlflow
+    from clmer.serving.signing import verified_download
 
-    local = Path(mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{name}/{version}", dst_path=str(dest)))
+    local = verified_download(name, version, settings, dest)
     weights = next(local.rglob("fusion.safetensors"), None)
     if weights is None:
         raise FileNotFoundError(f"models:/{name}/{version} holds no fusion.safetensors")
@@ -125,16 +126,22 @@ def _against_champion(name: str, champion: str, new: dict, corpus, settings: Set
                       tags: dict) -> tuple[str, dict | None]:
     """The gate's decision against champion version `champion` (and its scores, None when it cannot be scored).
     A champion trained on encoders this machine no longer gives (an upgraded extractor, another model
-    revision) cannot score anything here, so the challenger replaces it, and the decision says why."""
+    revision) cannot score anything here, and one whose files fail their signed digest (written to in the artifact
+    store, or registered before models were signed) must not be loaded: either way the challenger replaces it, and
+    the decision says why."""
     from clmer.serving.scoring import EncoderMismatchError
+    from clmer.serving.signing import ModelIntegrityError
 
     tags["champion.version"] = champion
     with tempfile.TemporaryDirectory() as tmp:
         try:
-            old = split_scores(_version_model_dir(name, champion, Path(tmp)), corpus, settings, split)
+            old = split_scores(_version_model_dir(name, champion, Path(tmp), settings), corpus, settings, split)
         except EncoderMismatchError as exc:
             tags["champion.unscoreable"] = str(exc)[:500]
             return f"promoted: champion v{champion} cannot be scored on this machine ({exc})", None
+        except ModelIntegrityError as exc:
+            tags["champion.unscoreable"] = str(exc)[:500]
+            return f"promoted: champion v{champion} is not loaded ({exc})", None
     tags.update({"champion.war": f"{old['war']:.4f}", "champion.uar": f"{old['uar']:.4f}"})
     if not beats(new, old):
         return f"kept champion v{champion}: challenger does not beat it on WAR and UAR", old
@@ -164,6 +171,7 @@ def register_and_gate(model_uri: str, model_dir: str | Path, corpus, settings: S
     from mlflow.exceptions import MlflowException
 
     from clmer.data.corpus import corpus_of
+    from clmer.serving.signing import sign_version
     from clmer.serving.tracking import configure
 
     corpus = corpus_of(corpus, settings.paths.external_media)
@@ -177,6 +185,8 @@ def register_and_gate(model_uri: str, model_dir: str | Path, corpus, settings: S
             "CLMER fusion model (models-from-code pyfunc). Alias `champion`: the version scoring serves; "
             "`challenger`: the newest candidate. Each version's description holds its gate decision."))
     version = str(mlflow.register_model(model_uri, name).version)
+    with tempfile.TemporaryDirectory() as tmp:  # signed as the registry serves it, before anything may load it
+        sign_version(name, version, settings, Path(tmp))
     client.set_registered_model_alias(name, "challenger", version)
     return _gate(name, version, model_dir, corpus, settings, split, fingerprint, hold)
 
@@ -201,7 +211,7 @@ def gate_version(version: str, corpus, settings: Settings, split: str = "valid")
     if str(champion) == str(version):
         raise ValueError(f"{name} v{version} is the champion already; gate a challenger")
     with tempfile.TemporaryDirectory() as tmp:
-        model_dir = _version_model_dir(settings.mlflow.model_name, str(version), Path(tmp))
+        model_dir = _version_model_dir(settings.mlflow.model_name, str(version), Path(tmp), settings)
         return _gate(settings.mlflow.model_name, str(version), model_dir, corpus, settings, split)
 
 

@@ -34,6 +34,7 @@ def scored(trained_demo, tmp_path_factory):
     three test clips scored by models:/clmer/2."""
     from clmer import pipeline
     from clmer.serving.drop_scoring import score_drop
+    from clmer.serving.signing import sign_version
 
     work, port = tmp_path_factory.mktemp("review"), free_port()
     s = with_local_mlflow(trained_demo["settings"], work)
@@ -52,6 +53,8 @@ def scored(trained_demo, tmp_path_factory):
                                        work / "eval")
         first = pipeline.register(train_dir, evaluation, trained_demo["corpus"], s)
         second = str(mlflow.register_model(first["model_uri"], s.mlflow.model_name).version)
+        # registered by hand, so signed by hand as registry.register_and_gate does: unsigned versions do not load
+        sign_version(s.mlflow.model_name, second, s, work / "signing")
         labels = pd.read_csv(trained_demo["corpus"] / "label.csv", dtype={"clip_id": str})
         drop = work / "Test_Data"
         drop.mkdir()

@@ -2,6 +2,7 @@
 and predicts; a worse run becomes challenger and leaves the champion where it was."""
 
 import json
+from pathlib import Path
 
 import mlflow
 import pytest
@@ -139,3 +140,31 @@ def test_a_champion_this_machine_cannot_score_is_replaced_and_the_version_says_w
     client = MlflowClient(s.mlflow.tracking_uri)
     assert str(client.get_model_version_by_alias("clmer", "champion").version) == "2"
     assert client.get_model_version("clmer", "2").tags["champion.unscoreable"].startswith("the model was trained")
+
+
+def test_a_line_added_to_the_stored_model_code_is_refused_before_it_runs(registered, tmp_path, monkeypatch):
+    """Issue 30 row 2: a writer of the artifact store appends code to the logged model's mlflow_model.py;
+    loading the champion refuses it, names the file, and the line never runs."""
+    from clmer.serving.signing import ModelIntegrityError
+
+    s = registered["settings"]
+    # the pyfunc builds its scorer from the environment's settings: this session's tiny model store
+    for key, value in {"CLMER_HOME": s.paths.home, "CLMER_MODEL_STORE": s.paths.model_store,
+                       "CLMER_FEATURE_STORE": tmp_path / "features"}.items():
+        monkeypatch.setenv(key, str(value))
+    stored = sorted(Path(s.mlflow.artifact_location).rglob("mlflow_model.py"))
+    assert stored, "the logged model keeps its code in the artifact store"
+    marker = tmp_path / "RAN"
+    original = {p: p.read_bytes() for p in stored}
+    try:
+        for p in stored:
+            p.write_bytes(original[p] + f"\nopen({str(marker)!r}, 'w').write('x')\n".encode())
+        with pytest.raises(ModelIntegrityError, match=r"not the ones registered \(changed: .*mlflow_model.py"):
+            pipeline.load_scorer("models:/clmer@champion", s)
+        assert not marker.exists()
+    finally:
+        for p, data in original.items():
+            p.write_bytes(data)
+    scorer = pipeline.load_scorer("models:/clmer@champion", s)  # as registered: loads
+    mlflow.set_tracking_uri(s.mlflow.tracking_uri)
+    assert scorer.model_version == str(MlflowClient().get_model_version_by_alias("clmer", "champion").version)
